@@ -1,0 +1,828 @@
+"""REST API for the parent SaaS backend: the Organization API mirror and its extensions.
+
+Views parse input, call one service and shape the output; no business rule lives here.
+"""
+
+import datetime as dt
+import math
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from members import pricing, selectors
+from members.errors import ServiceError, ValidationFailed, api_exception_handler
+from members.models import Member, Operation
+from members.money import format_amount
+from members.services import idempotency, ledger, operations
+from members.services.plans import plans_sync
+
+ERROR = inline_serializer(
+    "Error",
+    fields={
+        "success": serializers.BooleanField(),
+        "error": serializers.CharField(),
+        "code": serializers.CharField(),
+        "details": serializers.DictField(),
+    },
+)
+ERRORS = {code: ERROR for code in (400, 401, 402, 403, 404, 409, 413, 415, 502, 503)}
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Same key + same body replays the stored response; another body: 409.",
+)
+
+
+def _actor(request: Request) -> str:
+    return f"token:{request.user.name}"
+
+
+# --- output shapes ----------------------------------------------------------------------
+
+
+class MemberOut(serializers.Serializer):
+    uid = serializers.CharField()
+    email = serializers.CharField()
+    full_name = serializers.CharField(allow_blank=True)
+    role = serializers.CharField()
+    plan = serializers.CharField()
+    status = serializers.ChoiceField(choices=Member.Status.choices)
+    created_at = serializers.CharField()
+    plan_end_at = serializers.CharField()
+    api_key = serializers.CharField(
+        allow_null=True,
+        help_text="The orgportal gateway key: in full only when created or rotated, "
+        "otherwise masked.",
+    )
+    websocket_symbols = serializers.IntegerField()
+    websocket_connections = serializers.IntegerField()
+    newsfeed = serializers.BooleanField()
+    rate_limit = serializers.IntegerField()
+    quota = serializers.IntegerField()
+    quota_exceeded = serializers.BooleanField()
+    auto_renew = serializers.BooleanField()
+    term_start = serializers.CharField()
+    overrides = serializers.DictField(
+        help_text="stricter per-member limits; null = upstream"
+    )
+
+
+class MemberEnvelope(serializers.Serializer):
+    success = serializers.BooleanField()
+    member = MemberOut()
+
+
+class PendingOut(serializers.Serializer):
+    success = serializers.BooleanField()
+    pending = serializers.BooleanField()
+    operation = serializers.DictField()
+
+
+def _iso(value: dt.datetime) -> str:
+    return (
+        value.astimezone(dt.UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def member_out(member: Member, *, api_key: str | None = None) -> dict:
+    live = operations.member_live_key(member) if api_key is None else None
+    tier = selectors.member_limits(member)
+    return {
+        "uid": member.uid,
+        "email": member.email,
+        "full_name": member.full_name,
+        "role": "member",
+        "plan": member.plan.name,
+        "status": operations.effective_status(member),
+        "created_at": _iso(member.upstream_created_at),
+        "plan_end_at": _iso(member.term_end),
+        "api_key": api_key or (live.masked if live else None),
+        "websocket_symbols": tier["websocket_symbols"],
+        "websocket_connections": tier["websocket_connections"],
+        "newsfeed": tier["newsfeed"],
+        "rate_limit": tier["rate_limit"],
+        "quota": tier["quota"],
+        "quota_exceeded": member.quota_exceeded,
+        "auto_renew": member.auto_renew,
+        "term_start": _iso(member.term_start),
+        "overrides": {
+            "rate_limit": member.override_rate_limit,
+            "quota": member.override_quota,
+            "websocket_symbols": member.override_websocket_symbols,
+            "websocket_connections": member.override_websocket_connections,
+            "newsfeed": member.override_newsfeed,
+        },
+    }
+
+
+def operation_out(op: Operation) -> dict:
+    return {
+        "id": op.pk,
+        "kind": op.kind,
+        "uid": op.member_uid,
+        "status": op.status,
+        "amount": format_amount(op.amount),
+        "error": op.error,
+        "created_at": _iso(op.created_at),
+        "resolved_at": _iso(op.resolved_at) if op.resolved_at else None,
+    }
+
+
+def _outcome_response(outcome: operations.Outcome) -> tuple[int, dict]:
+    op = outcome.operation
+    if op.status != Operation.Status.SUCCEEDED:
+        return 202, {
+            "success": True,
+            "pending": True,
+            "operation": operation_out(op),
+        }
+    if op.kind == Operation.Kind.DELETE:
+        return 200, {
+            "success": True,
+            "message": "Member deleted",
+            "operation": operation_out(op),
+        }
+    return 200, {
+        "success": True,
+        "member": member_out(outcome.member, api_key=outcome.api_key),
+        "operation": operation_out(op),
+    }
+
+
+def _replay_operation(op: Operation) -> tuple[int, dict]:
+    op.refresh_from_db()
+    member = Member.objects.select_related("plan").filter(pk=op.member_id).first()
+    return _outcome_response(operations.Outcome(operation=op, member=member))
+
+
+# --- idempotent mutation wrapper ----------------------------------------------------------
+
+
+def _mutate(request: Request, run) -> Response:
+    """Run `run(idempotency_key) -> (status, body, operation|None)` under Idempotency-Key."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        status, body, _ = run("")
+        return Response(body, status=status)
+    record, existing = idempotency.idempotency_claim(
+        scope=f"token:{request.user.pk}",
+        key=key,
+        method=request.method,
+        path=request.path,
+        body=request.body,
+    )
+    if existing is not None:
+        if existing.status == existing.Status.DONE:
+            status, body = existing.response_status, existing.response_body
+        else:
+            status, body = _replay_operation(existing.operation)
+        return Response(body, status=status, headers={"Idempotent-Replayed": "true"})
+    try:
+        status, body, op = run(key)
+    except Exception as exc:
+        response = api_exception_handler(exc, {})
+        idempotency.idempotency_finish(
+            record,
+            status=response.status_code if response is not None else 500,
+            body=response.data if response is not None else None,
+        )
+        raise
+    if op is not None and status == 202:
+        idempotency.idempotency_link(record, op)
+    else:
+        idempotency.idempotency_finish(record, status=status, body=body)
+    return Response(body, status=status)
+
+
+def _run_outcome(fn):
+    def run(key: str):
+        outcome = fn(key)
+        status, body = _outcome_response(outcome)
+        return status, body, outcome.operation
+
+    return run
+
+
+# --- input shapes ----------------------------------------------------------------------
+
+
+class StrictCharField(serializers.CharField):
+    """A string, not a number that happens to print as one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictSerializer(serializers.Serializer):
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Expected a JSON object"]}
+            )
+        return super().to_internal_value(data)
+
+
+class CreateIn(StrictSerializer):
+    uid = StrictCharField(max_length=100, trim_whitespace=False)
+    plan = StrictCharField(max_length=100)
+    full_name = StrictCharField(
+        max_length=200, required=False, allow_blank=True, allow_null=True
+    )
+    auto_renew = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+class OverridesIn(StrictSerializer):
+    rate_limit = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    quota = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+    websocket_symbols = serializers.IntegerField(
+        min_value=0, required=False, allow_null=True
+    )
+    websocket_connections = serializers.IntegerField(
+        min_value=0, required=False, allow_null=True
+    )
+    newsfeed = serializers.BooleanField(required=False, allow_null=True)
+
+
+class UpdateIn(StrictSerializer):
+    plan = StrictCharField(max_length=100, required=False)
+    full_name = StrictCharField(
+        max_length=200, required=False, allow_blank=True, allow_null=True
+    )
+    auto_renew = serializers.BooleanField(required=False)
+    overrides = OverridesIn(required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError(
+                {"plan": ["Send a plan, or auto_renew / overrides to change settings."]}
+            )
+        if "full_name" in attrs and "plan" not in attrs:
+            raise serializers.ValidationError(
+                {"plan": ["Upstream changes the name only together with a plan."]}
+            )
+        return attrs
+
+
+class CreditsIn(StrictSerializer):
+    credits = serializers.IntegerField(
+        min_value=1, max_value=pricing.MAX_PURCHASE_CREDITS
+    )
+
+
+class AdjustmentIn(StrictSerializer):
+    amount = serializers.RegexField(
+        r"^-?\d{1,12}(\.\d{1,2})?$", help_text='decimal string, e.g. "-10.00"'
+    )
+    reason = StrictCharField(max_length=250)
+
+
+def _parse(serializer_cls, request: Request) -> dict:
+    data = request.data if request.body else {}
+    serializer = serializer_cls(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+# --- Organization API mirror ---------------------------------------------------------------
+
+
+class PlansApi(APIView):
+    class Out(serializers.Serializer):
+        success = serializers.BooleanField()
+        regular_plans = serializers.ListField(child=serializers.DictField())
+        custom_plans = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(
+        responses={200: Out, **ERRORS}, summary="List plans (regular and custom)"
+    )
+    def get(self, request):
+        plans = selectors.plans_available()
+        if not plans:
+            plans_sync()
+            plans = selectors.plans_available()
+        return Response(selectors.plans_out(plans))
+
+
+class MemberCreateApi(APIView):
+    @extend_schema(
+        request=CreateIn,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: MemberEnvelope, 202: PendingOut, **ERRORS},
+        summary="Create a member (charged the plan's price)",
+    )
+    def post(self, request):
+        def run(key):
+            data = _parse(CreateIn, request)
+            return _run_outcome(
+                lambda k: operations.member_create(
+                    uid=data["uid"],
+                    plan=data["plan"],
+                    full_name=data.get("full_name"),
+                    auto_renew=data.get("auto_renew"),
+                    actor=_actor(request),
+                    idempotency_key=k,
+                )
+            )(key)
+
+        return _mutate(request, run)
+
+
+class MemberListApi(APIView):
+    class Out(serializers.Serializer):
+        success = serializers.BooleanField()
+        members = MemberOut(many=True)
+        page = serializers.IntegerField()
+        limit = serializers.IntegerField()
+        total = serializers.IntegerField()
+        total_pages = serializers.IntegerField()
+
+    class Query(serializers.Serializer):
+        page = serializers.IntegerField(min_value=1, max_value=10_000_000, default=1)
+        limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
+        status = serializers.ChoiceField(choices=Member.Status.choices, required=False)
+        plan = serializers.CharField(max_length=100, required=False)
+        search = serializers.CharField(max_length=100, required=False)
+
+    @extend_schema(
+        parameters=[Query],
+        responses={200: Out, **ERRORS},
+        summary="List members (paginated)",
+    )
+    def get(self, request):
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        members, total = selectors.members_page(
+            page=q["page"],
+            limit=q["limit"],
+            status=q.get("status"),
+            plan=q.get("plan"),
+            search=q.get("search"),
+        )
+        return Response(
+            {
+                "success": True,
+                "members": [member_out(m) for m in members],
+                "page": q["page"],
+                "limit": q["limit"],
+                "total": total,
+                "total_pages": math.ceil(total / q["limit"]) if total else 0,
+            }
+        )
+
+
+class MemberDetailApi(APIView):
+    class DeletedOut(serializers.Serializer):
+        success = serializers.BooleanField()
+        message = serializers.CharField()
+        operation = serializers.DictField()
+
+    @extend_schema(responses={200: MemberEnvelope, **ERRORS}, summary="Get a member")
+    def get(self, request, uid):
+        member = operations.member_get_live(uid)
+        return Response({"success": True, "member": member_out(member)})
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: DeletedOut, 202: PendingOut, **ERRORS},
+        summary="Delete a member (unused time credited; history kept)",
+    )
+    def delete(self, request, uid):
+        return _mutate(
+            request,
+            _run_outcome(
+                lambda k: operations.member_delete(
+                    uid=uid, actor=_actor(request), idempotency_key=k
+                )
+            ),
+        )
+
+
+class MemberUpdateApi(APIView):
+    @extend_schema(
+        request=UpdateIn,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: MemberEnvelope, 202: PendingOut, **ERRORS},
+        summary="Change plan (prorated; the same plan renews) or settings",
+    )
+    def post(self, request, uid):
+        def run(key):
+            data = _parse(UpdateIn, request)
+            if "auto_renew" in data or "overrides" in data:
+                operations.member_settings_update(
+                    uid=uid,
+                    actor=_actor(request),
+                    auto_renew=data.get("auto_renew"),
+                    overrides=dict(data.get("overrides") or {}),
+                )
+            if "plan" not in data:
+                member = operations.member_get_live(uid)
+                return 200, {"success": True, "member": member_out(member)}, None
+            return _run_outcome(
+                lambda k: operations.member_change_plan(
+                    uid=uid,
+                    plan=data["plan"],
+                    full_name=data.get("full_name"),
+                    actor=_actor(request),
+                    idempotency_key=k,
+                )
+            )(key)
+
+        return _mutate(request, run)
+
+
+class MemberCancelApi(APIView):
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: MemberEnvelope, 202: PendingOut, **ERRORS},
+        summary="Cancel a member (unused time credited)",
+    )
+    def post(self, request, uid):
+        return _mutate(
+            request,
+            _run_outcome(
+                lambda k: operations.member_cancel(
+                    uid=uid, actor=_actor(request), idempotency_key=k
+                )
+            ),
+        )
+
+
+class MemberRenewApi(APIView):
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: MemberEnvelope, 202: PendingOut, **ERRORS},
+        summary="Renew for another term at full price",
+    )
+    def post(self, request, uid):
+        return _mutate(
+            request,
+            _run_outcome(
+                lambda k: operations.member_renew(
+                    uid=uid, actor=_actor(request), idempotency_key=k
+                )
+            ),
+        )
+
+
+class MemberRotateKeyApi(APIView):
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: MemberEnvelope, **ERRORS},
+        summary="Issue a new gateway key; the old one stops working at once",
+    )
+    def post(self, request, uid):
+        def run(key):
+            member, token = operations.member_key_rotate(uid=uid, actor=_actor(request))
+            return (
+                200,
+                {"success": True, "member": member_out(member, api_key=token)},
+                None,
+            )
+
+        return _mutate(request, run)
+
+
+class MemberPreviewApi(APIView):
+    class Query(serializers.Serializer):
+        plan = serializers.CharField(max_length=100)
+        at = serializers.DateTimeField(required=False)
+
+    class Out(serializers.Serializer):
+        success = serializers.BooleanField()
+        uid = serializers.CharField()
+        from_plan = serializers.CharField()
+        to_plan = serializers.CharField()
+        kind = serializers.CharField()
+        charge = serializers.CharField()
+        refund = serializers.CharField()
+        balance = serializers.CharField()
+        available = serializers.CharField()
+        balance_after = serializers.CharField()
+        sufficient = serializers.BooleanField()
+        term_start = serializers.CharField()
+        term_end = serializers.CharField()
+
+    @extend_schema(
+        parameters=[Query],
+        responses={200: Out, **ERRORS},
+        summary="What a plan change would cost (no side effects)",
+    )
+    def get(self, request, uid):
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        at = query.validated_data.get("at")
+        preview = operations.member_preview(
+            uid=uid, plan=query.validated_data["plan"], at=at
+        )
+        return Response(
+            {
+                "success": True,
+                "uid": uid,
+                "from_plan": preview.from_plan,
+                "to_plan": preview.to_plan,
+                "kind": "renew" if preview.from_plan == preview.to_plan else "change",
+                "charge": format_amount(preview.charge),
+                "refund": format_amount(preview.refund),
+                "balance": format_amount(preview.balance),
+                "available": format_amount(preview.available),
+                "balance_after": format_amount(preview.balance_after),
+                "sufficient": preview.amount <= preview.available,
+                "term_start": _iso(preview.term_start),
+                "term_end": _iso(preview.term_end),
+            }
+        )
+
+
+class MemberUsageApi(APIView):
+    class Query(serializers.Serializer):
+        days = serializers.IntegerField(min_value=1, max_value=366, default=30)
+
+    class Out(serializers.Serializer):
+        success = serializers.BooleanField()
+        uid = serializers.CharField()
+        quota = serializers.IntegerField()
+        quota_exceeded = serializers.BooleanField()
+        days = serializers.ListField(child=serializers.DictField())
+        totals = serializers.DictField()
+
+    @extend_schema(
+        parameters=[Query],
+        responses={200: Out, **ERRORS},
+        summary="Gateway usage per day",
+    )
+    def get(self, request, uid):
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        member = operations.member_get_live(uid)
+        days = selectors.member_usage(member=member, days=query.validated_data["days"])
+        return Response(
+            {
+                "success": True,
+                "uid": member.uid,
+                "quota": selectors.member_limits(member)["quota"],
+                "quota_exceeded": member.quota_exceeded,
+                "days": days,
+                "totals": {
+                    "requests": sum(d["requests"] for d in days),
+                    "bytes": sum(d["bytes"] for d in days),
+                },
+            }
+        )
+
+
+# --- money ---------------------------------------------------------------------------
+
+
+class BalanceApi(APIView):
+    class Out(serializers.Serializer):
+        success = serializers.BooleanField()
+        balance = serializers.CharField()
+        held = serializers.CharField()
+        available = serializers.CharField()
+        refundable = serializers.CharField()
+
+    @extend_schema(responses={200: Out, **ERRORS}, summary="Wallet balance")
+    def get(self, request):
+        return Response({"success": True, **selectors.balance_out()})
+
+
+class QuoteApi(APIView):
+    class Query(serializers.Serializer):
+        credits = serializers.IntegerField(
+            min_value=1, max_value=pricing.MAX_PURCHASE_CREDITS
+        )
+
+    class Out(serializers.Serializer):
+        success = serializers.BooleanField()
+        credits = serializers.IntegerField()
+        unit_price = serializers.CharField()
+        total = serializers.CharField()
+        currency = serializers.CharField()
+        tiers = serializers.ListField(child=serializers.DictField())
+
+    @extend_schema(
+        parameters=[Query],
+        responses={200: Out, **ERRORS},
+        summary="Price of a credit purchase (volume tiers)",
+    )
+    def get(self, request):
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = pricing.quote(query.validated_data["credits"])
+        return Response(
+            {
+                "success": True,
+                "credits": q.credits,
+                "unit_price": format_amount(q.unit_price_cents),
+                "total": format_amount(q.total_cents),
+                "currency": "USD",
+                "tiers": [
+                    {"from": lowest, "unit_price": format_amount(price)}
+                    for lowest, price in pricing.VOLUME_TIERS
+                ],
+            }
+        )
+
+
+class PurchaseApi(APIView):
+    class Out(serializers.Serializer):
+        success = serializers.BooleanField()
+        credits = serializers.IntegerField()
+        unit_price = serializers.CharField()
+        total = serializers.CharField()
+        currency = serializers.CharField()
+        balance = serializers.CharField()
+        transaction_id = serializers.IntegerField()
+
+    @extend_schema(
+        request=CreditsIn,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: Out, **ERRORS},
+        summary="Record a credit purchase",
+    )
+    def post(self, request):
+        def run(key):
+            data = _parse(CreditsIn, request)
+            lot = ledger.credits_purchase(
+                credits=data["credits"], actor=_actor(request)
+            )
+            return (
+                200,
+                {
+                    "success": True,
+                    "credits": lot.credits,
+                    "unit_price": format_amount(lot.unit_price_cents),
+                    "total": format_amount(lot.total_cents),
+                    "currency": "USD",
+                    "balance": format_amount(
+                        ledger.account_system(ledger.WALLET).balance
+                    ),
+                    "transaction_id": lot.transaction_id,
+                },
+                None,
+            )
+
+        return _mutate(request, run)
+
+
+class RefundApi(APIView):
+    class Out(serializers.Serializer):
+        success = serializers.BooleanField()
+        credits = serializers.IntegerField()
+        gross = serializers.CharField()
+        fee = serializers.CharField()
+        net = serializers.CharField()
+        currency = serializers.CharField()
+        balance = serializers.CharField()
+        transaction_id = serializers.IntegerField()
+
+    @extend_schema(
+        request=CreditsIn,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: Out, **ERRORS},
+        summary="Refund credits for cash (at lot cost, minus a 10% fee)",
+    )
+    def post(self, request):
+        def run(key):
+            data = _parse(CreditsIn, request)
+            refund = ledger.credits_refund(
+                credits=data["credits"], actor=_actor(request)
+            )
+            return (
+                200,
+                {
+                    "success": True,
+                    "credits": data["credits"],
+                    "gross": format_amount(refund.gross_cents),
+                    "fee": format_amount(refund.fee_cents),
+                    "net": format_amount(refund.net_cents),
+                    "currency": "USD",
+                    "balance": format_amount(
+                        ledger.account_system(ledger.WALLET).balance
+                    ),
+                    "transaction_id": refund.transaction_id,
+                },
+                None,
+            )
+
+        return _mutate(request, run)
+
+
+class AdjustmentApi(APIView):
+    class Out(serializers.Serializer):
+        success = serializers.BooleanField()
+        transaction_id = serializers.IntegerField()
+        balance = serializers.CharField()
+
+    @extend_schema(
+        request=AdjustmentIn,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: Out, **ERRORS},
+        summary="Manual wallet adjustment",
+    )
+    def post(self, request):
+        from members.money import parse_amount
+
+        def run(key):
+            data = _parse(AdjustmentIn, request)
+            txn = ledger.ledger_adjust(
+                amount=parse_amount(data["amount"]),
+                reason=data["reason"],
+                actor=_actor(request),
+            )
+            return (
+                200,
+                {
+                    "success": True,
+                    "transaction_id": txn.pk,
+                    "balance": format_amount(
+                        ledger.account_system(ledger.WALLET).balance
+                    ),
+                },
+                None,
+            )
+
+        return _mutate(request, run)
+
+
+class LedgerApi(APIView):
+    class Query(serializers.Serializer):
+        kind = serializers.ChoiceField(
+            choices=[c for c, _ in selectors.LedgerTransaction.Kind.choices],
+            required=False,
+        )
+        uid = serializers.CharField(max_length=100, required=False)
+        since = serializers.DateTimeField(required=False)
+        until = serializers.DateTimeField(required=False)
+        cursor = serializers.CharField(max_length=50, required=False)
+        limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
+
+    class Out(serializers.Serializer):
+        success = serializers.BooleanField()
+        transactions = serializers.ListField(child=serializers.DictField())
+        next_cursor = serializers.CharField(allow_null=True)
+
+    @extend_schema(
+        parameters=[Query],
+        responses={200: Out, **ERRORS},
+        summary="Ledger transactions, newest first (cursor pagination)",
+    )
+    def get(self, request):
+        query = self.Query(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        try:
+            before_id = (
+                selectors.cursor_decode(q["cursor"]) if q.get("cursor") else None
+            )
+        except ValueError:
+            raise ValidationFailed(
+                "cursor is not one this API gave out", code="INVALID_CURSOR"
+            ) from None
+        rows, next_cursor = selectors.ledger_page(
+            kind=q.get("kind"),
+            uid=q.get("uid"),
+            since=q.get("since"),
+            until=q.get("until"),
+            before_id=before_id,
+            limit=q["limit"],
+        )
+        return Response(
+            {"success": True, "transactions": rows, "next_cursor": next_cursor}
+        )
+
+
+class OperationApi(APIView):
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "OperationEnvelope",
+                {
+                    "success": serializers.BooleanField(),
+                    "operation": serializers.DictField(),
+                },
+            ),
+            **ERRORS,
+        },
+        summary="An operation's status (for 202 answers)",
+    )
+    def get(self, request, operation_id: int):
+        op = Operation.objects.filter(pk=operation_id).first()
+        if op is None:
+            raise ServiceError(
+                f"No operation {operation_id}", code="NOT_FOUND", status=404
+            )
+        return Response({"success": True, "operation": operation_out(op)})

@@ -1,0 +1,449 @@
+"""Members, plans, keys, operations against the upstream, and the credit ledger.
+
+Money is integers in hundredths of a credit everywhere (fields named `amount`, `price`,
+`balance`, `hold`); US cents where a field says `_cents`.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+
+class Plan(models.Model):
+    class Tier(models.TextChoices):
+        PRO = "pro"
+        ULTRA = "ultra"
+        MEGA = "mega"
+
+    name = models.CharField(max_length=100, unique=True)
+    price = models.BigIntegerField(help_text="hundredths of a credit per 30-day term")
+    feature = models.CharField(max_length=10, choices=Tier.choices)
+    is_custom = models.BooleanField(default=False)
+    rate_limit = models.PositiveIntegerField()
+    quota = models.PositiveIntegerField(
+        help_text="monthly REST requests; 0 = unlimited"
+    )
+    websocket_symbols = models.PositiveIntegerField()
+    websocket_connections = models.PositiveIntegerField()
+    newsfeed = models.BooleanField(default=True)
+    available = models.BooleanField(
+        default=True, help_text="listed by upstream at last sync"
+    )
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["is_custom", "price", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Member(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        CANCELLED = "cancelled"
+        EXPIRED = "expired"
+        DELETED = "deleted"
+
+    uid = models.CharField(max_length=100)
+    full_name = models.CharField(max_length=200, blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="members")
+    status = models.CharField(max_length=10, choices=Status.choices)
+    term_start = models.DateTimeField()
+    term_end = models.DateTimeField(help_text="upstream plan_end_at")
+    upstream_created_at = models.DateTimeField()
+    # Limits as upstream reports them for this member.
+    rate_limit = models.PositiveIntegerField()
+    quota = models.PositiveIntegerField()
+    websocket_symbols = models.PositiveIntegerField()
+    websocket_connections = models.PositiveIntegerField()
+    newsfeed = models.BooleanField(default=True)
+    quota_exceeded = models.BooleanField(default=False)
+    # Stricter per-member limits set by an admin; null = follow upstream.
+    override_rate_limit = models.PositiveIntegerField(null=True, blank=True)
+    override_quota = models.PositiveIntegerField(null=True, blank=True)
+    override_websocket_symbols = models.PositiveIntegerField(null=True, blank=True)
+    override_websocket_connections = models.PositiveIntegerField(null=True, blank=True)
+    override_newsfeed = models.BooleanField(null=True, blank=True)
+    upstream_key_encrypted = models.TextField(help_text="Fernet token; never logged")
+    auto_renew = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["upstream_created_at", "id"]
+        constraints = [
+            # A deleted member keeps its history; its uid may be used again.
+            models.UniqueConstraint(
+                fields=["uid"],
+                condition=~Q(status="deleted"),
+                name="member_uid_live_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "term_end"]),
+            models.Index(fields=["uid"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.uid
+
+
+class MemberTerm(models.Model):
+    """A paid period: the plan, price and period it was bought at. Proration uses what
+    was paid here, never today's catalogue."""
+
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="terms")
+    plan_name = models.CharField(max_length=100)
+    price = models.BigIntegerField(
+        help_text="hundredths of a credit paid for a full term"
+    )
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="set when a change or cancel ends it early"
+    )
+    operation = models.ForeignKey(
+        "Operation", on_delete=models.PROTECT, null=True, related_name="terms"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["start", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.member_id}:{self.plan_name} {self.start:%Y-%m-%d}–{self.end:%Y-%m-%d}"
+
+    @property
+    def effective_end(self):
+        return min(self.end, self.closed_at) if self.closed_at else self.end
+
+
+class GatewayKey(models.Model):
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="gateway_keys"
+    )
+    key_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 hex")
+    prefix = models.CharField(max_length=16)
+    last4 = models.CharField(max_length=4)
+    created_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.masked
+
+    @property
+    def masked(self) -> str:
+        return f"{self.prefix}…{self.last4}"
+
+
+class ServiceToken(models.Model):
+    name = models.CharField(max_length=100)
+    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 hex")
+    prefix = models.CharField(max_length=16)
+    created_at = models.DateTimeField()
+    created_by = models.CharField(max_length=150, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # DRF's IsAuthenticated asks the request's user this.
+    is_authenticated = True
+
+
+class Operation(models.Model):
+    """A member mutation against the upstream, recorded before the call is made."""
+
+    class Kind(models.TextChoices):
+        CREATE = "create"
+        CHANGE = "change"
+        RENEW = "renew"
+        CANCEL = "cancel"
+        DELETE = "delete"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending (calling upstream)"
+        UNKNOWN = "unknown", "outcome unknown (resolving)"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    IN_FLIGHT = (Status.PENDING, Status.UNKNOWN)
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    member_uid = models.CharField(max_length=100)
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, null=True, related_name="operations"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices)
+    request = models.JSONField(help_text="what was asked of upstream")
+    amount = models.BigIntegerField(
+        help_text="hundredths of a credit: positive charges the wallet, negative credits it"
+    )
+    hold = models.BigIntegerField(
+        default=0, help_text="hundredths reserved from the wallet while in flight"
+    )
+    expected = models.JSONField(
+        default=dict, help_text="upstream state before the call"
+    )
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    actor = models.CharField(max_length=150)
+    resolve_attempts = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(help_text="the instant the charge was priced at")
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One operation in flight per member: concurrent changes queue behind it.
+            models.UniqueConstraint(
+                fields=["member_uid"],
+                condition=Q(status__in=["pending", "unknown"]),
+                name="operation_one_in_flight_per_member",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.member_uid} ({self.status})"
+
+
+class Account(models.Model):
+    class Kind(models.TextChoices):
+        WALLET = "wallet", "organization wallet"
+        MEMBER = "member", "member terms"
+        PURCHASES = "purchases", "credit purchases"
+        REFUNDS = "refunds", "cash refunds"
+        ADJUSTMENTS = "adjustments", "manual adjustments"
+
+    code = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    member = models.OneToOneField(
+        Member, on_delete=models.PROTECT, null=True, related_name="account"
+    )
+    # Sum of this account's entries, kept in step with every posting (on PostgreSQL by a
+    # trigger). ledgercheck verifies it.
+    balance = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="wallet") | Q(balance__gte=0),
+                name="wallet_never_negative",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("the ledger is append-only: post a reversal instead")
+
+    def delete(self):
+        raise PermissionError("the ledger is append-only: post a reversal instead")
+
+
+class AppendOnlyModel(models.Model):
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise PermissionError("the ledger is append-only: post a reversal instead")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("the ledger is append-only: post a reversal instead")
+
+
+class LedgerTransaction(AppendOnlyModel):
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase"
+        MEMBER_CREATE = "member_create"
+        MEMBER_CHANGE = "member_change"
+        MEMBER_RENEW = "member_renew"
+        MEMBER_CANCEL = "member_cancel"
+        MEMBER_DELETE = "member_delete"
+        REFUND = "refund"
+        ADJUSTMENT = "adjustment"
+        REVERSAL = "reversal"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    memo = models.CharField(max_length=300)
+    actor = models.CharField(max_length=150)
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, null=True, related_name="ledger_transactions"
+    )
+    operation = models.OneToOneField(
+        Operation,
+        on_delete=models.PROTECT,
+        null=True,
+        related_name="ledger_transaction",
+    )
+    reverses = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, related_name="reversed_by"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["kind", "id"]),
+            models.Index(fields=["member", "id"]),
+            models.Index(fields=["created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind}"
+
+
+class LedgerEntry(AppendOnlyModel):
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="entries"
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="entries"
+    )
+    amount = models.BigIntegerField(
+        help_text="hundredths of a credit; signed, never zero"
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(amount=0), name="entry_nonzero")
+        ]
+        indexes = [models.Index(fields=["account", "id"])]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.amount}"
+
+
+class CreditLot(AppendOnlyModel):
+    """Credits bought in one purchase, at the volume-tier price of that purchase."""
+
+    transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="lot"
+    )
+    credits = models.PositiveIntegerField(help_text="whole credits bought")
+    unit_price_cents = models.PositiveIntegerField()
+    total_cents = models.BigIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.credits} credits at {self.unit_price_cents}¢"
+
+
+class CashRefund(AppendOnlyModel):
+    transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="cash_refund"
+    )
+    amount = models.BigIntegerField(help_text="hundredths of a credit refunded")
+    gross_cents = models.BigIntegerField(help_text="what the refunded credits cost")
+    fee_cents = models.BigIntegerField()
+    net_cents = models.BigIntegerField(help_text="paid out: gross minus the fee")
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"refund of {self.amount} hundredths"
+
+
+class LotRefund(AppendOnlyModel):
+    lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="refunds")
+    refund = models.ForeignKey(
+        CashRefund, on_delete=models.PROTECT, related_name="slices"
+    )
+    amount = models.BigIntegerField(
+        help_text="hundredths of a credit taken from the lot"
+    )
+
+    def __str__(self) -> str:
+        return f"lot {self.lot_id}: {self.amount}"
+
+
+class IdempotencyRecord(models.Model):
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress"
+        DONE = "done"
+
+    scope = models.CharField(
+        max_length=150, help_text="who sent it: one namespace each"
+    )
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=500)
+    request_hash = models.CharField(max_length=64)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    response_status = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    operation = models.ForeignKey(Operation, on_delete=models.SET_NULL, null=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "key"], name="idempotency_key_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.scope}/{self.key}"
+
+
+class AuditEvent(models.Model):
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=60)
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=120)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id}"
+
+
+class UsageDay(models.Model):
+    """A member's gateway traffic on one UTC day, written by the gateways' metering."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="usage_days"
+    )
+    day = models.DateField()
+    requests = models.PositiveBigIntegerField(default=0)
+    bytes_out = models.PositiveBigIntegerField(default=0)
+    refused = models.JSONField(default=dict, help_text="refusal reason → count")
+    upstream_ms_total = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["day"]
+        constraints = [
+            models.UniqueConstraint(fields=["member", "day"], name="usage_day_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.day}"

@@ -1,0 +1,206 @@
+"""Reads. No writes here; views and API views call these for lists and summaries."""
+
+import base64
+import datetime as dt
+
+from django.db.models import Q
+
+from members import tiers
+from members.models import (
+    Account,
+    LedgerEntry,
+    LedgerTransaction,
+    Member,
+    Plan,
+    UsageDay,
+)
+from members.money import format_amount
+from orgportal import clock
+
+
+def plans_available() -> list[Plan]:
+    return list(Plan.objects.filter(available=True))
+
+
+def _price_json(price: int):
+    return price // 100 if price % 100 == 0 else float(format_amount(price))
+
+
+def plans_out(plans: list[Plan]) -> dict:
+    regular = [
+        {"name": p.name, "price": _price_json(p.price)}
+        for p in plans
+        if not p.is_custom
+    ]
+    custom = [
+        {
+            "name": p.name,
+            "price": _price_json(p.price),
+            "feature": p.feature,
+            "rate_limit": p.rate_limit,
+            "websocket_connections": p.websocket_connections,
+            "websocket_symbols": p.websocket_symbols,
+            "quota": p.quota,
+        }
+        for p in plans
+        if p.is_custom
+    ]
+    return {"success": True, "regular_plans": regular, "custom_plans": custom}
+
+
+def member_limits(member: Member) -> dict:
+    """What the member may use: upstream's limits, tightened by any override."""
+    return {
+        "rate_limit": tiers.effective_limit(
+            upstream=member.rate_limit, override=member.override_rate_limit
+        ),
+        "quota": tiers.effective_limit(
+            upstream=member.quota, override=member.override_quota
+        ),
+        "websocket_symbols": tiers.effective_limit(
+            upstream=member.websocket_symbols,
+            override=member.override_websocket_symbols,
+        ),
+        "websocket_connections": tiers.effective_limit(
+            upstream=member.websocket_connections,
+            override=member.override_websocket_connections,
+        ),
+        "newsfeed": member.newsfeed and member.override_newsfeed is not False,
+    }
+
+
+def members_page(
+    *,
+    page: int,
+    limit: int,
+    status: str | None = None,
+    plan: str | None = None,
+    search: str | None = None,
+) -> tuple[list[Member], int]:
+    qs = Member.objects.select_related("plan").exclude(status=Member.Status.DELETED)
+    if status == Member.Status.DELETED:
+        qs = Member.objects.select_related("plan").filter(status=Member.Status.DELETED)
+    elif status == Member.Status.EXPIRED:
+        qs = qs.filter(
+            Q(status=Member.Status.EXPIRED)
+            | Q(status=Member.Status.ACTIVE, term_end__lte=clock.now())
+        )
+    elif status == Member.Status.ACTIVE:
+        qs = qs.filter(status=Member.Status.ACTIVE, term_end__gt=clock.now())
+    elif status:
+        qs = qs.filter(status=status)
+    if plan:
+        qs = qs.filter(plan__name=plan)
+    if search:
+        qs = qs.filter(
+            Q(uid__icontains=search)
+            | Q(full_name__icontains=search)
+            | Q(email__icontains=search)
+        )
+    total = qs.count()
+    members = list(
+        qs.order_by("upstream_created_at", "id").prefetch_related("gateway_keys")[
+            (page - 1) * limit : page * limit
+        ]
+    )
+    return members, total
+
+
+def member_usage(*, member: Member, days: int) -> list[dict]:
+    since = clock.now().date() - dt.timedelta(days=days - 1)
+    return [
+        {
+            "day": row.day.isoformat(),
+            "requests": row.requests,
+            "bytes": row.bytes_out,
+            "refused": row.refused,
+            "upstream_ms_avg": round(row.upstream_ms_total / row.requests, 2)
+            if row.requests
+            else None,
+        }
+        for row in UsageDay.objects.filter(member=member, day__gte=since).order_by(
+            "day"
+        )
+    ]
+
+
+def balance_out() -> dict:
+    from members.services import ledger
+
+    wallet = ledger.account_system(ledger.WALLET)
+    held = ledger.wallet_holds()
+    lots = ledger._lots_unrefunded()
+    from members import pricing
+
+    refundable = pricing.refundable_amount(
+        lots=lots, wallet_balance=wallet.balance - held
+    )
+    return {
+        "balance": format_amount(wallet.balance),
+        "held": format_amount(held),
+        "available": format_amount(wallet.balance - held),
+        "refundable": format_amount(refundable),
+    }
+
+
+def cursor_encode(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"t:{last_id}".encode()).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str) -> int:
+    padded = cursor + "=" * (-len(cursor) % 4)
+    try:
+        text = base64.urlsafe_b64decode(padded.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("bad cursor") from None
+    if not text.startswith("t:") or not text[2:].isdigit():
+        raise ValueError("bad cursor")
+    return int(text[2:])
+
+
+def ledger_page(
+    *, kind=None, uid=None, since=None, until=None, before_id=None, limit=50
+) -> tuple[list[dict], str | None]:
+    qs = LedgerTransaction.objects.select_related("member").order_by("-id")
+    if kind:
+        qs = qs.filter(kind=kind)
+    if uid:
+        qs = qs.filter(member__uid=uid)
+    if since:
+        qs = qs.filter(created_at__gte=since)
+    if until:
+        qs = qs.filter(created_at__lt=until)
+    if before_id:
+        qs = qs.filter(id__lt=before_id)
+    txns = list(qs[: limit + 1])
+    more = len(txns) > limit
+    txns = txns[:limit]
+    entries: dict[int, list[LedgerEntry]] = {}
+    for entry in LedgerEntry.objects.filter(transaction__in=txns).select_related(
+        "account"
+    ):
+        entries.setdefault(entry.transaction_id, []).append(entry)
+    rows = []
+    for txn in txns:
+        own = entries.get(txn.pk, [])
+        wallet_amount = sum(
+            e.amount for e in own if e.account.kind == Account.Kind.WALLET
+        )
+        rows.append(
+            {
+                "id": txn.pk,
+                "kind": txn.kind,
+                "memo": txn.memo,
+                "actor": txn.actor,
+                "uid": txn.member.uid if txn.member else None,
+                "created_at": txn.created_at.isoformat(),
+                "wallet_amount": format_amount(wallet_amount),
+                "reverses": txn.reverses_id,
+                "entries": [
+                    {"account": e.account.code, "amount": format_amount(e.amount)}
+                    for e in own
+                ],
+            }
+        )
+    next_cursor = cursor_encode(txns[-1].pk) if more and txns else None
+    return rows, next_cursor

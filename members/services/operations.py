@@ -1,0 +1,852 @@
+"""Member mutations against the upstream Organization API, with exact money.
+
+The protocol for every mutation (design.md, "Consistency with the upstream"):
+1. Under the wallet lock, price it, check the wallet can pay (402 before any upstream
+   call), and record an Operation holding the charge. One operation per member may be in
+   flight: a second one gets 409 MEMBER_BUSY.
+2. Call upstream with no database transaction open.
+3. On a definitive answer, post the ledger entries (success) or release the hold (failure).
+   On an unknown outcome (timeout, dropped connection, 5xx), read the member back from
+   upstream to decide; if upstream cannot be read either, a Celery task keeps trying.
+Confirmation is idempotent: an operation is settled at most once, under lock.
+"""
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+
+from members import proration
+from members.crypto import encrypt
+from members.errors import Conflict, NotFound, ServiceError, UpstreamFailed
+from members.models import (
+    GatewayKey,
+    LedgerTransaction,
+    Member,
+    MemberTerm,
+    Operation,
+    Plan,
+)
+from members.money import format_amount
+from members.services import ledger
+from members.services.audit import audit_record
+from members.services.keys import gateway_key_issue, gateway_keys_revoke
+from members.services.plans import plan_for_new_term, plans_sync
+from members.upstream import (
+    OrgClient,
+    UpstreamConflict,
+    UpstreamError,
+    UpstreamInsufficientCredits,
+    UpstreamInvalid,
+    UpstreamNotFound,
+    UpstreamOutcomeUnknown,
+    UpstreamRejected,
+    UpstreamUnauthorized,
+    UpstreamUnavailable,
+)
+from orgportal import clock
+from orgportal.metrics import MEMBER_OPERATIONS
+
+log = logging.getLogger(__name__)
+
+UID_MAX = 100
+NAME_MAX = 200
+
+
+@dataclass
+class Outcome:
+    operation: Operation
+    member: Member | None
+    api_key: str | None = None  # a new gateway key, in full, when one was issued
+
+    @property
+    def settled(self) -> bool:
+        return self.operation.status == Operation.Status.SUCCEEDED
+
+
+@dataclass(frozen=True)
+class Preview:
+    from_plan: str | None
+    to_plan: str
+    amount: int  # hundredths; positive charges, negative credits
+    balance: int
+    available: int
+    term_start: dt.datetime
+    term_end: dt.datetime
+
+    @property
+    def charge(self) -> int:
+        return max(self.amount, 0)
+
+    @property
+    def refund(self) -> int:
+        return max(-self.amount, 0)
+
+    @property
+    def balance_after(self) -> int:
+        return self.balance - self.amount
+
+
+# --- reading state ------------------------------------------------------------------
+
+
+def effective_status(member: Member, at: dt.datetime | None = None) -> str:
+    at = at or clock.now()
+    if member.status == Member.Status.ACTIVE and member.term_end <= at:
+        return Member.Status.EXPIRED
+    return member.status
+
+
+def open_terms(member: Member, at: dt.datetime) -> list[MemberTerm]:
+    """Paid terms not closed early that still have time left at `at`: the running one and
+    any renewal paid ahead."""
+    return list(member.terms.filter(closed_at=None, end__gt=at).order_by("start", "id"))
+
+
+def _paid(terms: list[MemberTerm]) -> list[proration.PaidTerm]:
+    return [proration.PaidTerm(price=t.price, start=t.start, end=t.end) for t in terms]
+
+
+def _close_terms(member: Member, at: dt.datetime) -> None:
+    """End every paid term early at `at` (a renewal paid ahead is voided: its refund or
+    credit was part of the same operation)."""
+    member.terms.filter(closed_at=None, end__gt=at).update(closed_at=at)
+
+
+def member_get_live(uid: str) -> Member:
+    member = (
+        Member.objects.select_related("plan")
+        .filter(uid=uid)
+        .exclude(status=Member.Status.DELETED)
+        .first()
+    )
+    if member is None:
+        raise NotFound(
+            f"No member with uid {uid!r}", code="MEMBER_NOT_FOUND", details={"uid": uid}
+        )
+    return member
+
+
+# --- validation ---------------------------------------------------------------------
+
+
+def _check_uid(uid) -> str:
+    if not isinstance(uid, str) or not uid.strip():
+        raise ServiceError(
+            "uid is required",
+            code="VALIDATION_ERROR",
+            details={"uid": ["This field is required."]},
+        )
+    if len(uid) > UID_MAX:
+        raise ServiceError(
+            f"uid must be at most {UID_MAX} characters (got {len(uid)})",
+            code="VALIDATION_ERROR",
+            details={
+                "uid": [f"Ensure this field has no more than {UID_MAX} characters."]
+            },
+        )
+    if any(ord(c) < 32 for c in uid):
+        raise ServiceError(
+            "uid must not contain control characters",
+            code="VALIDATION_ERROR",
+            details={"uid": ["no control characters"]},
+        )
+    return uid
+
+
+def _check_name(full_name) -> str | None:
+    if full_name is None:
+        return None
+    if not isinstance(full_name, str) or len(full_name) > NAME_MAX:
+        raise ServiceError(
+            f"full_name must be a string of at most {NAME_MAX} characters",
+            code="VALIDATION_ERROR",
+            details={"full_name": [f"at most {NAME_MAX} characters"]},
+        )
+    return full_name
+
+
+# --- pricing (pure given the member's terms) ---------------------------------------------
+
+
+def _price_change(member: Member, plan: Plan, at: dt.datetime) -> tuple[str, int]:
+    """(kind, amount) for putting `member` on `plan` at `at`."""
+    status = effective_status(member, at)
+    if plan.pk == member.plan_id:
+        return Operation.Kind.RENEW, plan.price
+    if status != Member.Status.ACTIVE:
+        return (
+            Operation.Kind.CHANGE,
+            plan.price,
+        )  # nothing left to prorate: bought whole
+    return Operation.Kind.CHANGE, proration.change_charge(
+        _paid(open_terms(member, at)), new_price=plan.price, at=at
+    )
+
+
+def _unused(member: Member, at: dt.datetime) -> int:
+    if effective_status(member, at) != Member.Status.ACTIVE:
+        return 0
+    return proration.unused_value(_paid(open_terms(member, at)), at)
+
+
+def member_preview(*, uid: str, plan: str, at: dt.datetime | None = None) -> Preview:
+    """What putting the member on `plan` would cost at `at` (default now). No side effects."""
+    member = member_get_live(uid)
+    target = plan_for_new_term(plan)
+    at = at or clock.now()
+    _, amount = _price_change(member, target, at)
+    wallet = ledger.account_system(ledger.WALLET)
+    if target.pk == member.plan_id:
+        start, end = proration.renewal_period(
+            _paid(open_terms(member, at))
+            if effective_status(member, at) == "active"
+            else [],
+            at=at,
+        )
+    else:
+        start, end = at, at + proration.TERM
+    return Preview(
+        from_plan=member.plan.name,
+        to_plan=target.name,
+        amount=amount,
+        balance=wallet.balance,
+        available=ledger.wallet_available(wallet),
+        term_start=start,
+        term_end=end,
+    )
+
+
+# --- the protocol ---------------------------------------------------------------------
+
+
+def _record(
+    *,
+    kind: str,
+    uid: str,
+    member: Member | None,
+    amount: int,
+    request: dict,
+    actor: str,
+    idempotency_key: str,
+    at: dt.datetime,
+) -> Operation:
+    """Step 1: called inside an atomic block holding the wallet lock."""
+    wallet = ledger.wallet_lock()
+    if amount > 0:
+        ledger.require_available(wallet, amount)
+    expected = {}
+    if member is not None:
+        expected = {
+            "plan": member.plan.name,
+            "status": effective_status(member, at),
+            "plan_end_at": member.term_end.isoformat(),
+        }
+    try:
+        with transaction.atomic():
+            return Operation.objects.create(
+                kind=kind,
+                member_uid=uid,
+                member=member,
+                status=Operation.Status.PENDING,
+                request=request,
+                amount=amount,
+                hold=max(amount, 0),
+                expected=expected,
+                idempotency_key=idempotency_key or "",
+                actor=actor,
+                started_at=at,
+                created_at=clock.now(),
+            )
+    except IntegrityError:
+        raise Conflict(
+            f"Another change to member {uid!r} is in progress; retry in a moment",
+            code="MEMBER_BUSY",
+            details={"uid": uid},
+        ) from None
+
+
+def _call(op: Operation, client: OrgClient) -> dict | None:
+    req = op.request
+    if op.kind == Operation.Kind.CREATE:
+        return client.member_create(
+            uid=op.member_uid, plan=req["plan"], full_name=req.get("full_name")
+        )
+    if op.kind in (Operation.Kind.CHANGE, Operation.Kind.RENEW):
+        return client.member_update(
+            uid=op.member_uid, plan=req["plan"], full_name=req.get("full_name")
+        )
+    if op.kind == Operation.Kind.CANCEL:
+        return client.member_cancel(uid=op.member_uid)
+    if op.kind == Operation.Kind.DELETE:
+        client.member_delete(uid=op.member_uid)
+        return None
+    raise ValueError(op.kind)
+
+
+def _execute(op: Operation, client: OrgClient | None) -> Outcome:
+    """Steps 2 and 3."""
+    own = client is None
+    client = client or OrgClient()
+    try:
+        try:
+            upstream = _call(op, client)
+        except (UpstreamConflict, UpstreamNotFound) as exc:
+            if op.kind in (Operation.Kind.CANCEL, Operation.Kind.DELETE):
+                # Upstream says it is already cancelled or gone: read back and settle.
+                return _resolve(op, client, inline=True)
+            _fail(op, exc)
+            raise _map_rejection(op, exc) from None
+        except UpstreamRejected as exc:
+            _fail(op, exc)
+            raise _map_rejection(op, exc) from None
+        except UpstreamUnavailable as exc:
+            _fail(op, exc)
+            raise UpstreamFailed(
+                "The upstream Organization API could not be reached; nothing was changed "
+                "or charged. Try again shortly.",
+                code="UPSTREAM_UNAVAILABLE",
+                status=503,
+            ) from None
+        except UpstreamOutcomeUnknown:
+            Operation.objects.filter(pk=op.pk, status=Operation.Status.PENDING).update(
+                status=Operation.Status.UNKNOWN
+            )
+            op.status = Operation.Status.UNKNOWN
+            return _resolve(op, client, inline=True)
+        return _confirm(op, upstream)
+    finally:
+        if own:
+            client.close()
+
+
+def _map_rejection(op: Operation, exc: UpstreamError) -> ServiceError:
+    if isinstance(exc, UpstreamInsufficientCredits):
+        return ServiceError(
+            "The upstream organization account has too few credits for this change; "
+            "top it up in the InsightSentry dashboard. Nothing was charged here.",
+            code="UPSTREAM_INSUFFICIENT_CREDITS",
+            status=402,
+        )
+    if isinstance(exc, UpstreamConflict) and op.kind == Operation.Kind.CREATE:
+        return Conflict(
+            f"A member {op.member_uid!r} already exists upstream but not here; "
+            "reconciliation can import it.",
+            code="MEMBER_EXISTS_UPSTREAM",
+            details={"uid": op.member_uid},
+        )
+    if isinstance(exc, UpstreamNotFound):
+        return NotFound(
+            f"Member {op.member_uid!r} no longer exists upstream",
+            code="MEMBER_NOT_FOUND_UPSTREAM",
+            details={"uid": op.member_uid},
+        )
+    if isinstance(exc, UpstreamUnauthorized):
+        return UpstreamFailed(
+            "The upstream refused the organization key; check UPSTREAM_ORG_KEY",
+            code="UPSTREAM_AUTH_FAILED",
+        )
+    if isinstance(exc, UpstreamInvalid):
+        return UpstreamFailed(
+            f"The upstream refused the request: {exc.message}",
+            code="UPSTREAM_REJECTED",
+            details={"upstream_code": exc.code},
+        )
+    return UpstreamFailed(
+        f"The upstream refused the request: {exc.message}",
+        code="UPSTREAM_REJECTED",
+        details={"upstream_code": exc.code},
+    )
+
+
+def _fail(op: Operation, exc: Exception | None, code: str | None = None) -> None:
+    error = {
+        "code": code or getattr(exc, "code", None) or type(exc).__name__,
+        "message": getattr(exc, "message", str(exc)) if exc else "not applied upstream",
+    }
+    with transaction.atomic():
+        ledger.wallet_lock()
+        updated = Operation.objects.filter(
+            pk=op.pk, status__in=Operation.IN_FLIGHT
+        ).update(
+            status=Operation.Status.FAILED, error=error, hold=0, resolved_at=clock.now()
+        )
+        if updated:
+            audit_record(
+                actor=op.actor,
+                action=f"member.{op.kind}.failed",
+                obj=("member", op.member_uid),
+                after={"operation": op.pk, **error},
+            )
+    if updated:
+        transaction.on_commit(lambda: MEMBER_OPERATIONS.labels(op.kind, "failed").inc())
+    op.refresh_from_db()
+
+
+def _was_applied(op: Operation, upstream: dict | None) -> bool:
+    exp = op.expected
+    if op.kind == Operation.Kind.CREATE:
+        return upstream is not None and upstream.get("plan") == op.request["plan"]
+    if op.kind == Operation.Kind.DELETE:
+        return upstream is None
+    if op.kind == Operation.Kind.CANCEL:
+        return upstream is None or upstream.get("status") == "cancelled"
+    if upstream is None:
+        return False
+    if upstream.get("plan") != op.request["plan"]:
+        return False
+    before = _parse_time(exp["plan_end_at"])
+    after = _parse_time(upstream["plan_end_at"])
+    if op.kind == Operation.Kind.RENEW and exp.get("status") == "active":
+        return after > before
+    return after != before or (
+        exp.get("status") != "active" and upstream.get("status") == "active"
+    )
+
+
+def _resolve(op: Operation, client: OrgClient, *, inline: bool = False) -> Outcome:
+    """Decide an operation whose outcome is unknown by reading the member back."""
+    Operation.objects.filter(pk=op.pk).update(resolve_attempts=op.resolve_attempts + 1)
+    try:
+        upstream = client.member_get(uid=op.member_uid)
+    except UpstreamNotFound:
+        upstream = None
+    except UpstreamError:
+        log.warning("operation outcome still unknown", extra={"operation": op.pk})
+        if inline:
+            from members.tasks import operation_resolve
+
+            transaction.on_commit(lambda: operation_resolve.delay(op.pk))
+        op.refresh_from_db()
+        return Outcome(operation=op, member=op.member)
+    if _was_applied(op, upstream):
+        return _confirm(op, upstream)
+    _fail(op, None, code="NOT_APPLIED")
+    if inline:
+        raise UpstreamFailed(
+            "The upstream did not apply the change; nothing was charged. Try again.",
+            code="UPSTREAM_UNAVAILABLE",
+            status=503,
+        )
+    return Outcome(operation=op, member=op.member)
+
+
+def operation_resolve(*, operation_id: int, client: OrgClient | None = None) -> Outcome:
+    op = Operation.objects.select_related("member").get(pk=operation_id)
+    if op.status not in Operation.IN_FLIGHT:
+        return Outcome(operation=op, member=op.member)
+    own = client is None
+    client = client or OrgClient()
+    try:
+        return _resolve(op, client)
+    finally:
+        if own:
+            client.close()
+
+
+def operations_in_flight(*, older_than: dt.timedelta) -> list[int]:
+    cutoff = clock.now() - older_than
+    return list(
+        Operation.objects.filter(status__in=Operation.IN_FLIGHT, created_at__lte=cutoff)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+# --- settling a confirmed operation ------------------------------------------------------
+
+
+def _parse_time(value: str) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _upstream_fields(upstream: dict) -> dict:
+    plan = Plan.objects.filter(name=upstream["plan"]).first()
+    if plan is None:
+        plans_sync()
+        plan = Plan.objects.get(name=upstream["plan"])
+    status = upstream.get("status", "active")
+    if status not in Member.Status.values:
+        status = Member.Status.ACTIVE
+    return {
+        "plan": plan,
+        "full_name": upstream.get("full_name") or "",
+        "email": upstream.get("email") or "",
+        "status": status,
+        "term_end": _parse_time(upstream["plan_end_at"]),
+        "upstream_created_at": _parse_time(upstream["created_at"]),
+        "rate_limit": upstream.get("rate_limit", plan.rate_limit),
+        "quota": upstream.get("quota", plan.quota),
+        "websocket_symbols": upstream.get("websocket_symbols", plan.websocket_symbols),
+        "websocket_connections": upstream.get(
+            "websocket_connections", plan.websocket_connections
+        ),
+        "newsfeed": bool(upstream.get("newsfeed", True)),
+        "quota_exceeded": bool(upstream.get("quota_exceeded", False)),
+    }
+
+
+def _snapshot(member: Member) -> dict:
+    return {
+        "plan": member.plan.name,
+        "status": member.status,
+        "term_start": member.term_start.isoformat(),
+        "term_end": member.term_end.isoformat(),
+        "full_name": member.full_name,
+    }
+
+
+_LEDGER_KIND = {
+    Operation.Kind.CREATE: LedgerTransaction.Kind.MEMBER_CREATE,
+    Operation.Kind.CHANGE: LedgerTransaction.Kind.MEMBER_CHANGE,
+    Operation.Kind.RENEW: LedgerTransaction.Kind.MEMBER_RENEW,
+    Operation.Kind.CANCEL: LedgerTransaction.Kind.MEMBER_CANCEL,
+    Operation.Kind.DELETE: LedgerTransaction.Kind.MEMBER_DELETE,
+}
+
+
+def _confirm(op: Operation, upstream: dict | None) -> Outcome:
+    api_key = None
+    with transaction.atomic():
+        wallet = ledger.wallet_lock()
+        op = Operation.objects.select_for_update().get(pk=op.pk)
+        if op.status not in Operation.IN_FLIGHT:  # settled by someone else meanwhile
+            return Outcome(operation=op, member=op.member)
+        at = op.started_at
+        now = clock.now()
+        member = (
+            Member.objects.select_for_update()
+            .select_related("plan")
+            .get(pk=op.member_id)
+            if op.member_id
+            else None
+        )
+        before = _snapshot(member) if member else None
+
+        if op.kind == Operation.Kind.CREATE:
+            fields = _upstream_fields(upstream)
+            member = Member.objects.create(
+                uid=op.member_uid,
+                term_start=at,
+                upstream_key_encrypted=encrypt(upstream.get("api_key") or ""),
+                auto_renew=op.request.get("auto_renew", True),
+                created_at=now,
+                updated_at=now,
+                **fields,
+            )
+            op.member = member
+        elif op.kind in (Operation.Kind.CHANGE, Operation.Kind.RENEW):
+            terms = open_terms(member, at)
+            was_active = op.expected.get("status") == Member.Status.ACTIVE
+            if op.kind == Operation.Kind.CHANGE:
+                _close_terms(member, at)
+            fields = _upstream_fields(upstream)
+            if op.kind == Operation.Kind.RENEW and was_active and terms:
+                member.term_start = max(t.end for t in terms)
+            else:
+                member.term_start = at
+            for name, value in fields.items():
+                setattr(member, name, value)
+            if upstream.get("api_key"):
+                member.upstream_key_encrypted = encrypt(upstream["api_key"])
+            member.updated_at = now
+            member.save()
+        elif op.kind in (Operation.Kind.CANCEL, Operation.Kind.DELETE):
+            if op.amount != 0:
+                _close_terms(member, at)
+            if op.kind == Operation.Kind.CANCEL:
+                if upstream is not None:
+                    member.term_end = _parse_time(upstream["plan_end_at"])
+                else:
+                    member.term_end = min(member.term_end, at)
+                member.status = Member.Status.CANCELLED
+            else:
+                member.status = Member.Status.DELETED
+                member.deleted_at = now
+                gateway_keys_revoke(member=member, actor=op.actor)
+            member.updated_at = now
+            member.save()
+
+        if op.kind in (
+            Operation.Kind.CREATE,
+            Operation.Kind.CHANGE,
+            Operation.Kind.RENEW,
+        ):
+            MemberTerm.objects.create(
+                member=member,
+                plan_name=member.plan.name,
+                price=member.plan.price,
+                start=member.term_start,
+                end=member.term_end,
+                operation=op,
+                created_at=now,
+            )
+
+        txn = None
+        if op.amount != 0:
+            txn = ledger.transaction_post(
+                kind=_LEDGER_KIND[op.kind],
+                memo=_memo(op, member),
+                actor=op.actor,
+                entries=[
+                    (wallet, -op.amount),
+                    (ledger.account_for_member(member), op.amount),
+                ],
+                member=member,
+                operation=op,
+            )
+        op.status = Operation.Status.SUCCEEDED
+        op.hold = 0
+        op.result = _redacted(upstream)
+        op.resolved_at = now
+        op.save(update_fields=["status", "hold", "result", "resolved_at", "member"])
+        if op.kind == Operation.Kind.CREATE:
+            api_key = gateway_key_issue(member=member, actor=op.actor)
+        audit_record(
+            actor=op.actor,
+            action=f"member.{op.kind}",
+            obj=("member", member.uid),
+            before=before,
+            after={
+                **_snapshot(member),
+                "amount": format_amount(op.amount),
+                "ledger_transaction": txn.pk if txn else None,
+                "operation": op.pk,
+            },
+        )
+    transaction.on_commit(lambda: MEMBER_OPERATIONS.labels(op.kind, "succeeded").inc())
+    from members.services import cache_events
+
+    transaction.on_commit(lambda: cache_events.member_changed(member.pk))
+    return Outcome(operation=op, member=member, api_key=api_key)
+
+
+def _redacted(upstream: dict | None) -> dict | None:
+    if upstream is None:
+        return None
+    return {k: v for k, v in upstream.items() if k != "api_key"}
+
+
+def _memo(op: Operation, member: Member) -> str:
+    verb = {
+        Operation.Kind.CREATE: f"Created {member.uid} on {member.plan.name}",
+        Operation.Kind.CHANGE: f"{member.uid}: {op.expected.get('plan')} → "
+        f"{member.plan.name}, prorated",
+        Operation.Kind.RENEW: f"Renewed {member.uid} on {member.plan.name}",
+        Operation.Kind.CANCEL: f"Cancelled {member.uid}: unused time credited",
+        Operation.Kind.DELETE: f"Deleted {member.uid}: unused time credited",
+    }[op.kind]
+    return verb
+
+
+# --- the public services ------------------------------------------------------------------
+
+
+def member_create(
+    *,
+    uid: str,
+    plan: str,
+    actor: str,
+    full_name: str | None = None,
+    auto_renew: bool | None = None,
+    idempotency_key: str = "",
+    client: OrgClient | None = None,
+) -> Outcome:
+    from django.conf import settings
+
+    uid = _check_uid(uid)
+    full_name = _check_name(full_name)
+    target = plan_for_new_term(plan)
+    at = clock.now()
+    with transaction.atomic():
+        ledger.wallet_lock()
+        if (
+            Member.objects.filter(uid=uid)
+            .exclude(status=Member.Status.DELETED)
+            .exists()
+        ):
+            raise Conflict(
+                f"A member with uid {uid!r} already exists",
+                code="MEMBER_EXISTS",
+                details={"uid": uid},
+            )
+        request = {"plan": target.name, "full_name": full_name}
+        request["auto_renew"] = (
+            settings.ORG_AUTO_RENEW_DEFAULT if auto_renew is None else bool(auto_renew)
+        )
+        op = _record(
+            kind=Operation.Kind.CREATE,
+            uid=uid,
+            member=None,
+            amount=target.price,
+            request=request,
+            actor=actor,
+            idempotency_key=idempotency_key,
+            at=at,
+        )
+    return _execute(op, client)
+
+
+def member_change_plan(
+    *,
+    uid: str,
+    plan: str,
+    actor: str,
+    full_name: str | None = None,
+    idempotency_key: str = "",
+    client: OrgClient | None = None,
+) -> Outcome:
+    """Upstream's update: another plan is prorated; the same plan is a renewal."""
+    full_name = _check_name(full_name)
+    target = plan_for_new_term(plan)
+    at = clock.now()
+    with transaction.atomic():
+        ledger.wallet_lock()
+        member = member_get_live(uid)
+        kind, amount = _price_change(member, target, at)
+        op = _record(
+            kind=kind,
+            uid=member.uid,
+            member=member,
+            amount=amount,
+            request={"plan": target.name, "full_name": full_name},
+            actor=actor,
+            idempotency_key=idempotency_key,
+            at=at,
+        )
+    return _execute(op, client)
+
+
+def member_renew(
+    *, uid: str, actor: str, idempotency_key: str = "", client: OrgClient | None = None
+) -> Outcome:
+    member = member_get_live(uid)
+    return member_change_plan(
+        uid=uid,
+        plan=member.plan.name,
+        actor=actor,
+        idempotency_key=idempotency_key,
+        client=client,
+    )
+
+
+def member_cancel(
+    *, uid: str, actor: str, idempotency_key: str = "", client: OrgClient | None = None
+) -> Outcome:
+    at = clock.now()
+    with transaction.atomic():
+        ledger.wallet_lock()
+        member = member_get_live(uid)
+        status = effective_status(member, at)
+        if status != Member.Status.ACTIVE:
+            raise Conflict(
+                f"Member {uid!r} is {status}, not active",
+                code="MEMBER_NOT_ACTIVE",
+                details={"status": status},
+            )
+        op = _record(
+            kind=Operation.Kind.CANCEL,
+            uid=member.uid,
+            member=member,
+            amount=-_unused(member, at),
+            request={},
+            actor=actor,
+            idempotency_key=idempotency_key,
+            at=at,
+        )
+    return _execute(op, client)
+
+
+def member_delete(
+    *, uid: str, actor: str, idempotency_key: str = "", client: OrgClient | None = None
+) -> Outcome:
+    """Delete upstream; an active member's unused time is credited as a cancel would be.
+    The local record and its ledger history are kept, marked deleted."""
+    at = clock.now()
+    with transaction.atomic():
+        ledger.wallet_lock()
+        member = member_get_live(uid)
+        op = _record(
+            kind=Operation.Kind.DELETE,
+            uid=member.uid,
+            member=member,
+            amount=-_unused(member, at),
+            request={},
+            actor=actor,
+            idempotency_key=idempotency_key,
+            at=at,
+        )
+    return _execute(op, client)
+
+
+def member_settings_update(
+    *,
+    uid: str,
+    actor: str,
+    auto_renew: bool | None = None,
+    overrides: dict | None = None,
+) -> Member:
+    """Local-only settings: no upstream call, no money."""
+    allowed = {
+        "rate_limit",
+        "quota",
+        "websocket_symbols",
+        "websocket_connections",
+        "newsfeed",
+    }
+    with transaction.atomic():
+        member = (
+            Member.objects.select_for_update()
+            .select_related("plan")
+            .filter(pk=member_get_live(uid).pk)
+            .get()
+        )
+        before = {"auto_renew": member.auto_renew, **_overrides(member)}
+        if auto_renew is not None:
+            member.auto_renew = bool(auto_renew)
+        for name, value in (overrides or {}).items():
+            if name not in allowed:
+                raise ServiceError(
+                    f"Unknown override {name!r}",
+                    code="VALIDATION_ERROR",
+                    details={"overrides": [f"one of {sorted(allowed)}"]},
+                )
+            setattr(member, f"override_{name}", value)
+        member.updated_at = clock.now()
+        member.save()
+        audit_record(
+            actor=actor,
+            action="member.settings",
+            obj=("member", member.uid),
+            before=before,
+            after={"auto_renew": member.auto_renew, **_overrides(member)},
+        )
+    from members.services import cache_events
+
+    transaction.on_commit(lambda: cache_events.member_changed(member.pk))
+    return member
+
+
+def _overrides(member: Member) -> dict:
+    return {
+        "rate_limit": member.override_rate_limit,
+        "quota": member.override_quota,
+        "websocket_symbols": member.override_websocket_symbols,
+        "websocket_connections": member.override_websocket_connections,
+        "newsfeed": member.override_newsfeed,
+    }
+
+
+def member_key_rotate(*, uid: str, actor: str) -> tuple[Member, str]:
+    member = member_get_live(uid)
+    token = gateway_key_issue(member=member, actor=actor)
+    from members.services import cache_events
+
+    transaction.on_commit(lambda: cache_events.member_changed(member.pk))
+    return member, token
+
+
+def member_live_key(member: Member) -> GatewayKey | None:
+    return member.gateway_keys.filter(revoked_at=None).first()

@@ -1,0 +1,99 @@
+from django.db import transaction
+
+from members import tiers
+from members.errors import UpstreamFailed, ValidationFailed
+from members.models import Plan
+from members.money import parse_amount
+from members.upstream import OrgClient, UpstreamError
+from orgportal import clock
+
+
+def plans_sync(*, client: OrgClient | None = None) -> list[Plan]:
+    """Copy upstream's regular and custom plans; plans no longer listed stay (members may
+    be on them) but are marked unavailable for new members."""
+    own = client is None
+    client = client or OrgClient()
+    try:
+        data = client.plans()
+    finally:
+        if own:
+            client.close()
+    now = clock.now()
+    seen: list[str] = []
+    with transaction.atomic():
+        for raw in data.get("regular_plans", []):
+            tier = tiers.tier_features(raw["name"])
+            seen.append(
+                _upsert(
+                    name=raw["name"],
+                    price=_price(raw["price"]),
+                    feature=raw["name"],
+                    is_custom=False,
+                    rate_limit=tier.rate_limit,
+                    quota=tier.quota,
+                    websocket_symbols=tier.ws_subscriptions,
+                    websocket_connections=tier.websocket_connections,
+                    now=now,
+                )
+            )
+        for raw in data.get("custom_plans", []):
+            tier = tiers.tier_features(raw["feature"])
+            seen.append(
+                _upsert(
+                    name=raw["name"],
+                    price=_price(raw["price"]),
+                    feature=raw["feature"],
+                    is_custom=True,
+                    rate_limit=raw.get("rate_limit") or tier.rate_limit,
+                    quota=raw.get("quota", tier.quota) or 0,
+                    websocket_symbols=raw.get("websocket_symbols")
+                    or tier.ws_subscriptions,
+                    websocket_connections=raw.get("websocket_connections")
+                    or tier.websocket_connections,
+                    now=now,
+                )
+            )
+        Plan.objects.exclude(name__in=seen).update(available=False)
+    return list(Plan.objects.filter(name__in=seen))
+
+
+def _price(value) -> int:
+    """Upstream lists prices in credits as JSON numbers; never go through a float."""
+    return parse_amount(value if isinstance(value, int) else str(value))
+
+
+def _upsert(*, name: str, now, **fields) -> str:
+    Plan.objects.update_or_create(
+        name=name, defaults={**fields, "available": True, "synced_at": now}
+    )
+    return name
+
+
+def plan_for_new_term(name: str) -> Plan:
+    """The plan a member may be put on now; syncs from upstream once if it is unknown."""
+    if not isinstance(name, str) or not name:
+        raise ValidationFailed(
+            "plan is required", details={"plan": ["This field is required."]}
+        )
+    plan = Plan.objects.filter(name=name, available=True).first()
+    if plan is None:
+        try:
+            plans_sync()
+        except UpstreamError as exc:
+            raise UpstreamFailed(
+                f"Plan {name!r} is not known here and the upstream plan list could not be "
+                f"read ({exc.message}); try again shortly",
+                code="UPSTREAM_UNAVAILABLE",
+                status=503,
+            ) from None
+        plan = Plan.objects.filter(name=name, available=True).first()
+    if plan is None:
+        names = ", ".join(
+            Plan.objects.filter(available=True).values_list("name", flat=True)
+        )
+        raise ValidationFailed(
+            f"Unknown plan {name!r}; available plans: {names}",
+            code="PLAN_NOT_FOUND",
+            details={"plan": [f"unknown plan; one of: {names}"]},
+        )
+    return plan

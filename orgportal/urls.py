@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from orgportal import ops
+
+urlpatterns = [
+    path("healthz", ops.healthz, name="healthz"),
+    path("readyz", ops.readyz, name="readyz"),
+    path("metrics", ops.metrics, name="metrics"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("api/organization/", include("members.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler400 = "orgportal.ops.error_400"
+handler403 = "orgportal.ops.error_403"
+handler404 = "orgportal.ops.error_404"
+handler500 = "orgportal.ops.error_500"

@@ -1,0 +1,418 @@
+"""The simulated InsightSentry Organization API, and the sandbox's control API.
+
+`create_app(state)` builds one aiohttp application: the Organization API under
+`/api/organization/` (organization key, fault injection) and the control API under
+`/_sandbox/` (no key, loopback only). Other simulated upstreams are added the same way:
+a sub-application with its own auth middleware plus `fault_middleware`.
+
+Handlers only parse and serialise; the rules live in `sandbox.state.SandboxState`.
+Importable without Django settings.
+"""
+
+import asyncio
+import hmac
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.state import (
+    MAX_UID_LENGTH,
+    Faults,
+    SandboxError,
+    SandboxState,
+    format_credits,
+)
+
+__all__ = ["STATE_KEY", "SandboxState", "create_app", "fault_middleware"]
+
+ORG_PREFIX = "/api/organization"
+CONTROL_PREFIX = "/_sandbox"
+MAX_BODY_BYTES = 64 * 1024
+MAX_PAGE_LIMIT = 100
+STATE_KEY = web.AppKey("sandbox_state", SandboxState)
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def create_app(state: SandboxState) -> web.Application:
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[_json_errors, _body_limit]
+    )
+    app[STATE_KEY] = state
+    app.add_subapp(ORG_PREFIX, _org_app())
+    app.add_subapp(CONTROL_PREFIX, _control_app())
+    return app
+
+
+# --- responses and errors -----------------------------------------------------------
+
+
+def _ok(payload: Mapping[str, Any]) -> web.Response:
+    return web.json_response({"success": True, **payload})
+
+
+def _error_response(error: SandboxError) -> web.Response:
+    return web.json_response(
+        {
+            "success": False,
+            "error": error.message,
+            "code": error.code,
+            "details": error.details,
+        },
+        status=error.status,
+        headers=error.headers,
+    )
+
+
+_HTTP_CODES = {
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+}
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as the upstream's JSON error shape."""
+    try:
+        return await handler(request)
+    except SandboxError as error:
+        return _error_response(error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, "HTTP_ERROR")
+        return _error_response(SandboxError(exc.status, code, exc.reason))
+
+
+def _too_large() -> SandboxError:
+    return SandboxError(
+        413,
+        "PAYLOAD_TOO_LARGE",
+        "Request body too large",
+        {"max_bytes": MAX_BODY_BYTES},
+    )
+
+
+@web.middleware
+async def _body_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # aiohttp enforces client_max_size only when a handler reads the body; this refuses
+    # a declared oversize body on every route, read or not.
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise _too_large()
+    return await handler(request)
+
+
+async def _json_body(request: web.Request) -> dict[str, Any]:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise _too_large() from None
+    try:
+        body = json.loads(raw) if raw else None
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise _invalid("body", "Request body must be a JSON object")
+    return body
+
+
+def _invalid(field: str, message: str) -> SandboxError:
+    return SandboxError(400, "INVALID_REQUEST", message, {"field": field})
+
+
+def _string(
+    body: Mapping[str, Any],
+    field: str,
+    *,
+    required: bool,
+    max_length: int | None = None,
+) -> str | None:
+    value = body.get(field)
+    if value is None:
+        if required:
+            raise _invalid(field, f"'{field}' is required")
+        return None
+    if not isinstance(value, str):
+        raise _invalid(field, f"'{field}' must be a string")
+    if required and not value:
+        raise _invalid(field, f"'{field}' must not be empty")
+    if max_length is not None and len(value) > max_length:
+        raise _invalid(field, f"'{field}' must be at most {max_length} characters")
+    return value
+
+
+def _query_int(
+    request: web.Request, name: str, *, default: int, low: int, high: int | None
+) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise _invalid(name, f"'{name}' must be an integer {bounds}")
+    return value
+
+
+def _state(request: web.Request) -> SandboxState:
+    return request.config_dict[STATE_KEY]
+
+
+# --- fault injection (shared by every simulated upstream) ---------------------------
+
+
+@web.middleware
+async def fault_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    """Injects the configured faults: added latency; a 503 that applies nothing; or the
+    request applied and its response held back so the caller times out unknowing."""
+    state = _state(request)
+    faults: Faults = state.faults
+    if not faults.active or (
+        faults.scope == "mutations" and request.method not in MUTATING_METHODS
+    ):
+        return await handler(request)
+    kind = state.fault_draw(faults)
+    if faults.latency_ms:
+        await asyncio.sleep(faults.latency_ms / 1000)
+    if kind == "error":
+        headers = {}
+        if faults.retry_after is not None:
+            headers["Retry-After"] = f"{faults.retry_after:g}"
+        raise SandboxError(
+            503, "SANDBOX_FAULT", "Sandbox injected fault", headers=headers
+        )
+    response = await handler(request)
+    if kind == "timeout":
+        await asyncio.sleep(faults.hang_seconds)
+    return response
+
+
+# --- Organization API ---------------------------------------------------------------
+
+
+@web.middleware
+async def _org_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    expected = _state(request).org_key
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        key.strip().encode(), expected.encode()
+    ):
+        raise SandboxError(
+            401, "UNAUTHORIZED", "Invalid or missing organization API key"
+        )
+    return await handler(request)
+
+
+def _org_app() -> web.Application:
+    app = web.Application(middlewares=[_org_auth, fault_middleware])
+    app.add_routes(
+        [
+            web.get("/plans", _plans),
+            web.post("/members/create", _member_create),
+            web.get("/members", _members_list),
+            web.get("/members/{uid}", _member_get),
+            web.post("/members/{uid}/update", _member_update),
+            web.post("/members/{uid}/cancel", _member_cancel),
+            web.delete("/members/{uid}", _member_delete),
+        ]
+    )
+    return app
+
+
+async def _plans(request: web.Request) -> web.Response:
+    return _ok(_state(request).plans_json())
+
+
+async def _member_create(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    uid = _string(body, "uid", required=True, max_length=MAX_UID_LENGTH)
+    plan = _string(body, "plan", required=True)
+    full_name = _string(body, "full_name", required=False)
+    state = _state(request)
+    member = state.member_create(uid=uid, plan=plan, full_name=full_name or "")
+    return _ok({"member": state.member_json(member)})
+
+
+async def _members_list(request: web.Request) -> web.Response:
+    page = _query_int(request, "page", default=1, low=1, high=None)
+    limit = _query_int(request, "limit", default=10, low=1, high=MAX_PAGE_LIMIT)
+    state = _state(request)
+    members, total = state.members_page(page=page, limit=limit)
+    return _ok(
+        {
+            "members": [state.member_json(member) for member in members],
+            "page": page,
+            "limit": limit,
+            "total": total,
+            "total_pages": -(-total // limit),
+        }
+    )
+
+
+async def _member_get(request: web.Request) -> web.Response:
+    state = _state(request)
+    member = state.member(request.match_info["uid"])
+    return _ok({"member": state.member_json(member)})
+
+
+async def _member_update(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    plan = _string(body, "plan", required=True)
+    full_name = _string(body, "full_name", required=False)
+    state = _state(request)
+    member = state.member_update(
+        uid=request.match_info["uid"], plan=plan, full_name=full_name
+    )
+    return _ok({"member": state.member_json(member)})
+
+
+async def _member_cancel(request: web.Request) -> web.Response:
+    state = _state(request)
+    member = state.member_cancel(uid=request.match_info["uid"])
+    return _ok({"member": state.member_json(member)})
+
+
+async def _member_delete(request: web.Request) -> web.Response:
+    _state(request).member_delete(uid=request.match_info["uid"])
+    return _ok({"message": "Member deleted"})
+
+
+# --- control API --------------------------------------------------------------------
+
+
+@web.middleware
+async def _loopback_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    # Unauthenticated by design, so it must not be reachable from another host even
+    # when the sandbox listens on every interface.
+    if not _is_loopback(request.remote):
+        raise SandboxError(403, "FORBIDDEN", "The control API answers loopback only")
+    return await handler(request)
+
+
+def _is_loopback(remote: str | None) -> bool:
+    if remote is None:
+        return False
+    try:
+        address = ipaddress.ip_address(remote)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def _control_app() -> web.Application:
+    app = web.Application(middlewares=[_loopback_only])
+    app.add_routes(
+        [
+            web.get("/faults", _faults_get),
+            web.post("/faults", _faults_set),
+            web.post("/reset", _reset),
+            web.get("/state", _state_get),
+            web.post("/credits", _credits_add),
+            web.post("/members/{uid}/expire", _member_expire),
+        ]
+    )
+    return app
+
+
+def _faults_json(state: SandboxState) -> dict[str, Any]:
+    return {**state.faults.as_json(), "seed": state.fault_seed}
+
+
+async def _faults_get(request: web.Request) -> web.Response:
+    return _ok({"faults": _faults_json(_state(request))})
+
+
+def _rate(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _invalid(field, f"'{field}' must be a number between 0 and 1")
+    if not 0 <= value <= 1:
+        raise _invalid(field, f"'{field}' must be a number between 0 and 1")
+    return float(value)
+
+
+def _non_negative(value: Any, field: str, kind: type = float) -> Any:
+    allowed = (int,) if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, allowed) or value < 0:
+        raise _invalid(field, f"'{field}' must be a non-negative {kind.__name__}")
+    return kind(value)
+
+
+async def _faults_set(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    changes: dict[str, Any] = {}
+    for field, value in body.items():
+        if field in ("error_rate", "timeout_rate"):
+            changes[field] = _rate(value, field)
+        elif field == "latency_ms":
+            changes[field] = _non_negative(value, field, int)
+        elif field == "hang_seconds":
+            changes[field] = _non_negative(value, field)
+        elif field == "retry_after":
+            changes[field] = None if value is None else _non_negative(value, field)
+        elif field == "seed":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise _invalid(field, "'seed' must be an integer")
+            changes[field] = value
+        elif field == "scope":
+            if value not in ("mutations", "all"):
+                raise _invalid(field, "'scope' must be 'mutations' or 'all'")
+            changes[field] = value
+        else:
+            raise _invalid(field, f"Unknown fault setting '{field}'")
+    state = _state(request)
+    state.faults_set(**changes)
+    return _ok({"faults": _faults_json(state)})
+
+
+async def _reset(request: web.Request) -> web.Response:
+    state = _state(request)
+    state.reset()
+    return _ok({"balance": format_credits(state.balance)})
+
+
+async def _state_get(request: web.Request) -> web.Response:
+    state = _state(request)
+    return _ok(
+        {
+            "member_count": len(state.members),
+            "balance": format_credits(state.balance),
+            "faults": _faults_json(state),
+        }
+    )
+
+
+async def _credits_add(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    raw = body.get("credits")
+    try:
+        # Strings or integers only: a float would not say exactly which hundredths.
+        if isinstance(raw, bool) or not isinstance(raw, str | int):
+            raise InvalidOperation
+        amount = Decimal(raw)
+        if not amount.is_finite() or amount.as_tuple().exponent < -2:
+            raise InvalidOperation
+    except InvalidOperation:
+        raise _invalid(
+            "credits", "'credits' must be a decimal string with at most two places"
+        ) from None
+    balance = _state(request).credits_add(amount=int(amount * 100))
+    return _ok({"balance": format_credits(balance)})
+
+
+async def _member_expire(request: web.Request) -> web.Response:
+    state = _state(request)
+    member = state.member_expire(uid=request.match_info["uid"])
+    return _ok({"member": state.member_json(member)})

@@ -1,0 +1,74 @@
+import datetime as dt
+
+import pytest
+from rest_framework.test import APIClient
+
+from orgportal import clock
+from sandbox.server import SandboxServer
+
+ORG_KEY = "test-org-key"
+T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    server = SandboxServer(host="127.0.0.1", port=0, org_key=ORG_KEY, seed=7)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _isolated(settings, request):
+    """Every test starts with the real clock, default upstream settings for the sandbox,
+    and retries that do not sleep for long."""
+    clock.reset()
+    settings.UPSTREAM_ORG_KEY = ORG_KEY
+    settings.UPSTREAM_TIMEOUT = 1.0
+    settings.UPSTREAM_CONNECT_TIMEOUT = 0.5
+    settings.UPSTREAM_BACKOFF_BASE = 0.001
+    settings.UPSTREAM_BACKOFF_CAP = 0.01
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    yield
+    clock.reset()
+
+
+@pytest.fixture
+def sandbox(sandbox_server, settings):
+    """The sandbox upstream, fresh for this test."""
+    sandbox_server.state.reset()
+    settings.UPSTREAM_ORG_URL = sandbox_server.url
+    yield sandbox_server
+    sandbox_server.state.reset()
+
+
+@pytest.fixture
+def frozen():
+    """A controllable clock shared by orgportal and the in-process sandbox."""
+    clock.freeze(T0)
+    return clock
+
+
+@pytest.fixture
+def service_token(db):
+    from members.services.keys import service_token_create
+
+    _, token = service_token_create(name="tests", actor="tests")
+    return token
+
+
+@pytest.fixture
+def api(service_token):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {service_token}")
+    return client
+
+
+@pytest.fixture
+def funded(db, sandbox):
+    """A wallet with 1,000 credits bought (at 0.90 USD)."""
+    from members.services.ledger import credits_purchase
+    from members.services.plans import plans_sync
+
+    plans_sync()
+    return credits_purchase(credits=1000, actor="tests")

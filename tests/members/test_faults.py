@@ -1,0 +1,140 @@
+"""Upstream faults on every mutation: the ledger and the member converge to upstream,
+nothing is charged twice and nothing is lost."""
+
+import datetime as dt
+
+import pytest
+
+from members.errors import ServiceError
+from members.ledgercheck import ledger_violations
+from members.models import Member, Operation
+from members.services import ledger, operations
+
+pytestmark = pytest.mark.django_db
+
+
+def wallet() -> int:
+    return ledger.account_system(ledger.WALLET).balance
+
+
+def upstream_spent(sandbox) -> int:
+    return sandbox.state.initial_balance - sandbox.state.balance
+
+
+def assert_converged(sandbox):
+    """Local members equal upstream's, and both sides spent exactly the same credits."""
+    local = {
+        m.uid: (m.plan.name, operations.effective_status(m), m.term_end)
+        for m in Member.objects.exclude(status="deleted").select_related("plan")
+    }
+    remote = {}
+    for uid, member in sandbox.state.members.items():
+        data = sandbox.state.member_json(member)
+        remote[uid] = (
+            data["plan"],
+            data["status"],
+            dt.datetime.fromisoformat(data["plan_end_at"].replace("Z", "+00:00")),
+        )
+    assert local == remote
+    assert 100_000 - wallet() == upstream_spent(sandbox)
+    assert ledger_violations() == []
+
+
+def test_error_fault_charges_nothing_and_says_upstream_is_unavailable(funded, sandbox):
+    sandbox.state.faults_set(error_rate=1.0)
+    with pytest.raises(ServiceError) as err:
+        operations.member_create(uid="m1", plan="pro", actor="tests")
+    assert err.value.code == "UPSTREAM_UNAVAILABLE"
+    assert wallet() == 100_000
+    assert Operation.objects.get().status == "failed"
+    sandbox.state.faults_set(error_rate=0.0)
+    assert operations.member_create(uid="m1", plan="pro", actor="tests").settled
+    assert_converged(sandbox)
+
+
+@pytest.mark.parametrize("kind", ["create", "change", "renew", "cancel", "delete"])
+def test_applied_then_timeout_is_resolved_by_reading_back(
+    funded, sandbox, frozen, kind
+):
+    # given
+    if kind != "create":
+        operations.member_create(uid="m1", plan="pro", actor="tests")
+        frozen.advance(dt.timedelta(days=10))
+    sandbox.state.faults_set(timeout_rate=1.0, hang_seconds=3)
+    # when: upstream applies the change, then the answer never comes in time
+    call = {
+        "create": lambda: operations.member_create(uid="m1", plan="pro", actor="tests"),
+        "change": lambda: operations.member_change_plan(
+            uid="m1", plan="mega", actor="tests"
+        ),
+        "renew": lambda: operations.member_renew(uid="m1", actor="tests"),
+        "cancel": lambda: operations.member_cancel(uid="m1", actor="tests"),
+        "delete": lambda: operations.member_delete(uid="m1", actor="tests"),
+    }[kind]
+    outcome = call()
+    sandbox.state.faults_set(timeout_rate=0.0)
+    # then: the read-back found it applied, and it was charged exactly once
+    assert outcome.operation.status == "succeeded"
+    assert_converged(sandbox)
+
+
+def test_unknown_outcome_with_upstream_unreadable_is_resolved_later(
+    funded, sandbox, frozen
+):
+    # given: every call, reads too, is applied and then hangs
+    sandbox.state.faults_set(timeout_rate=1.0, hang_seconds=3, scope="all")
+    outcome = operations.member_create(uid="m1", plan="pro", actor="tests")
+    assert outcome.operation.status == "unknown"
+    # the charge is held, not spent: other operations cannot spend it
+    assert (
+        ledger.wallet_available(ledger.account_system(ledger.WALLET)) == 100_000 - 1_500
+    )
+    assert wallet() == 100_000
+    # when upstream recovers, the resolver (a Celery task in production) settles it once
+    sandbox.state.faults_set(timeout_rate=0.0, scope="mutations")
+    first = operations.operation_resolve(operation_id=outcome.operation.pk)
+    again = operations.operation_resolve(operation_id=outcome.operation.pk)
+    # then
+    assert first.operation.status == again.operation.status == "succeeded"
+    assert_converged(sandbox)
+
+
+def test_random_faults_on_a_long_sequence_converge(funded, sandbox, frozen):
+    sandbox.state.faults_set(
+        error_rate=0.25, timeout_rate=0.15, hang_seconds=1.5, seed=3
+    )
+    steps = [
+        ("create", "a", "pro"),
+        ("create", "b", "ultra"),
+        ("create", "c", "mega"),
+        ("change", "a", "ultra"),
+        ("renew", "b", None),
+        ("cancel", "c", None),
+        ("change", "a", "pro"),
+        ("delete", "b", None),
+        ("create", "d", "pro"),
+        ("renew", "c", None),
+        ("change", "d", "mega"),
+        ("cancel", "a", None),
+    ]
+    for kind, uid, plan in steps:
+        frozen.advance(dt.timedelta(days=3, hours=5))
+        try:
+            if kind == "create":
+                operations.member_create(uid=uid, plan=plan, actor="tests")
+            elif kind == "change":
+                operations.member_change_plan(uid=uid, plan=plan, actor="tests")
+            elif kind == "renew":
+                operations.member_renew(uid=uid, actor="tests")
+            elif kind == "cancel":
+                operations.member_cancel(uid=uid, actor="tests")
+            else:
+                operations.member_delete(uid=uid, actor="tests")
+        except ServiceError:
+            pass  # refused or unavailable: nothing may have been charged for it
+    sandbox.state.faults_set(error_rate=0.0, timeout_rate=0.0)
+    for op_id in Operation.objects.filter(
+        status__in=["pending", "unknown"]
+    ).values_list("id", flat=True):
+        operations.operation_resolve(operation_id=op_id)
+    assert_converged(sandbox)
