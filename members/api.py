@@ -6,7 +6,6 @@ Views parse input, call one service and shape the output; no business rule lives
 import datetime as dt
 import math
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -32,7 +31,7 @@ ERROR = inline_serializer(
 ERRORS = {code: ERROR for code in (400, 401, 402, 403, 404, 409, 413, 415, 502, 503)}
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     OpenApiParameter.HEADER,
     description="Same key + same body replays the stored response; another body: 409.",
 )
@@ -279,8 +278,10 @@ class CreditsIn(StrictSerializer):
 
 
 class AdjustmentIn(StrictSerializer):
+    # Non-zero, at most two places, below 100,000,000: a typo guard, not a business rule.
     amount = serializers.RegexField(
-        r"^-?\d{1,12}(\.\d{1,2})?$", help_text='decimal string, e.g. "-10.00"'
+        r"^-?(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,7}(\.[0-9]{1,2})?)$",
+        help_text='non-zero decimal string, e.g. "-10.00"',
     )
     reason = StrictCharField(max_length=250)
 
@@ -296,13 +297,13 @@ def _parse(serializer_cls, request: Request) -> dict:
 
 
 class PlansApi(APIView):
-    class Out(serializers.Serializer):
+    class PlansOut(serializers.Serializer):
         success = serializers.BooleanField()
         regular_plans = serializers.ListField(child=serializers.DictField())
         custom_plans = serializers.ListField(child=serializers.DictField())
 
     @extend_schema(
-        responses={200: Out, **ERRORS}, summary="List plans (regular and custom)"
+        responses={200: PlansOut, **ERRORS}, summary="List plans (regular and custom)"
     )
     def get(self, request):
         plans = selectors.plans_available()
@@ -335,9 +336,19 @@ class MemberCreateApi(APIView):
 
         return _mutate(request, run)
 
+    # A member may be called "create": its own path collides with this one, so GET and
+    # DELETE here mean that member.
+    @extend_schema(exclude=True)
+    def get(self, request):
+        return MemberDetailApi().get(request, uid="create")
+
+    @extend_schema(exclude=True)
+    def delete(self, request):
+        return MemberDetailApi().delete(request, uid="create")
+
 
 class MemberListApi(APIView):
-    class Out(serializers.Serializer):
+    class MemberListOut(serializers.Serializer):
         success = serializers.BooleanField()
         members = MemberOut(many=True)
         page = serializers.IntegerField()
@@ -345,7 +356,7 @@ class MemberListApi(APIView):
         total = serializers.IntegerField()
         total_pages = serializers.IntegerField()
 
-    class Query(serializers.Serializer):
+    class MemberListQuery(serializers.Serializer):
         page = serializers.IntegerField(min_value=1, max_value=10_000_000, default=1)
         limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
         status = serializers.ChoiceField(choices=Member.Status.choices, required=False)
@@ -353,12 +364,13 @@ class MemberListApi(APIView):
         search = serializers.CharField(max_length=100, required=False)
 
     @extend_schema(
-        parameters=[Query],
-        responses={200: Out, **ERRORS},
+        parameters=[MemberListQuery],
+        responses={200: MemberListOut, **ERRORS},
+        operation_id="organization_members_list",
         summary="List members (paginated)",
     )
     def get(self, request):
-        query = self.Query(data=request.query_params)
+        query = self.MemberListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         q = query.validated_data
         members, total = selectors.members_page(
@@ -381,7 +393,7 @@ class MemberListApi(APIView):
 
 
 class MemberDetailApi(APIView):
-    class DeletedOut(serializers.Serializer):
+    class MemberDetailDeletedOut(serializers.Serializer):
         success = serializers.BooleanField()
         message = serializers.CharField()
         operation = serializers.DictField()
@@ -393,7 +405,7 @@ class MemberDetailApi(APIView):
 
     @extend_schema(
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: DeletedOut, 202: PendingOut, **ERRORS},
+        responses={200: MemberDetailDeletedOut, 202: PendingOut, **ERRORS},
         summary="Delete a member (unused time credited; history kept)",
     )
     def delete(self, request, uid):
@@ -496,11 +508,11 @@ class MemberRotateKeyApi(APIView):
 
 
 class MemberPreviewApi(APIView):
-    class Query(serializers.Serializer):
+    class MemberPreviewQuery(serializers.Serializer):
         plan = serializers.CharField(max_length=100)
         at = serializers.DateTimeField(required=False)
 
-    class Out(serializers.Serializer):
+    class MemberPreviewOut(serializers.Serializer):
         success = serializers.BooleanField()
         uid = serializers.CharField()
         from_plan = serializers.CharField()
@@ -516,12 +528,12 @@ class MemberPreviewApi(APIView):
         term_end = serializers.CharField()
 
     @extend_schema(
-        parameters=[Query],
-        responses={200: Out, **ERRORS},
+        parameters=[MemberPreviewQuery],
+        responses={200: MemberPreviewOut, **ERRORS},
         summary="What a plan change would cost (no side effects)",
     )
     def get(self, request, uid):
-        query = self.Query(data=request.query_params)
+        query = self.MemberPreviewQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         at = query.validated_data.get("at")
         preview = operations.member_preview(
@@ -547,10 +559,10 @@ class MemberPreviewApi(APIView):
 
 
 class MemberUsageApi(APIView):
-    class Query(serializers.Serializer):
+    class MemberUsageQuery(serializers.Serializer):
         days = serializers.IntegerField(min_value=1, max_value=366, default=30)
 
-    class Out(serializers.Serializer):
+    class MemberUsageOut(serializers.Serializer):
         success = serializers.BooleanField()
         uid = serializers.CharField()
         quota = serializers.IntegerField()
@@ -559,12 +571,12 @@ class MemberUsageApi(APIView):
         totals = serializers.DictField()
 
     @extend_schema(
-        parameters=[Query],
-        responses={200: Out, **ERRORS},
+        parameters=[MemberUsageQuery],
+        responses={200: MemberUsageOut, **ERRORS},
         summary="Gateway usage per day",
     )
     def get(self, request, uid):
-        query = self.Query(data=request.query_params)
+        query = self.MemberUsageQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         member = operations.member_get_live(uid)
         days = selectors.member_usage(member=member, days=query.validated_data["days"])
@@ -587,25 +599,25 @@ class MemberUsageApi(APIView):
 
 
 class BalanceApi(APIView):
-    class Out(serializers.Serializer):
+    class BalanceOut(serializers.Serializer):
         success = serializers.BooleanField()
         balance = serializers.CharField()
         held = serializers.CharField()
         available = serializers.CharField()
         refundable = serializers.CharField()
 
-    @extend_schema(responses={200: Out, **ERRORS}, summary="Wallet balance")
+    @extend_schema(responses={200: BalanceOut, **ERRORS}, summary="Wallet balance")
     def get(self, request):
         return Response({"success": True, **selectors.balance_out()})
 
 
 class QuoteApi(APIView):
-    class Query(serializers.Serializer):
+    class QuoteQuery(serializers.Serializer):
         credits = serializers.IntegerField(
             min_value=1, max_value=pricing.MAX_PURCHASE_CREDITS
         )
 
-    class Out(serializers.Serializer):
+    class QuoteOut(serializers.Serializer):
         success = serializers.BooleanField()
         credits = serializers.IntegerField()
         unit_price = serializers.CharField()
@@ -614,12 +626,12 @@ class QuoteApi(APIView):
         tiers = serializers.ListField(child=serializers.DictField())
 
     @extend_schema(
-        parameters=[Query],
-        responses={200: Out, **ERRORS},
+        parameters=[QuoteQuery],
+        responses={200: QuoteOut, **ERRORS},
         summary="Price of a credit purchase (volume tiers)",
     )
     def get(self, request):
-        query = self.Query(data=request.query_params)
+        query = self.QuoteQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         q = pricing.quote(query.validated_data["credits"])
         return Response(
@@ -638,7 +650,7 @@ class QuoteApi(APIView):
 
 
 class PurchaseApi(APIView):
-    class Out(serializers.Serializer):
+    class PurchaseOut(serializers.Serializer):
         success = serializers.BooleanField()
         credits = serializers.IntegerField()
         unit_price = serializers.CharField()
@@ -650,7 +662,7 @@ class PurchaseApi(APIView):
     @extend_schema(
         request=CreditsIn,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: Out, **ERRORS},
+        responses={200: PurchaseOut, **ERRORS},
         summary="Record a credit purchase",
     )
     def post(self, request):
@@ -679,7 +691,7 @@ class PurchaseApi(APIView):
 
 
 class RefundApi(APIView):
-    class Out(serializers.Serializer):
+    class RefundOut(serializers.Serializer):
         success = serializers.BooleanField()
         credits = serializers.IntegerField()
         gross = serializers.CharField()
@@ -692,7 +704,7 @@ class RefundApi(APIView):
     @extend_schema(
         request=CreditsIn,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: Out, **ERRORS},
+        responses={200: RefundOut, **ERRORS},
         summary="Refund credits for cash (at lot cost, minus a 10% fee)",
     )
     def post(self, request):
@@ -722,7 +734,7 @@ class RefundApi(APIView):
 
 
 class AdjustmentApi(APIView):
-    class Out(serializers.Serializer):
+    class AdjustmentOut(serializers.Serializer):
         success = serializers.BooleanField()
         transaction_id = serializers.IntegerField()
         balance = serializers.CharField()
@@ -730,7 +742,7 @@ class AdjustmentApi(APIView):
     @extend_schema(
         request=AdjustmentIn,
         parameters=[IDEMPOTENCY_HEADER],
-        responses={200: Out, **ERRORS},
+        responses={200: AdjustmentOut, **ERRORS},
         summary="Manual wallet adjustment",
     )
     def post(self, request):
@@ -759,7 +771,7 @@ class AdjustmentApi(APIView):
 
 
 class LedgerApi(APIView):
-    class Query(serializers.Serializer):
+    class LedgerQuery(serializers.Serializer):
         kind = serializers.ChoiceField(
             choices=[c for c, _ in selectors.LedgerTransaction.Kind.choices],
             required=False,
@@ -767,21 +779,25 @@ class LedgerApi(APIView):
         uid = serializers.CharField(max_length=100, required=False)
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
-        cursor = serializers.CharField(max_length=50, required=False)
+        cursor = serializers.RegexField(
+            selectors.CURSOR_PATTERN,
+            required=False,
+            help_text="next_cursor from the previous page",
+        )
         limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
 
-    class Out(serializers.Serializer):
+    class LedgerOut(serializers.Serializer):
         success = serializers.BooleanField()
         transactions = serializers.ListField(child=serializers.DictField())
         next_cursor = serializers.CharField(allow_null=True)
 
     @extend_schema(
-        parameters=[Query],
-        responses={200: Out, **ERRORS},
+        parameters=[LedgerQuery],
+        responses={200: LedgerOut, **ERRORS},
         summary="Ledger transactions, newest first (cursor pagination)",
     )
     def get(self, request):
-        query = self.Query(data=request.query_params)
+        query = self.LedgerQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         q = query.validated_data
         try:

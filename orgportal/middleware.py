@@ -10,10 +10,8 @@ import uuid
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
-from django.http import JsonResponse
 from django.urls import Resolver404, resolve
 
-from members.errors import error_body
 from orgportal.metrics import HTTP_LATENCY, HTTP_REQUESTS
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -69,13 +67,14 @@ def _refuse_too_large(request):
         return None  # Django answers a malformed length itself
     if length <= limit:
         return None
-    return JsonResponse(
-        error_body(
-            f"Request body too large (limit {limit} bytes)",
-            "PAYLOAD_TOO_LARGE",
-            {"limit": limit},
-        ),
-        status=413,
+    from orgportal.ops import json_error
+
+    return json_error(
+        request,
+        f"Request body too large (limit {limit} bytes)",
+        "PAYLOAD_TOO_LARGE",
+        413,
+        {"limit": limit},
     )
 
 

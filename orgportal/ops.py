@@ -45,27 +45,35 @@ def metrics(request):
 
 
 def error_400(request, exception=None):
-    return JsonResponse(
-        error_body("The request could not be understood.", "BAD_REQUEST"), status=400
+    return json_error(
+        request, "The request could not be understood.", "BAD_REQUEST", 400
     )
 
 
 def error_403(request, exception=None):
-    return JsonResponse(
-        error_body("You do not have permission to do this.", "FORBIDDEN"), status=403
+    return json_error(
+        request, "You do not have permission to do this.", "FORBIDDEN", 403
     )
 
 
 def error_404(request, exception=None):
-    return JsonResponse(
-        error_body("The requested resource was not found.", "NOT_FOUND"), status=404
+    return json_error(
+        request, "The requested resource was not found.", "NOT_FOUND", 404
     )
 
 
 def error_500(request):
-    return JsonResponse(
-        error_body("Internal server error.", "INTERNAL_ERROR"), status=500
-    )
+    return json_error(request, "Internal server error.", "INTERNAL_ERROR", 500)
+
+
+def json_error(
+    request, message: str, code: str, status: int, details=None
+) -> JsonResponse:
+    """The error shape; under the Organization API mirror it carries "success": false as
+    upstream's does."""
+    mirror = request.path.startswith("/api/organization/")
+    body = error_body(message, code, details, success=False if mirror else None)
+    return JsonResponse(body, status=status)
 
 
 # --- readiness checks: each returns "ok", "not configured" or "error: <reason>" -------

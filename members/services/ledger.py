@@ -35,7 +35,7 @@ _SYSTEM = {
     REFUNDS: Account.Kind.REFUNDS,
     ADJUSTMENTS: Account.Kind.ADJUSTMENTS,
 }
-MAX_ADJUSTMENT = 100_000_000 * 100  # hundredths; a typo guard, not a business limit
+MAX_ADJUSTMENT = 100_000_000 * 100 - 1  # hundredths; a typo guard, not a business limit
 
 
 def account_system(code: str) -> Account:
@@ -262,7 +262,7 @@ def ledger_adjust(*, amount: int, reason: str, actor: str) -> LedgerTransaction:
         )
     if amount == 0 or abs(amount) > MAX_ADJUSTMENT:
         raise ValidationFailed(
-            "amount must be non-zero and within ±100,000,000.00",
+            "amount must be non-zero and below 100,000,000.00 either way",
             details={"amount": ["must be non-zero"]},
         )
     with transaction.atomic():

@@ -267,4 +267,14 @@ def test_settings_update_without_plan_is_local(api, funded, sandbox):
 
 def test_schema_and_docs_are_served(client, db):
     assert client.get("/api/schema/").status_code == 200
-    assert client.get("/api/docs/").status_code == 200
+    docs = client.get("/api/docs/")
+    assert docs.status_code == 200
+    # served from this process, never a CDN: the docs work with no network
+    assert b"cdn" not in docs.content.lower()
+    assert b"/static/drf_spectacular_sidecar/" in docs.content
+
+
+def test_a_member_called_create_is_reachable(api, funded):
+    assert post(api, "/members/create", {"uid": "create", "plan": "pro"}).status_code == 200
+    assert api.get(BASE + "/members/create").json()["member"]["uid"] == "create"
+    assert api.delete(BASE + "/members/create").status_code == 200
