@@ -507,6 +507,21 @@ class MemberRotateKeyApi(APIView):
         return _mutate(request, run)
 
 
+class MemberRevokeKeysApi(APIView):
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: MemberEnvelope, **ERRORS},
+        summary="Revoke every gateway key of the member (rotate-key issues a new one)",
+    )
+    def post(self, request, uid):
+        def run(key):
+            member = operations.member_keys_revoke(uid=uid, actor=_actor(request))
+            return 200, {"success": True, "member": member_out(member)}, None
+
+        return _mutate(request, run)
+
+
 class MemberPreviewApi(APIView):
     class MemberPreviewQuery(serializers.Serializer):
         plan = serializers.CharField(max_length=100)

@@ -16,7 +16,9 @@ capped. The organization key never appears in a log line or an exception.
 """
 
 import email.utils
+import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
@@ -427,3 +429,31 @@ def _retry_after(response: httpx.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+_shared: dict[tuple, OrgClient] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_client() -> OrgClient:
+    """This process's client for the configured upstream. Building one costs tens of
+    milliseconds (TLS context, connection pool), so services share it; httpx clients are
+    thread-safe. Keyed by process id (a forked worker gets its own sockets) and by the
+    settings, so a change of configuration gets a new client."""
+    from django.conf import settings
+
+    key = (
+        os.getpid(),
+        settings.UPSTREAM_ORG_URL,
+        settings.UPSTREAM_ORG_KEY,
+        settings.UPSTREAM_TIMEOUT,
+        settings.UPSTREAM_CONNECT_TIMEOUT,
+        settings.UPSTREAM_MAX_RETRIES,
+        settings.UPSTREAM_BACKOFF_BASE,
+        settings.UPSTREAM_BACKOFF_CAP,
+    )
+    with _shared_lock:
+        client = _shared.get(key)
+        if client is None:
+            client = _shared[key] = OrgClient()
+        return client

@@ -12,6 +12,7 @@ urlpatterns = [
     path("members/<str:uid>/renew", api.MemberRenewApi.as_view()),
     path("members/<str:uid>/preview", api.MemberPreviewApi.as_view()),
     path("members/<str:uid>/rotate-key", api.MemberRotateKeyApi.as_view()),
+    path("members/<str:uid>/revoke-keys", api.MemberRevokeKeysApi.as_view()),
     path("members/<str:uid>/usage", api.MemberUsageApi.as_view()),
     path("balance", api.BalanceApi.as_view()),
     path("ledger", api.LedgerApi.as_view()),

@@ -56,8 +56,11 @@ def account_for_member(member: Member) -> Account:
 def wallet_lock() -> Account:
     """Lock the wallet row for the rest of the transaction: the first lock of every money
     operation."""
-    account_system(WALLET)
-    return Account.objects.select_for_update().get(code=WALLET)
+    wallet = Account.objects.select_for_update().filter(code=WALLET).first()
+    if wallet is None:
+        account_system(WALLET)
+        wallet = Account.objects.select_for_update().get(code=WALLET)
+    return wallet
 
 
 def wallet_holds() -> int:
@@ -133,8 +136,7 @@ def transaction_post(
         if "wallet_never_negative" in str(exc) or "CHECK constraint failed" in str(exc):
             raise InsufficientCredits("Not enough credits in the wallet") from exc
         raise
-    for account, _ in entries:
-        account.refresh_from_db(fields=["balance"])
+    # The Account objects passed in now hold stale balances; read them again if needed.
     transaction.on_commit(lambda: LEDGER_OPERATIONS.labels(kind).inc())
     return txn
 

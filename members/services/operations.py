@@ -21,6 +21,7 @@ from members import proration
 from members.crypto import encrypt
 from members.errors import Conflict, NotFound, ServiceError, UpstreamFailed
 from members.models import (
+    Account,
     GatewayKey,
     LedgerTransaction,
     Member,
@@ -44,6 +45,7 @@ from members.upstream import (
     UpstreamRejected,
     UpstreamUnauthorized,
     UpstreamUnavailable,
+    shared_client,
 )
 from orgportal import clock
 from orgportal.metrics import MEMBER_OPERATIONS
@@ -223,6 +225,7 @@ def member_preview(*, uid: str, plan: str, at: dt.datetime | None = None) -> Pre
 
 def _record(
     *,
+    wallet: Account,
     kind: str,
     uid: str,
     member: Member | None,
@@ -233,7 +236,6 @@ def _record(
     at: dt.datetime,
 ) -> Operation:
     """Step 1: called inside an atomic block holding the wallet lock."""
-    wallet = ledger.wallet_lock()
     if amount > 0:
         ledger.require_available(wallet, amount)
     expected = {}
@@ -287,38 +289,33 @@ def _call(op: Operation, client: OrgClient) -> dict | None:
 
 def _execute(op: Operation, client: OrgClient | None) -> Outcome:
     """Steps 2 and 3."""
-    own = client is None
-    client = client or OrgClient()
+    client = client or shared_client()
     try:
-        try:
-            upstream = _call(op, client)
-        except (UpstreamConflict, UpstreamNotFound) as exc:
-            if op.kind in (Operation.Kind.CANCEL, Operation.Kind.DELETE):
-                # Upstream says it is already cancelled or gone: read back and settle.
-                return _resolve(op, client, inline=True)
-            _fail(op, exc)
-            raise _map_rejection(op, exc) from None
-        except UpstreamRejected as exc:
-            _fail(op, exc)
-            raise _map_rejection(op, exc) from None
-        except UpstreamUnavailable as exc:
-            _fail(op, exc)
-            raise UpstreamFailed(
-                "The upstream Organization API could not be reached; nothing was changed "
-                "or charged. Try again shortly.",
-                code="UPSTREAM_UNAVAILABLE",
-                status=503,
-            ) from None
-        except UpstreamOutcomeUnknown:
-            Operation.objects.filter(pk=op.pk, status=Operation.Status.PENDING).update(
-                status=Operation.Status.UNKNOWN
-            )
-            op.status = Operation.Status.UNKNOWN
+        upstream = _call(op, client)
+    except (UpstreamConflict, UpstreamNotFound) as exc:
+        if op.kind in (Operation.Kind.CANCEL, Operation.Kind.DELETE):
+            # Upstream says it is already cancelled or gone: read back and settle.
             return _resolve(op, client, inline=True)
-        return _confirm(op, upstream)
-    finally:
-        if own:
-            client.close()
+        _fail(op, exc)
+        raise _map_rejection(op, exc) from None
+    except UpstreamRejected as exc:
+        _fail(op, exc)
+        raise _map_rejection(op, exc) from None
+    except UpstreamUnavailable as exc:
+        _fail(op, exc)
+        raise UpstreamFailed(
+            "The upstream Organization API could not be reached; nothing was changed "
+            "or charged. Try again shortly.",
+            code="UPSTREAM_UNAVAILABLE",
+            status=503,
+        ) from None
+    except UpstreamOutcomeUnknown:
+        Operation.objects.filter(pk=op.pk, status=Operation.Status.PENDING).update(
+            status=Operation.Status.UNKNOWN
+        )
+        op.status = Operation.Status.UNKNOWN
+        return _resolve(op, client, inline=True)
+    return _confirm(op, upstream)
 
 
 def _map_rejection(op: Operation, exc: UpstreamError) -> ServiceError:
@@ -366,7 +363,7 @@ def _fail(op: Operation, exc: Exception | None, code: str | None = None) -> None
         "message": getattr(exc, "message", str(exc)) if exc else "not applied upstream",
     }
     with transaction.atomic():
-        ledger.wallet_lock()
+        ledger.wallet_lock()  # releasing a hold is a wallet change: same lock order
         updated = Operation.objects.filter(
             pk=op.pk, status__in=Operation.IN_FLIGHT
         ).update(
@@ -436,13 +433,7 @@ def operation_resolve(*, operation_id: int, client: OrgClient | None = None) -> 
     op = Operation.objects.select_related("member").get(pk=operation_id)
     if op.status not in Operation.IN_FLIGHT:
         return Outcome(operation=op, member=op.member)
-    own = client is None
-    client = client or OrgClient()
-    try:
-        return _resolve(op, client)
-    finally:
-        if own:
-            client.close()
+    return _resolve(op, client or shared_client())
 
 
 def operations_in_flight(*, older_than: dt.timedelta) -> list[int]:
@@ -661,7 +652,7 @@ def member_create(
     target = plan_for_new_term(plan)
     at = clock.now()
     with transaction.atomic():
-        ledger.wallet_lock()
+        wallet = ledger.wallet_lock()
         if (
             Member.objects.filter(uid=uid)
             .exclude(status=Member.Status.DELETED)
@@ -677,6 +668,7 @@ def member_create(
             settings.ORG_AUTO_RENEW_DEFAULT if auto_renew is None else bool(auto_renew)
         )
         op = _record(
+            wallet=wallet,
             kind=Operation.Kind.CREATE,
             uid=uid,
             member=None,
@@ -703,10 +695,11 @@ def member_change_plan(
     target = plan_for_new_term(plan)
     at = clock.now()
     with transaction.atomic():
-        ledger.wallet_lock()
+        wallet = ledger.wallet_lock()
         member = member_get_live(uid)
         kind, amount = _price_change(member, target, at)
         op = _record(
+            wallet=wallet,
             kind=kind,
             uid=member.uid,
             member=member,
@@ -737,7 +730,7 @@ def member_cancel(
 ) -> Outcome:
     at = clock.now()
     with transaction.atomic():
-        ledger.wallet_lock()
+        wallet = ledger.wallet_lock()
         member = member_get_live(uid)
         status = effective_status(member, at)
         if status != Member.Status.ACTIVE:
@@ -747,6 +740,7 @@ def member_cancel(
                 details={"status": status},
             )
         op = _record(
+            wallet=wallet,
             kind=Operation.Kind.CANCEL,
             uid=member.uid,
             member=member,
@@ -766,9 +760,10 @@ def member_delete(
     The local record and its ledger history are kept, marked deleted."""
     at = clock.now()
     with transaction.atomic():
-        ledger.wallet_lock()
+        wallet = ledger.wallet_lock()
         member = member_get_live(uid)
         op = _record(
+            wallet=wallet,
             kind=Operation.Kind.DELETE,
             uid=member.uid,
             member=member,
@@ -846,6 +841,15 @@ def member_key_rotate(*, uid: str, actor: str) -> tuple[Member, str]:
 
     transaction.on_commit(lambda: cache_events.member_changed(member.pk))
     return member, token
+
+
+def member_keys_revoke(*, uid: str, actor: str) -> Member:
+    member = member_get_live(uid)
+    gateway_keys_revoke(member=member, actor=actor)
+    from members.services import cache_events
+
+    transaction.on_commit(lambda: cache_events.member_changed(member.pk))
+    return member
 
 
 def member_live_key(member: Member) -> GatewayKey | None:

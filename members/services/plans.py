@@ -4,20 +4,14 @@ from members import tiers
 from members.errors import UpstreamFailed, ValidationFailed
 from members.models import Plan
 from members.money import parse_amount
-from members.upstream import OrgClient, UpstreamError
+from members.upstream import OrgClient, UpstreamError, shared_client
 from orgportal import clock
 
 
 def plans_sync(*, client: OrgClient | None = None) -> list[Plan]:
     """Copy upstream's regular and custom plans; plans no longer listed stay (members may
     be on them) but are marked unavailable for new members."""
-    own = client is None
-    client = client or OrgClient()
-    try:
-        data = client.plans()
-    finally:
-        if own:
-            client.close()
+    data = (client or shared_client()).plans()
     now = clock.now()
     seen: list[str] = []
     with transaction.atomic():

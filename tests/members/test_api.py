@@ -275,6 +275,22 @@ def test_schema_and_docs_are_served(client, db):
 
 
 def test_a_member_called_create_is_reachable(api, funded):
-    assert post(api, "/members/create", {"uid": "create", "plan": "pro"}).status_code == 200
+    assert (
+        post(api, "/members/create", {"uid": "create", "plan": "pro"}).status_code
+        == 200
+    )
     assert api.get(BASE + "/members/create").json()["member"]["uid"] == "create"
     assert api.delete(BASE + "/members/create").status_code == 200
+
+
+def test_revoke_keys_stops_every_key_until_rotated(api, funded):
+    from members.services.keys import gateway_key_member
+
+    key = post(api, "/members/create", {"uid": "m1", "plan": "pro"}).json()["member"][
+        "api_key"
+    ]
+    r = post(api, "/members/m1/revoke-keys")
+    assert r.status_code == 200 and r.json()["member"]["api_key"] is None
+    assert gateway_key_member(key) is None
+    new = post(api, "/members/m1/rotate-key").json()["member"]["api_key"]
+    assert gateway_key_member(new).uid == "m1"
