@@ -50,6 +50,7 @@ def test_demo_creates_an_organization_once(sandbox, capsys):
     call_command("demo", "--if-empty")
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert last["created"] is True and last["service_token"].startswith("ops_")
+    assert last["gateway_key_alice"].count(".") == 2
     assert set(Member.objects.values_list("plan__name", flat=True)) >= {
         "pro",
         "ultra",

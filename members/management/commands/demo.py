@@ -1,6 +1,7 @@
 import json
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
@@ -53,13 +54,15 @@ class Command(BaseCommand):
             f"Bought {lot.credits:,} credits for {lot.total_cents / 100:,.2f} USD"
         )
         names = {p.name for p in plans}
+        first_key = None
         for uid, plan, name in DEMO_MEMBERS:
             if plan not in names or Member.objects.filter(uid=uid).exists():
                 continue
             try:
-                operations.member_create(
+                outcome = operations.member_create(
                     uid=uid, plan=plan, full_name=name, actor="demo"
                 )
+                first_key = first_key or (uid, outcome.api_key)
                 self.stdout.write(f"  member {uid:<6} on {plan}")
             except ServiceError as exc:
                 self.stdout.write(f"  member {uid:<6} skipped: {exc.message}")
@@ -79,6 +82,12 @@ class Command(BaseCommand):
                     "admin_username": "admin",
                     "admin_password": password,
                     "service_token": token,
+                    "sandbox_org_key": settings.UPSTREAM_ORG_KEY,
+                    **(
+                        {f"gateway_key_{first_key[0]}": first_key[1]}
+                        if first_key and first_key[1]
+                        else {}
+                    ),
                 }
             )
         )
