@@ -1,5 +1,6 @@
-"""The web process: Django for the portal and REST API. The lean gateway handlers for the
-market data and account streams are mounted beside Django here as they are added."""
+"""The web process: Django for the portal and REST API, and beside it the lean gateway
+handlers for the hot paths (market data REST `/v3/...`), which never enter Django's
+request cycle."""
 
 import os
 
@@ -7,4 +8,33 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orgportal.settings")
 
-application = get_asgi_application()
+django_application = get_asgi_application()
+
+from marketdata.gateway import MarketGateway  # noqa: E402  (needs Django set up)
+
+market_gateway = MarketGateway()
+
+
+async def application(scope, receive, send):
+    kind = scope["type"]
+    if kind == "http" and scope["path"].startswith("/v3/"):
+        return await market_gateway(scope, receive, send)
+    if kind == "lifespan":
+        return await _lifespan(receive, send)
+    return await django_application(scope, receive, send)
+
+
+async def _lifespan(receive, send):
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await market_gateway.startup()
+            except Exception as exc:
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await market_gateway.shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

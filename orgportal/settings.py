@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served locally: the docs work offline
     "members",
+    "marketdata",
     "sandbox",
 ]
 
@@ -141,6 +142,16 @@ UPSTREAM_CONNECT_TIMEOUT = env.float("UPSTREAM_CONNECT_TIMEOUT", default=3.0)
 UPSTREAM_MAX_RETRIES = env.int("UPSTREAM_MAX_RETRIES", default=3)
 UPSTREAM_BACKOFF_BASE = env.float("UPSTREAM_BACKOFF_BASE", default=0.2)
 UPSTREAM_BACKOFF_CAP = env.float("UPSTREAM_BACKOFF_CAP", default=5.0)
+
+# --- Upstream: InsightSentry market data REST -------------------------------------------
+UPSTREAM_MARKET_URL = env.str(
+    "UPSTREAM_MARKET_URL", default=f"http://127.0.0.1:{SANDBOX_PORT}"
+)
+MARKET_TIMEOUT = env.float(
+    "MARKET_TIMEOUT", default=30.0
+)  # long_poll answers take a while
+MARKET_CACHE_TTL = env.float("MARKET_CACHE_TTL", default=30.0)
+USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=5.0)
 
 # --- Secrets at rest and keys ------------------------------------------------------------
 # Fernet key(s), comma separated, newest first; the embedded default derives one from

@@ -1,9 +1,10 @@
 """The simulated InsightSentry Organization API, and the sandbox's control API.
 
 `create_app(state)` builds one aiohttp application: the Organization API under
-`/api/organization/` (organization key, fault injection) and the control API under
-`/_sandbox/` (no key, loopback only). Other simulated upstreams are added the same way:
-a sub-application with its own auth middleware plus `fault_middleware`.
+`/api/organization/` (organization key, fault injection), the market data REST API under
+`/v3/` (member keys; `sandbox.market`) and the control API under `/_sandbox/` (no key,
+loopback only). Other simulated upstreams are added the same way: a sub-application
+with its own auth middleware plus fault injection.
 
 Handlers only parse and serialise; the rules live in `sandbox.state.SandboxState`.
 Importable without Django settings.
@@ -19,8 +20,13 @@ from typing import Any
 
 from aiohttp import web
 
+from orgportal import clock
+from sandbox.market import MARKET_PREFIX, market_app, send_truncated
 from sandbox.state import (
+    FAULT_SCOPES,
     MAX_UID_LENGTH,
+    REGULAR_PRICES,
+    TIER_LIMITS,
     Faults,
     SandboxError,
     SandboxState,
@@ -34,7 +40,8 @@ CONTROL_PREFIX = "/_sandbox"
 MAX_BODY_BYTES = 64 * 1024
 MAX_PAGE_LIMIT = 100
 STATE_KEY = web.AppKey("sandbox_state", SandboxState)
-MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Seconds a market data long poll may be told to hold at most.
+MAX_LONG_POLL_SECONDS = 60
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -45,6 +52,7 @@ def create_app(state: SandboxState) -> web.Application:
     )
     app[STATE_KEY] = state
     app.add_subapp(ORG_PREFIX, _org_app())
+    app.add_subapp(MARKET_PREFIX, market_app(state))
     app.add_subapp(CONTROL_PREFIX, _control_app())
     return app
 
@@ -175,12 +183,11 @@ async def fault_middleware(
     request: web.Request, handler: Handler
 ) -> web.StreamResponse:
     """Injects the configured faults: added latency; a 503 that applies nothing; or the
-    request applied and its response held back so the caller times out unknowing."""
+    request applied and its response held back so the caller times out unknowing, or
+    cut off mid-body."""
     state = _state(request)
     faults: Faults = state.faults
-    if not faults.active or (
-        faults.scope == "mutations" and request.method not in MUTATING_METHODS
-    ):
+    if not faults.active or not faults.covers("org", request.method):
         return await handler(request)
     kind = state.fault_draw(faults)
     if faults.latency_ms:
@@ -195,6 +202,11 @@ async def fault_middleware(
     response = await handler(request)
     if kind == "timeout":
         await asyncio.sleep(faults.hang_seconds)
+    if kind == "drop" and isinstance(response, web.Response):
+        body = response.body if isinstance(response.body, bytes) else b""
+        return await send_truncated(
+            request, body, status=response.status, headers=response.headers
+        )
     return response
 
 
@@ -322,6 +334,10 @@ def _control_app() -> web.Application:
             web.get("/state", _state_get),
             web.post("/credits", _credits_add),
             web.post("/members/{uid}/expire", _member_expire),
+            web.post("/plans", _plan_add),
+            web.get("/usage", _usage_get),
+            web.get("/market", _market_get),
+            web.post("/market", _market_set),
         ]
     )
     return app
@@ -354,7 +370,7 @@ async def _faults_set(request: web.Request) -> web.Response:
     body = await _json_body(request)
     changes: dict[str, Any] = {}
     for field, value in body.items():
-        if field in ("error_rate", "timeout_rate"):
+        if field in ("error_rate", "timeout_rate", "drop_rate"):
             changes[field] = _rate(value, field)
         elif field == "latency_ms":
             changes[field] = _non_negative(value, field, int)
@@ -367,8 +383,10 @@ async def _faults_set(request: web.Request) -> web.Response:
                 raise _invalid(field, "'seed' must be an integer")
             changes[field] = value
         elif field == "scope":
-            if value not in ("mutations", "all"):
-                raise _invalid(field, "'scope' must be 'mutations' or 'all'")
+            if value not in FAULT_SCOPES:
+                raise _invalid(
+                    field, f"'scope' must be one of {', '.join(FAULT_SCOPES)}"
+                )
             changes[field] = value
         else:
             raise _invalid(field, f"Unknown fault setting '{field}'")
@@ -390,6 +408,7 @@ async def _state_get(request: web.Request) -> web.Response:
             "member_count": len(state.members),
             "balance": format_credits(state.balance),
             "faults": _faults_json(state),
+            "market": _market_json(state),
         }
     )
 
@@ -416,3 +435,66 @@ async def _member_expire(request: web.Request) -> web.Response:
     state = _state(request)
     member = state.member_expire(uid=request.match_info["uid"])
     return _ok({"member": state.member_json(member)})
+
+
+_PLAN_NUMBERS = ("rate_limit", "quota", "websocket_symbols", "websocket_connections")
+
+
+async def _plan_add(request: web.Request) -> web.Response:
+    """Add a custom plan to the catalogue (e.g. a benchmark's unthrottled plan); it
+    lasts until the next reset."""
+    body = await _json_body(request)
+    name = _string(body, "name", required=False) or _string(body, "id", required=True)
+    feature = _string(body, "feature", required=True)
+    config: dict[str, Any] = {"name": name, "feature": feature}
+    price = body.get("price", 0)
+    if isinstance(price, bool) or not isinstance(price, int | float | str):
+        raise _invalid("price", "'price' must be a number of credits")
+    try:
+        amount = Decimal(str(price))
+        if not amount.is_finite() or amount < 0:
+            raise InvalidOperation
+    except InvalidOperation:
+        raise _invalid("price", "'price' must be a non-negative number") from None
+    config["price"] = price
+    for field in _PLAN_NUMBERS:
+        if field in body:
+            config[field] = _non_negative(body[field], field, int)
+    if config.get("rate_limit") == 0:
+        raise _invalid("rate_limit", "'rate_limit' must be at least 1")
+    if feature not in TIER_LIMITS:
+        raise _invalid("feature", f"'feature' must be one of {', '.join(TIER_LIMITS)}")
+    if name in REGULAR_PRICES:
+        raise _invalid("name", f"'{name}' is a regular plan")
+    plan = _state(request).add_custom_plan(config)
+    return _ok({"plan": plan.as_json()})
+
+
+async def _usage_get(request: web.Request) -> web.Response:
+    """Members' market data REST usage; `?uid=` for one member."""
+    state = _state(request)
+    now = clock.now().timestamp()
+    uid = request.query.get("uid")
+    members = [state.member(uid)] if uid is not None else list(state.members.values())
+    return _ok({"usage": [state.usage_json(member, now=now) for member in members]})
+
+
+def _market_json(state: SandboxState) -> dict[str, Any]:
+    return {"long_poll_seconds": state.long_poll_seconds}
+
+
+async def _market_get(request: web.Request) -> web.Response:
+    return _ok({"market": _market_json(_state(request))})
+
+
+async def _market_set(request: web.Request) -> web.Response:
+    body = await _json_body(request)
+    state = _state(request)
+    for field, value in body.items():
+        if field != "long_poll_seconds":
+            raise _invalid(field, f"Unknown market setting '{field}'")
+        seconds = _non_negative(value, field)
+        if seconds > MAX_LONG_POLL_SECONDS:
+            raise _invalid(field, f"'{field}' must be at most {MAX_LONG_POLL_SECONDS}")
+        state.long_poll_seconds = seconds
+    return _ok({"market": _market_json(state)})

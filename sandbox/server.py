@@ -150,10 +150,13 @@ def run_forever(
     seed: int = DEFAULT_SEED,
     email_domain: str = DEFAULT_EMAIL_DOMAIN,
     on_ready: Callable[[str], None] | None = None,
+    state: SandboxState | None = None,
 ) -> None:
     """Serve in the foreground until SIGINT (Ctrl-C) or SIGTERM, then return cleanly.
-    `on_ready` gets the URL once the port is listening."""
-    state = SandboxState(org_key=org_key, seed=seed, email_domain=email_domain)
+    `on_ready` gets the URL once the port is listening. A prepared `state` (e.g. with
+    members already created) replaces the fresh one the other arguments describe."""
+    if state is None:
+        state = SandboxState(org_key=org_key, seed=seed, email_domain=email_domain)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve_until_signal(create_app(state), host, port, on_ready))
 

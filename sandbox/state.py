@@ -1,5 +1,5 @@
 """In-memory state of the simulated upstreams: plans, organization members, the
-organization's credit balance and the injected faults.
+organization's credit balance, members' market data usage and the injected faults.
 
 No Django here: the sandbox runs inside tests, benchmarks and its own process alike, and
 takes everything it needs as constructor arguments. All time comes from
@@ -7,11 +7,15 @@ takes everything it needs as constructor arguments. All time comes from
 a credit; rounding is half-to-even, once per charge.
 """
 
+import calendar
 import dataclasses
 import datetime as dt
+import math
 import random
 import threading
+import time
 import uuid
+from collections import deque
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
@@ -29,6 +33,11 @@ DEFAULT_EMAIL_DOMAIN = "company.com"
 DEFAULT_MEMBER_KEY_SECRET = "sandbox-member-key-signing-secret-not-for-production"  # noqa: S105
 # 1,000,000.00 credits, in hundredths.
 DEFAULT_BALANCE = 1_000_000_00
+
+# How long a market data long poll may hold its answer by default, in seconds.
+DEFAULT_LONG_POLL_SECONDS = 5.0
+# The per-minute rate limit counts requests in the trailing window of this many seconds.
+RATE_WINDOW_SECONDS = 60
 
 PERIOD = dt.timedelta(days=30)
 PERIOD_SECONDS = int(PERIOD.total_seconds())
@@ -48,6 +57,23 @@ TIER_LIMITS: Mapping[str, PlanLimits] = {
     "pro": PlanLimits(25, 50_000, 2, 1, True),
     "ultra": PlanLimits(40, 120_000, 5, 1, True),
     "mega": PlanLimits(80, 0, 12, 3, True),
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TierFeatures:
+    """What a feature tier unlocks in the market data REST API."""
+
+    data_points: int  # most bars one series request returns
+    deep_history: bool  # /v3/symbols/{s}/history
+    tick: bool  # bar_type=tick
+    realtime_screener: bool  # screeners and options without the 15-minute delay
+
+
+TIER_FEATURES: Mapping[str, TierFeatures] = {
+    "pro": TierFeatures(20_000, False, False, False),
+    "ultra": TierFeatures(30_000, True, False, True),
+    "mega": TierFeatures(30_000, True, True, True),
 }
 # Catalogue prices in whole credits.
 REGULAR_PRICES: Mapping[str, int] = {"pro": 15, "ultra": 25, "mega": 50}
@@ -72,6 +98,10 @@ class Plan:
     feature: str  # the tier whose features the plan has
     limits: PlanLimits
     custom: bool
+
+    @property
+    def features(self) -> TierFeatures:
+        return TIER_FEATURES[self.feature]
 
     @property
     def price_hundredths(self) -> int:
@@ -112,6 +142,20 @@ MemberStatus = Literal["active", "cancelled", "expired"]
 
 
 @dataclasses.dataclass(slots=True)
+class MarketUsage:
+    """A member's market data REST requests that were answered; refusals (bad key,
+    inactive member, rate limit, quota, bad parameters, injected errors) are not."""
+
+    # Unix times of the requests counted in the trailing rate window, oldest first.
+    recent: deque[float] = dataclasses.field(default_factory=deque)
+    month: tuple[int, int] = (0, 0)  # the UTC (year, month) month_count belongs to
+    month_count: int = 0
+    total: int = 0
+    rate_limited: int = 0  # refusals, for tests and the control API
+    quota_refused: int = 0
+
+
+@dataclasses.dataclass(slots=True)
 class Member:
     uid: str
     full_name: str
@@ -124,11 +168,15 @@ class Member:
     paid: int
     api_key: str
     quota_exceeded: bool = False
+    usage: MarketUsage = dataclasses.field(default_factory=MarketUsage)
 
     def status_at(self, now: dt.datetime) -> MemberStatus:
         if self.status == "active" and self.plan_end_at <= now:
             return "expired"
         return self.status
+
+
+MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class SandboxError(Exception):
@@ -151,8 +199,11 @@ class SandboxError(Exception):
         self.headers = dict(headers or {})
 
 
-FaultScope = Literal["mutations", "all"]
-FaultKind = Literal["error", "timeout"]
+# "mutations": Organization API writes; "market": market data REST; "all": both APIs,
+# reads included.
+FaultScope = Literal["mutations", "market", "all"]
+FAULT_SCOPES = ("mutations", "market", "all")
+FaultKind = Literal["error", "timeout", "drop"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -164,10 +215,23 @@ class Faults:
     scope: FaultScope = "mutations"
     # Retry-After (seconds) sent with injected 503s; None sends no header.
     retry_after: float | None = None
+    # Share applied, then answered with the headers and half the body before the
+    # connection closes: the caller sees a broken body.
+    drop_rate: float = 0.0
 
     @property
     def active(self) -> bool:
-        return bool(self.error_rate or self.timeout_rate or self.latency_ms)
+        return bool(
+            self.error_rate or self.timeout_rate or self.latency_ms or self.drop_rate
+        )
+
+    def covers(self, api: Literal["org", "market"], method: str) -> bool:
+        """Whether a request to `api` with `method` is in scope."""
+        if self.scope == "all":
+            return True
+        if api == "market":
+            return self.scope == "market"
+        return self.scope == "mutations" and method in MUTATING_METHODS
 
     def as_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -222,18 +286,21 @@ class SandboxState:
         self.email_domain = email_domain
         self.member_key_secret = member_key_secret
         self.initial_balance = initial_balance
+        self.initial_custom_plans = tuple(custom_plans)
         self._lock = threading.RLock()
-        self.plans: dict[str, Plan] = {
-            name: Plan(name, price, name, TIER_LIMITS[name], custom=False)
-            for name, price in REGULAR_PRICES.items()
-        }
-        for config in custom_plans:
-            self.add_custom_plan(config)
         self.reset()
 
     def reset(self) -> None:
-        """Back to a fresh start: no members, no faults, default balance, seeds rewound."""
+        """Back to a fresh start: the initial plan catalogue, no members, no faults,
+        default balance and market settings, seeds rewound."""
         with self._lock:
+            self.plans: dict[str, Plan] = {
+                name: Plan(name, price, name, TIER_LIMITS[name], custom=False)
+                for name, price in REGULAR_PRICES.items()
+            }
+            for config in self.initial_custom_plans:
+                self.add_custom_plan(config)
+            self.long_poll_seconds = DEFAULT_LONG_POLL_SECONDS
             self.members: dict[str, Member] = {}
             self._members_by_key: dict[str, Member] = {}
             self.balance = self.initial_balance  # hundredths of a credit
@@ -245,6 +312,8 @@ class SandboxState:
     # --- plans -------------------------------------------------------------------------
 
     def add_custom_plan(self, config: Mapping[str, Any]) -> Plan:
+        """Add (or replace) a custom plan. Members already on a replaced plan keep the
+        limits they had until their plan is changed."""
         plan = custom_plan(config)
         with self._lock:
             if plan.name in REGULAR_PRICES:
@@ -459,13 +528,121 @@ class SandboxState:
             return self.faults
 
     def fault_draw(self, faults: Faults) -> FaultKind | None:
-        """The fault for one in-scope request. Always two draws, so the sequence depends
-        only on the seed and the number of in-scope requests."""
+        """The fault for one in-scope request. Always two draws (three while drop_rate
+        is set), so the sequence depends only on the seed, the settings and the number
+        of in-scope requests."""
         with self._lock:
             error_roll = self.fault_rng.random()
             timeout_roll = self.fault_rng.random()
+            drop_roll = self.fault_rng.random() if faults.drop_rate else 1.0
         if error_roll < faults.error_rate:
             return "error"
         if timeout_roll < faults.timeout_rate:
             return "timeout"
+        if drop_roll < faults.drop_rate:
+            return "drop"
         return None
+
+    # --- market data usage -------------------------------------------------------------
+
+    def market_admit(self, member: Member, now: float) -> int:
+        """Count one market data request of `member` at `now` (Unix seconds) against
+        its plan's rate limit and monthly quota (UTC calendar month); returns how many
+        more the rate window allows. A refusal raises 429 and counts nothing."""
+        limits = member.plan.limits
+        usage = member.usage
+        with self._lock:
+            recent = usage.recent
+            horizon = now - RATE_WINDOW_SECONDS
+            while recent and recent[0] <= horizon:
+                recent.popleft()
+            if len(recent) >= limits.rate_limit:
+                usage.rate_limited += 1
+                retry = max(1, math.ceil(recent[0] + RATE_WINDOW_SECONDS - now))
+                raise SandboxError(
+                    429,
+                    "RATE_LIMITED",
+                    "Rate limit exceeded",
+                    {
+                        "limit": limits.rate_limit,
+                        "window_seconds": RATE_WINDOW_SECONDS,
+                        "retry_after": retry,
+                    },
+                    headers={
+                        "Retry-After": str(retry),
+                        "X-RateLimit-Limit": str(limits.rate_limit),
+                        "X-RateLimit-Remaining": "0",
+                    },
+                )
+            month = time.gmtime(now)[:2]
+            if month != usage.month:
+                usage.month, usage.month_count = month, 0
+                member.quota_exceeded = False
+            if limits.quota and usage.month_count >= limits.quota:
+                usage.quota_refused += 1
+                member.quota_exceeded = True
+                raise SandboxError(
+                    429,
+                    "QUOTA_EXCEEDED",
+                    "quota_exceeded",
+                    {
+                        "quota": limits.quota,
+                        "used": usage.month_count,
+                        "resets_at": _month_after(month),
+                    },
+                    headers={
+                        "X-RateLimit-Limit": str(limits.rate_limit),
+                        "X-RateLimit-Remaining": str(limits.rate_limit - len(recent)),
+                    },
+                )
+            recent.append(now)
+            usage.month_count += 1
+            usage.total += 1
+            if limits.quota and usage.month_count >= limits.quota:
+                member.quota_exceeded = True
+            return limits.rate_limit - len(recent)
+
+    def market_release(self, member: Member, now: float) -> None:
+        """Uncount a request admitted at `now` that was refused after all."""
+        usage = member.usage
+        with self._lock:
+            recent = usage.recent
+            if recent and recent[-1] == now:
+                recent.pop()
+            elif now in recent:
+                recent.remove(now)
+            else:
+                return
+            usage.total -= 1
+            if usage.month == time.gmtime(now)[:2]:
+                usage.month_count -= 1
+                quota = member.plan.limits.quota
+                member.quota_exceeded = bool(quota) and usage.month_count >= quota
+
+    def usage_json(self, member: Member, *, now: float) -> dict[str, Any]:
+        usage = member.usage
+        limits = member.plan.limits
+        year, month = time.gmtime(now)[:2]
+        with self._lock:
+            in_window = sum(1 for t in usage.recent if t > now - RATE_WINDOW_SECONDS)
+            this_month = usage.month == (year, month)
+            return {
+                "uid": member.uid,
+                "plan": member.plan.name,
+                "rate_limit": limits.rate_limit,
+                "quota": limits.quota,
+                "last_minute": in_window,
+                "month": f"{year:04d}-{month:02d}",
+                "month_count": usage.month_count if this_month else 0,
+                "total": usage.total,
+                "rate_limited": usage.rate_limited,
+                "quota_refused": usage.quota_refused,
+                "quota_exceeded": member.quota_exceeded,
+            }
+
+
+def _month_after(month: tuple[int, int]) -> str:
+    year, number = month
+    days = calendar.monthrange(year, number)[1]
+    start = dt.datetime(year, number, 1, tzinfo=dt.UTC) + dt.timedelta(days=days)
+    return format_time(start)

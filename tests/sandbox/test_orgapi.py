@@ -842,6 +842,7 @@ def test_faults_can_be_read_back_and_cleared_by_reset(api):
         "hang_seconds": 30.0,
         "scope": "all",
         "retry_after": None,
+        "drop_rate": 0.0,
         "seed": 11,
     }
     assert after["error_rate"] == 0.0 and after["scope"] == "mutations"

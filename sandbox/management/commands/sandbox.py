@@ -4,12 +4,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox.server import run_forever
+from sandbox.state import SandboxError, SandboxState
 
 
 class Command(BaseCommand):
     help = (
-        "Run the simulated upstream APIs (InsightSentry Organization API) in the "
-        "foreground until Ctrl-C. State is in memory and starts fresh on every run."
+        "Run the simulated upstream APIs (InsightSentry Organization API and market "
+        "data REST API) in the foreground until Ctrl-C. State is in memory and starts "
+        "fresh on every run."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,21 +32,61 @@ class Command(BaseCommand):
             default=None,
             help="Seed of generated keys and injected faults (default: SANDBOX_SEED).",
         )
+        parser.add_argument(
+            "--member",
+            action="append",
+            default=[],
+            metavar="UID:PLAN",
+            help=(
+                "Create this member at start and print its market data key "
+                "(repeatable), e.g. --member demo:pro --member quant:mega."
+            ),
+        )
 
     def handle(
-        self, *args: Any, host: str, port: int | None, seed: int | None, **options: Any
+        self,
+        *args: Any,
+        host: str,
+        port: int | None,
+        seed: int | None,
+        member: list[str],
+        **options: Any,
     ) -> None:
         port = settings.SANDBOX_PORT if port is None else port
         seed = settings.SANDBOX_SEED if seed is None else seed
         org_key = settings.SANDBOX_ORG_KEY
+        state = SandboxState(
+            org_key=org_key,
+            seed=seed,
+            email_domain=settings.ORG_MEMBER_EMAIL_DOMAIN,
+        )
+        members = [self._create_member(state, spec) for spec in member]
 
         def banner(url: str) -> None:
             lines = [
                 f"Sandbox listening on {url} (seed {seed})",
                 f"  Organization API  {url}/api/organization/",
                 f"  Organization key  {org_key}",
-                f"  Control API       {url}/_sandbox/ (faults, reset, state; "
-                "loopback only)",
+                f"  Market data API   {url}/v3/  (Authorization: Bearer <member key>)",
+                f"  Control API       {url}/_sandbox/ (faults, reset, state, usage, "
+                "plans, market; loopback only)",
+                "",
+            ]
+            if members:
+                lines.append("Members (their market data keys):")
+                for uid, plan, key in members:
+                    lines.append(f"  {uid} ({plan})  {key}")
+            else:
+                lines += [
+                    "Market data keys belong to members. Create one and use its "
+                    "member.api_key:",
+                    f"  curl -s -X POST {url}/api/organization/members/create \\",
+                    f"    -H 'Authorization: Bearer {org_key}' \\",
+                    "    -H 'Content-Type: application/json' "
+                    '-d \'{"uid": "demo", "plan": "pro"}\'',
+                    "  (or start with --member demo:pro to have it printed here)",
+                ]
+            lines += [
                 "",
                 "Point orgportal at it (these are the defaults when unset):",
                 f"  UPSTREAM_ORG_URL={url}",
@@ -58,14 +100,17 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         try:
-            run_forever(
-                host,
-                port,
-                org_key=org_key,
-                seed=seed,
-                email_domain=settings.ORG_MEMBER_EMAIL_DOMAIN,
-                on_ready=banner,
-            )
+            run_forever(host, port, on_ready=banner, state=state)
         except OSError as exc:
             raise CommandError(f"cannot listen on {host}:{port}: {exc}") from exc
         self.stdout.write("Sandbox stopped.")
+
+    def _create_member(self, state: SandboxState, spec: str) -> tuple[str, str, str]:
+        uid, _, plan = spec.partition(":")
+        if not uid or not plan:
+            raise CommandError(f"--member takes UID:PLAN, not {spec!r}")
+        try:
+            created = state.member_create(uid=uid, plan=plan, full_name=uid)
+        except SandboxError as exc:
+            raise CommandError(f"--member {spec}: {exc.message}") from exc
+        return created.uid, created.plan.name, created.api_key

@@ -1,0 +1,471 @@
+"""The market data REST gateway: `/v3/...` as the upstream serves it, gated per member.
+
+A lean ASGI handler mounted beside Django (orgportal/asgi.py): Django's request cycle
+costs several times the proxying itself. Per request: the member's record from an
+in-process cache, the plan's feature gates and data point clamp, one atomic limiter call
+(rate limit and monthly quota), then the upstream call on a shared aiohttp session,
+streamed back. Identical concurrent requests under one upstream key go upstream once;
+slow-changing endpoints are cached briefly. Every request is metered per member and day.
+"""
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import time
+from urllib.parse import parse_qsl, urlencode
+
+import aiohttp
+from django.conf import settings
+
+from marketdata import features
+from marketdata.access import AccessCache
+from marketdata.limits import MemoryLimiter, RedisLimiter, month_key, redis_client
+from marketdata.metering import Meter
+from members.services import cache_events
+from orgportal import clock
+
+log = logging.getLogger(__name__)
+
+# Endpoints whose answers change slowly: cached for MARKET_CACHE_TTL seconds, shared by
+# every member (the data does not depend on who asks; each request still counts).
+_CACHEABLE = re.compile(
+    r"^/v3/symbols/(search|exchanges|[^/]+/(info|session|contracts|fundamentals))$"
+)
+_PASS_HEADERS = {
+    "content-type",
+    "content-length",
+    "cache-control",
+    "etag",
+    "last-modified",
+    "content-encoding",
+}
+_JSON = (b"content-type", b"application/json")
+
+
+class _Upstream(Exception):
+    """The upstream failed before any byte reached the client: we can still answer."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _error(status: int, code: str, message: str, details: dict | None = None):
+    body = json.dumps(
+        {"error": message, "code": code, "details": details or {}}
+    ).encode()
+    return status, [_JSON, (b"content-length", str(len(body)).encode())], body
+
+
+class MarketGateway:
+    def __init__(self) -> None:
+        self._started = False
+        self._start_lock: asyncio.Lock | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._inflight: dict[tuple, asyncio.Future] = {}
+        self._cache: dict[tuple, tuple[float, int, list, bytes]] = {}
+        self._flagged_quota: set[tuple[int, str]] = set()
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        if self._started:
+            return
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._started:
+                return
+            self.base_url = settings.UPSTREAM_MARKET_URL.rstrip("/")
+            self.cache_ttl = settings.MARKET_CACHE_TTL
+            self.session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(
+                    total=settings.MARKET_TIMEOUT,
+                    connect=settings.UPSTREAM_CONNECT_TIMEOUT,
+                ),
+                connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
+                auto_decompress=False,
+            )
+            self.redis = None
+            if settings.REDIS_URL:
+                self.redis = redis_client(settings.REDIS_URL)
+                self.limiter = RedisLimiter(self.redis)
+                self._tasks.append(asyncio.create_task(self._listen_changes()))
+            else:
+                self.limiter = MemoryLimiter()
+                cache_events.listen(self.limiter.bump)
+            self.access = AccessCache(self.limiter.generation)
+            self.meter = Meter()
+            self._tasks.append(
+                asyncio.create_task(self.meter.run(settings.USAGE_FLUSH_INTERVAL))
+            )
+            self._started = True
+
+    async def shutdown(self) -> None:
+        if not self._started:
+            return
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.meter.flush()
+        await self.session.close()
+        self.access.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+        else:
+            cache_events.unlisten(self.limiter.bump)
+        self._started = False
+
+    async def _listen_changes(self) -> None:
+        """Drop cached members changed in other processes as soon as they say so (the
+        generation check is what guarantees the next request; this is the fast path)."""
+        while True:
+            try:
+                pubsub = self.redis.pubsub()
+                await pubsub.subscribe(cache_events.CHANNEL)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        member_id = json.loads(message["data"])["member_id"]
+                        self.access.invalidate(member_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("member change listener lost Redis; reconnecting")
+                await asyncio.sleep(1)
+
+    # --- the request --------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:
+        await self.startup()
+        try:
+            member_id, outcome = await self._handle(scope, send)
+        except (aiohttp.ClientError, TimeoutError):
+            # The upstream broke off after its headers were passed on: the only honest
+            # thing left is to break this connection too, so the client sees it.
+            log.warning(
+                "upstream answer broken mid-body", extra={"path": scope["path"]}
+            )
+            raise
+        if member_id is not None:
+            self.meter.record(
+                member_id,
+                clock.now().date(),
+                refused=outcome.get("refused"),
+                bytes_out=outcome.get("bytes", 0),
+                upstream_ms=outcome.get("upstream_ms", 0),
+            )
+
+    async def _reply(self, send, status: int, headers: list, body: bytes) -> None:
+        await send(
+            {"type": "http.response.start", "status": status, "headers": headers}
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _refuse(
+        self, send, member_id, status, code, message, details=None, extra=()
+    ):
+        status, headers, body = _error(status, code, message, details)
+        await self._reply(send, status, headers + list(extra), body)
+        return member_id, {"refused": code}
+
+    async def _handle(self, scope, send):
+        if scope["method"] not in ("GET", "HEAD"):
+            return await self._refuse(
+                send,
+                None,
+                405,
+                "METHOD_NOT_ALLOWED",
+                "The market data API is read-only",
+                extra=[(b"allow", b"GET")],
+            )
+        token = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                token = token.strip() if scheme.lower() == "bearer" else None
+                break
+        if not token:
+            return await self._refuse(
+                send,
+                None,
+                401,
+                "MISSING_API_KEY",
+                "Send your gateway key as Authorization: Bearer <key>",
+            )
+        key_hash = hashlib.sha256(token.encode()).hexdigest()
+        access = await self.access.get(key_hash)
+        if access is None:
+            return await self._refuse(
+                send, None, 401, "INVALID_API_KEY", "Invalid or revoked gateway key"
+            )
+
+        query = parse_qsl(
+            scope["query_string"].decode("latin-1"), keep_blank_values=True
+        )
+        path = scope["path"]
+        now = clock.now()
+        for _ in range(3):  # a stale record is reloaded and checked again
+            refusal = access.refusal(now)
+            if refusal:
+                return await self._refuse(send, access.member_id, 403, *refusal)
+            feature = features.required_feature(path, dict(query))
+            if feature:
+                refused = features.feature_refusal(
+                    tier=access.tier,
+                    plan=access.plan,
+                    feature=feature,
+                    newsfeed=access.newsfeed,
+                )
+                if refused:
+                    return await self._refuse(
+                        send,
+                        access.member_id,
+                        refused.status,
+                        refused.code,
+                        refused.message,
+                        refused.details,
+                    )
+            month = month_key(now)
+            decision = await self.limiter.check(
+                member_id=access.member_id,
+                rate_limit=access.rate_limit,
+                quota=access.quota,
+                now_ms=int(now.timestamp() * 1000),
+                month=month,
+                generation=access.generation,
+            )
+            if decision.reason != "stale":
+                break
+            access = await self.access.reload(key_hash)
+            if access is None:
+                return await self._refuse(
+                    send, None, 401, "INVALID_API_KEY", "Invalid or revoked gateway key"
+                )
+        else:
+            return await self._refuse(
+                send,
+                access.member_id,
+                503,
+                "MEMBER_CHANGING",
+                "The member is being changed; retry in a moment",
+            )
+
+        reset_s = max(1, -(-decision.reset_ms // 1000))
+        limit_headers = [
+            (b"ratelimit-policy", f'"minute";q={access.rate_limit};w=60'.encode()),
+            (b"ratelimit", f'"minute";r={decision.remaining};t={reset_s}'.encode()),
+            (b"ratelimit-limit", str(access.rate_limit).encode()),
+            (b"ratelimit-remaining", str(decision.remaining).encode()),
+            (b"ratelimit-reset", str(reset_s).encode()),
+        ]
+        if not decision.allowed:
+            if decision.reason == "quota":
+                self._flag_quota(access.member_id, month)
+                return await self._refuse(
+                    send,
+                    access.member_id,
+                    429,
+                    "QUOTA_EXCEEDED",
+                    f"The monthly quota of {access.quota:,} requests is used up",
+                    {"quota": access.quota, "month": f"{month[:4]}-{month[4:]}"},
+                    extra=limit_headers,
+                )
+            return await self._refuse(
+                send,
+                access.member_id,
+                429,
+                "RATE_LIMITED",
+                f"Rate limit of {access.rate_limit} requests per minute exceeded; retry "
+                f"in {reset_s} s",
+                {"limit": access.rate_limit, "retry_after": reset_s},
+                extra=limit_headers + [(b"retry-after", str(reset_s).encode())],
+            )
+
+        query, note = features.clamp_data_points(query, access.data_points_max)
+        extra = limit_headers
+        if note:
+            extra = extra + [(b"x-orgportal-adjusted", note.encode())]
+        outcome = await self._forward(send, access, path, query, scope["method"], extra)
+        return access.member_id, outcome
+
+    def _flag_quota(self, member_id: int, month: str) -> None:
+        if (member_id, month) in self._flagged_quota:
+            return
+        self._flagged_quota.add((member_id, month))
+        from asgiref.sync import sync_to_async
+
+        from members.models import Member
+
+        async def flag():
+            await sync_to_async(
+                lambda: Member.objects.filter(pk=member_id).update(quota_exceeded=True),
+                thread_sensitive=False,
+            )()
+
+        self._tasks.append(asyncio.create_task(flag()))
+
+    # --- upstream -----------------------------------------------------------------------
+
+    async def _forward(self, send, access, path, query, method, extra) -> dict:
+        qs = urlencode(query)
+        cache_key = (path, qs) if _CACHEABLE.match(path) else None
+        if cache_key is not None:
+            hit = self._cache.get(cache_key)
+            if hit is not None and hit[0] > time.monotonic():
+                _, status, headers, body = hit
+                await self._reply(
+                    send,
+                    status,
+                    headers + extra + [(b"x-cache", b"hit")],
+                    body if method == "GET" else b"",
+                )
+                return {"bytes": len(body)}
+        flight_key = (access.upstream_key, path, qs)
+        leader = self._inflight.get(flight_key)
+        if leader is not None:
+            try:
+                status, headers, body = await asyncio.shield(leader)
+            except _Upstream as exc:
+                status, headers, body = _error(exc.status, exc.code, exc.message)
+            await self._reply(
+                send,
+                status,
+                headers + extra + [(b"x-coalesced", b"1")],
+                body if method == "GET" else b"",
+            )
+            return {"bytes": len(body)}
+
+        future = asyncio.get_running_loop().create_future()
+        self._inflight[flight_key] = future
+        started = time.perf_counter()
+        try:
+            status, headers, body = await self._stream(
+                send, access, path, qs, method, extra
+            )
+        except _Upstream as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: followers re-raise their own copy
+            status, headers, body = _error(exc.status, exc.code, exc.message)
+            await self._reply(send, status, headers + extra, body)
+            return {"bytes": len(body), "upstream_ms": 0, "refused": exc.code}
+        except BaseException as exc:
+            future.set_exception(
+                _Upstream(
+                    502, "UPSTREAM_BROKEN", "The upstream connection broke mid-answer"
+                )
+            )
+            future.exception()
+            raise exc
+        finally:
+            self._inflight.pop(flight_key, None)
+        future.set_result((status, headers, body))
+        if cache_key is not None and status == 200:
+            self._cache[cache_key] = (
+                time.monotonic() + self.cache_ttl,
+                status,
+                headers,
+                body,
+            )
+            if len(self._cache) > 5_000:
+                self._cache.clear()
+        return {
+            "bytes": len(body),
+            "upstream_ms": int((time.perf_counter() - started) * 1000),
+        }
+
+    async def _stream(self, send, access, path, qs, method, extra):
+        url = f"{self.base_url}{path}" + (f"?{qs}" if qs else "")
+        try:
+            response = await self.session.get(
+                url,
+                headers={
+                    "Authorization": f"Bearer {access.upstream_key}",
+                    "Accept": "application/json",
+                },
+                allow_redirects=False,
+            )
+        except TimeoutError:
+            raise _Upstream(
+                504,
+                "UPSTREAM_TIMEOUT",
+                "The market data upstream did not answer in time",
+            ) from None
+        except aiohttp.ClientError as exc:
+            raise _Upstream(
+                502,
+                "UPSTREAM_UNAVAILABLE",
+                f"The market data upstream could not be reached ({type(exc).__name__})",
+            ) from None
+        async with response:
+            status = response.status
+            if status in (401, 407):
+                # Our stored upstream key was refused: the member cannot fix that.
+                raise _Upstream(
+                    502,
+                    "UPSTREAM_AUTH_FAILED",
+                    "The upstream refused this member's data key; "
+                    "the operator has been told",
+                )
+            if status >= 500:
+                raise _Upstream(
+                    502,
+                    "UPSTREAM_ERROR",
+                    f"The market data upstream failed (HTTP {status}); "
+                    "try again shortly",
+                )
+            headers = [
+                (k.lower().encode(), v.encode("latin-1"))
+                for k, v in response.headers.items()
+                if k.lower() in _PASS_HEADERS
+            ]
+            chunks: list[bytes] = []
+            first = True
+            try:
+                async for chunk in response.content.iter_any():
+                    if first:
+                        await send(
+                            {
+                                "type": "http.response.start",
+                                "status": status,
+                                "headers": headers + extra,
+                            }
+                        )
+                        first = False
+                    chunks.append(chunk)
+                    if method == "GET":
+                        await send(
+                            {
+                                "type": "http.response.body",
+                                "body": chunk,
+                                "more_body": True,
+                            }
+                        )
+            except TimeoutError:
+                if first:
+                    raise _Upstream(
+                        504,
+                        "UPSTREAM_TIMEOUT",
+                        "The market data upstream did not answer in time",
+                    ) from None
+                raise
+            except aiohttp.ClientError:
+                if first:
+                    raise _Upstream(
+                        502,
+                        "UPSTREAM_BROKEN",
+                        "The market data upstream broke off its answer",
+                    ) from None
+                raise  # headers are out: abort the connection so the client sees it
+            if first:
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": status,
+                        "headers": headers + extra,
+                    }
+                )
+            await send({"type": "http.response.body", "body": b""})
+        return status, headers, b"".join(chunks)

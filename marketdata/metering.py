@@ -1,0 +1,90 @@
+"""Usage per member per UTC day, counted in memory on the hot path and added to the
+database every few seconds (and at shutdown) in one short transaction."""
+
+import asyncio
+import datetime as dt
+import logging
+from collections import defaultdict
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.db.models import F
+
+log = logging.getLogger(__name__)
+
+
+class _Counts:
+    __slots__ = ("requests", "bytes_out", "upstream_ms", "refused")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes_out = 0
+        self.upstream_ms = 0
+        self.refused: dict[str, int] = defaultdict(int)
+
+
+class Meter:
+    def __init__(self) -> None:
+        self._pending: dict[tuple[int, dt.date], _Counts] = {}
+
+    def record(
+        self,
+        member_id: int,
+        day: dt.date,
+        *,
+        refused: str | None,
+        bytes_out: int,
+        upstream_ms: int,
+    ) -> None:
+        counts = self._pending.get((member_id, day))
+        if counts is None:
+            counts = self._pending[(member_id, day)] = _Counts()
+        if refused:
+            counts.refused[refused] += 1
+        else:
+            counts.requests += 1
+        counts.bytes_out += bytes_out
+        counts.upstream_ms += upstream_ms
+
+    async def run(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("usage flush failed; counts kept for the next try")
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        try:
+            await sync_to_async(_write, thread_sensitive=False)(batch)
+        except Exception:
+            for key, counts in batch.items():  # put them back: nothing is lost
+                mine = self._pending.setdefault(key, _Counts())
+                mine.requests += counts.requests
+                mine.bytes_out += counts.bytes_out
+                mine.upstream_ms += counts.upstream_ms
+                for reason, n in counts.refused.items():
+                    mine.refused[reason] += n
+            raise
+
+
+def _write(batch: dict) -> None:
+    from members.models import UsageDay
+
+    with transaction.atomic():
+        for (member_id, day), counts in sorted(batch.items()):
+            row, _ = UsageDay.objects.select_for_update().get_or_create(
+                member_id=member_id, day=day
+            )
+            refused = dict(row.refused)
+            for reason, n in counts.refused.items():
+                refused[reason] = refused.get(reason, 0) + n
+            UsageDay.objects.filter(pk=row.pk).update(
+                requests=F("requests") + counts.requests,
+                bytes_out=F("bytes_out") + counts.bytes_out,
+                upstream_ms_total=F("upstream_ms_total") + counts.upstream_ms,
+                refused=refused,
+            )

@@ -1,0 +1,52 @@
+import pytest
+
+from marketdata import features
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "feature"),
+    [
+        ("/v3/symbols/NASDAQ:AAPL/history", {}, "deep_history"),
+        ("/v3/symbols/NASDAQ:AAPL/series", {"bar_type": "tick"}, "tick_data"),
+        ("/v3/symbols/NASDAQ:AAPL/series", {"bar_type": "minute"}, None),
+        ("/v3/newsfeed", {}, "newsfeed"),
+        ("/v3/documents", {}, "documents"),
+        ("/v3/symbols/quotes", {"codes": "NASDAQ:AAPL"}, None),
+        ("/v3/screeners/stock", {}, None),
+    ],
+)
+def test_required_feature(path, query, feature):
+    assert features.required_feature(path, query) == feature
+
+
+def test_refusal_names_the_plans_that_have_it():
+    refusal = features.feature_refusal(
+        tier="pro", plan="pro", feature="deep_history", newsfeed=True
+    )
+    assert refusal.status == 403 and refusal.code == "FEATURE_NOT_IN_PLAN"
+    assert refusal.details["available_on"] == ["ultra", "mega"]
+    assert "ultra" in refusal.message
+    assert (
+        features.feature_refusal(
+            tier="ultra", plan="ultra_plus", feature="deep_history", newsfeed=True
+        )
+        is None
+    )
+    tick = features.feature_refusal(
+        tier="ultra", plan="ultra", feature="tick_data", newsfeed=True
+    )
+    assert tick.details["available_on"] == ["mega"]
+    off = features.feature_refusal(
+        tier="mega", plan="mega", feature="newsfeed", newsfeed=False
+    )
+    assert off is not None
+
+
+def test_data_points_above_the_plan_are_clamped_under_either_name():
+    query, note = features.clamp_data_points(
+        [("dp", "30000"), ("bar_type", "minute")], 20000
+    )
+    assert query == [("dp", "20000"), ("bar_type", "minute")]
+    assert "20000" in note and "30000" in note
+    query, note = features.clamp_data_points([("data_points", "100")], 20000)
+    assert query == [("data_points", "100")] and note is None

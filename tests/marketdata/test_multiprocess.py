@@ -1,0 +1,109 @@
+"""Two web processes sharing PostgreSQL and Redis: limits hold exactly across them, and
+a revocation in one place is seen by the other on its very next request."""
+
+import concurrent.futures
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from django.db import connection
+
+from members.services import operations
+from tests.marketdata.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"),
+        reason="needs PostgreSQL and Redis",
+    ),
+]
+
+
+@pytest.fixture
+def two_webs(sandbox, transactional_db):
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "UPSTREAM_ORG_URL": sandbox.url,
+        "UPSTREAM_MARKET_URL": sandbox.url,
+        "UPSTREAM_ORG_KEY": sandbox.state.org_key,
+        "LOG_LEVEL": "WARNING",
+    }
+    ports = [free_port(), free_port()]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "orgportal.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        for port in ports
+    ]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    deadline = time.monotonic() + 30
+    for url in urls:
+        while True:
+            try:
+                httpx.get(url + "/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    yield urls
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait(15)
+
+
+def call(url, key, path="/v3/symbols/quotes?codes=NASDAQ:AAPL"):
+    return httpx.get(url + path, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+
+def test_exactly_the_rate_limit_across_two_processes(two_webs, member_key):
+    key = member_key("p", "pro")  # 25 a minute
+    with concurrent.futures.ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(lambda i: call(two_webs[i % 2], key), range(200)))
+    codes = [a.status_code for a in answers]
+    assert codes.count(200) == 25
+    assert codes.count(429) == 175
+
+
+def test_exact_quota_across_two_processes(two_webs, member_key):
+    key = member_key("q", "mega")
+    operations.member_settings_update(uid="q", actor="tests", overrides={"quota": 7})
+    answers = [call(two_webs[i % 2], key).status_code for i in range(12)]
+    assert answers == [200] * 7 + [429] * 5
+
+
+def test_revocation_is_seen_by_the_other_process_on_the_next_request(
+    two_webs, member_key
+):
+    key = member_key("r", "pro")
+    assert call(two_webs[0], key).status_code == 200
+    assert call(two_webs[1], key).status_code == 200  # both processes cached it
+    _, new_key = operations.member_key_rotate(uid="r", actor="tests")
+    assert call(two_webs[1], key).status_code == 401
+    assert call(two_webs[0], key).status_code == 401
+    assert call(two_webs[1], new_key).status_code == 200
+    operations.member_cancel(uid="r", actor="tests")
+    assert call(two_webs[0], new_key).json()["code"] == "MEMBER_CANCELLED"
