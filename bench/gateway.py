@@ -31,6 +31,16 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 ORG_KEY = "bench-org-key"
 PATH = "/v3/symbols/NASDAQ:AAPL/series?bar_type=minute&bar_interval=1&data_points=20"
+# Each request asks for a different number of points (20..59), so the gateway's request
+# coalescing cannot serve one upstream answer to many: this measures the full path.
+WRK_SCRIPT = """
+counter = 0
+request = function()
+  counter = counter + 1
+  local path = string.gsub(wrk.path, "data_points=20", "data_points=" .. (20 + counter % 40))
+  return wrk.format(nil, path)
+end
+"""
 CONNECTIONS = [1, 16, 64]
 
 
@@ -68,6 +78,12 @@ def wrk(url: str, key: str, connections: int, seconds: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="also record the gateway with py-spy (pip install py-spy) at c=1 into FILE "
+        "(collapsed stacks)",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
@@ -176,6 +192,28 @@ def main() -> None:
         )
         for _, base, key in targets:  # warm up
             wrk(base + PATH, key, 4, 1)
+        if args.profile:
+            spy = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--format",
+                    "raw",
+                    "-o",
+                    args.profile,
+                    "-r",
+                    "500",
+                    "-d",
+                    str(args.seconds),
+                    "-p",
+                    str(procs[-1].pid),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            wrk(targets[2][1] + PATH, gateway_key, 1, args.seconds)
+            spy.wait()
+            print(f"Profile of the gateway at c=1 written to {args.profile}")
         results = {}
         for connections in CONNECTIONS:
             for name, base, key in targets:

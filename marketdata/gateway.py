@@ -80,11 +80,11 @@ class MarketGateway:
                 return
             self.base_url = settings.UPSTREAM_MARKET_URL.rstrip("/")
             self.cache_ttl = settings.MARKET_CACHE_TTL
+            self.timeout = aiohttp.ClientTimeout(
+                total=settings.MARKET_TIMEOUT, connect=settings.UPSTREAM_CONNECT_TIMEOUT
+            )
             self.session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(
-                    total=settings.MARKET_TIMEOUT,
-                    connect=settings.UPSTREAM_CONNECT_TIMEOUT,
-                ),
+                timeout=self.timeout,
                 connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
                 auto_decompress=False,
             )
@@ -386,6 +386,7 @@ class MarketGateway:
                     "Accept": "application/json",
                 },
                 allow_redirects=False,
+                timeout=self.timeout,
             )
         except TimeoutError:
             raise _Upstream(

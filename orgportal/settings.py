@@ -4,6 +4,7 @@ With no environment at all the project runs on the embedded default: SQLite, no 
 the sandbox upstream on its default port with its default organization key.
 """
 
+import tempfile
 from pathlib import Path
 
 import environ
@@ -91,6 +92,12 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "timeout": 20,
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
+    )
+    # Tests use a file, not the shared in-memory database: threads of the test process
+    # (the gateway's) then wait on locks as production does instead of failing at once.
+    DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str(
+        "TEST_SQLITE_PATH",
+        default=str(Path(tempfile.gettempdir()) / "orgportal-test.sqlite3"),
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

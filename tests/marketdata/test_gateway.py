@@ -4,6 +4,7 @@ in front of the sandbox upstream, driven by plain HTTP clients."""
 import concurrent.futures
 import datetime as dt
 
+import aiohttp
 import httpx
 import pytest
 import requests
@@ -224,3 +225,29 @@ def test_usage_is_metered_per_member_and_day(web, member_key, api):
     assert day["requests"] == 3
     assert day["refused"] == {"FEATURE_NOT_IN_PLAN": 1}
     assert day["bytes"] > 0
+
+
+def test_a_slow_upstream_is_504_and_a_dead_one_502(web, member_key, sandbox, settings):
+    from orgportal.asgi import market_gateway
+
+    key = member_key("m", "mega")
+    # slow: the gateway gives up after MARKET_TIMEOUT
+    market_gateway.timeout = aiohttp.ClientTimeout(total=0.5)
+    sandbox.state.faults_set(timeout_rate=1.0, hang_seconds=2, scope="market")
+    r = get(web, key, "/v3/symbols/quotes", codes="NASDAQ:AAPL")
+    assert (r.status_code, r.json()["code"]) == (504, "UPSTREAM_TIMEOUT")
+    sandbox.state.faults_set(timeout_rate=0.0, scope="mutations")
+    # dead: nothing listens at the upstream address
+    market_gateway.base_url = "http://127.0.0.1:9"
+    r = get(web, key, "/v3/symbols/quotes", codes="NASDAQ:MSFT")
+    assert (r.status_code, r.json()["code"]) == (502, "UPSTREAM_UNAVAILABLE")
+    assert "127.0.0.1" not in r.text  # no internal addresses in error bodies
+
+
+def test_bad_parameters_get_the_upstream_answer(web, member_key):
+    key = member_key("m", "mega")
+    r = get(web, key, "/v3/symbols/NASDAQ:AAPL/series", bar_type="fortnight")
+    assert r.status_code == 400
+    assert r.json()["code"] == "INVALID_PARAMETER"
+    r = get(web, key, "/v3/symbols/NASDAQ:AAPL/series", bar_type="minute", dp="lots")
+    assert r.status_code == 400
