@@ -10,8 +10,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
-
+from marketdata.db import in_thread
 from members import tiers
 from members.crypto import decrypt
 from members.models import GatewayKey
@@ -106,7 +105,7 @@ class AccessCache:
         return await self.reload(key_hash)
 
     async def reload(self, key_hash: str) -> Access | None:
-        access, member_id = await sync_to_async(_load, thread_sensitive=False)(key_hash)
+        access, member_id = await in_thread(_load)(key_hash)
         if access is None:
             if len(self._unknown) > NEGATIVE_MAX:
                 self._unknown.clear()
@@ -116,7 +115,7 @@ class AccessCache:
         # Read the generation, then the row again: a change committed in between bumps
         # the generation after this read, so the first request check sees it as stale.
         generation = await self._generation_of(member_id)
-        access, _ = await sync_to_async(_load, thread_sensitive=False)(key_hash)
+        access, _ = await in_thread(_load)(key_hash)
         if access is None:
             return None
         access = Access(**{**access.__dict__, "generation": generation})

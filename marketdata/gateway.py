@@ -21,6 +21,7 @@ from django.conf import settings
 
 from marketdata import features
 from marketdata.access import AccessCache
+from marketdata.db import in_thread
 from marketdata.limits import MemoryLimiter, RedisLimiter, month_key, redis_client
 from marketdata.metering import Meter
 from members.services import cache_events
@@ -91,7 +92,7 @@ class MarketGateway:
             self.redis = None
             if settings.REDIS_URL:
                 self.redis = redis_client(settings.REDIS_URL)
-                self.limiter = RedisLimiter(self.redis)
+                self.limiter = RedisLimiter(self.redis, settings.REDIS_KEY_PREFIX)
                 self._tasks.append(asyncio.create_task(self._listen_changes()))
             else:
                 self.limiter = MemoryLimiter()
@@ -125,7 +126,7 @@ class MarketGateway:
         while True:
             try:
                 pubsub = self.redis.pubsub()
-                await pubsub.subscribe(cache_events.CHANNEL)
+                await pubsub.subscribe(cache_events.channel())
                 async for message in pubsub.listen():
                     if message.get("type") == "message":
                         member_id = json.loads(message["data"])["member_id"]
@@ -295,14 +296,11 @@ class MarketGateway:
         if (member_id, month) in self._flagged_quota:
             return
         self._flagged_quota.add((member_id, month))
-        from asgiref.sync import sync_to_async
-
         from members.models import Member
 
         async def flag():
-            await sync_to_async(
-                lambda: Member.objects.filter(pk=member_id).update(quota_exceeded=True),
-                thread_sensitive=False,
+            await in_thread(
+                lambda: Member.objects.filter(pk=member_id).update(quota_exceeded=True)
             )()
 
         self._tasks.append(asyncio.create_task(flag()))

@@ -61,21 +61,22 @@ def redis_client(url: str):
     return aioredis.Redis(connection_pool=pool)
 
 
-def generation_key(member_id: int) -> str:
-    return f"orgportal:gen:{member_id}"
+def generation_key(prefix: str, member_id: int) -> str:
+    return f"{prefix}:gen:{member_id}"
 
 
 class RedisLimiter:
     """Atomic across every web process sharing the Redis."""
 
-    def __init__(self, client) -> None:
+    def __init__(self, client, prefix: str = "orgportal") -> None:
         self._redis = client
+        self._key = prefix
         self._script = client.register_script(_LUA)
         self._ids = itertools.count()
         self._prefix = f"{os.getpid()}-{id(self)}-"
 
     async def generation(self, member_id: int) -> str:
-        value = await self._redis.get(generation_key(member_id))
+        value = await self._redis.get(generation_key(self._key, member_id))
         return value.decode() if value else "0"
 
     async def check(
@@ -90,9 +91,9 @@ class RedisLimiter:
     ) -> Decision:
         result = await self._script(
             keys=[
-                f"orgportal:rate:{member_id}",
-                f"orgportal:quota:{member_id}:{month}",
-                generation_key(member_id),
+                f"{self._key}:rate:{member_id}",
+                f"{self._key}:quota:{member_id}:{month}",
+                generation_key(self._key, member_id),
             ],
             args=[
                 now_ms,
@@ -118,7 +119,7 @@ class RedisLimiter:
         )
 
     async def quota_used(self, *, member_id: int, month: str) -> int:
-        value = await self._redis.get(f"orgportal:quota:{member_id}:{month}")
+        value = await self._redis.get(f"{self._key}:quota:{member_id}:{month}")
         return int(value or 0)
 
 

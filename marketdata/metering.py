@@ -6,9 +6,10 @@ import datetime as dt
 import logging
 from collections import defaultdict
 
-from asgiref.sync import sync_to_async
 from django.db import transaction
 from django.db.models import F
+
+from marketdata.db import in_thread
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class Meter:
             return
         batch, self._pending = self._pending, {}
         try:
-            await sync_to_async(_write, thread_sensitive=False)(batch)
+            await in_thread(_write)(batch)
         except Exception:
             for key, counts in batch.items():  # put them back: nothing is lost
                 mine = self._pending.setdefault(key, _Counts())

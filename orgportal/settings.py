@@ -102,6 +102,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
+# Every Redis key and channel of this deployment starts with this (several deployments,
+# or test runs, can share one Redis).
+REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="orgportal")
 if REDIS_URL:
     CACHES = {
         "default": {

@@ -1,4 +1,5 @@
 import datetime as dt
+import uuid
 
 import pytest
 from rest_framework.test import APIClient
@@ -7,6 +8,9 @@ from orgportal import clock
 from sandbox.server import SandboxServer
 
 ORG_KEY = "test-org-key"
+# Redis keys of this run: member ids restart with every test database, so a shared Redis
+# must not remember an earlier run's counters.
+REDIS_PREFIX = f"orgportal-test-{uuid.uuid4().hex[:12]}"
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
@@ -24,6 +28,7 @@ def _isolated(settings, request):
     and retries that do not sleep for long."""
     clock.reset()
     settings.UPSTREAM_ORG_KEY = ORG_KEY
+    settings.REDIS_KEY_PREFIX = REDIS_PREFIX
     settings.UPSTREAM_TIMEOUT = 1.0
     settings.UPSTREAM_CONNECT_TIMEOUT = 0.5
     settings.UPSTREAM_BACKOFF_BASE = 0.001

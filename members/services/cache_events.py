@@ -16,10 +16,13 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "orgportal:member-changed"
 _listeners: list[Callable[[int], None]] = []
 _client = None
 _client_lock = threading.Lock()
+
+
+def channel() -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:member-changed"
 
 
 def listen(callback: Callable[[int], None]) -> None:
@@ -50,8 +53,8 @@ def member_changed(member_id: int) -> None:
     if settings.REDIS_URL:
         try:
             pipe = _redis().pipeline()
-            pipe.incr(f"orgportal:gen:{member_id}")
-            pipe.publish(CHANNEL, json.dumps({"member_id": member_id}))
+            pipe.incr(f"{settings.REDIS_KEY_PREFIX}:gen:{member_id}")
+            pipe.publish(channel(), json.dumps({"member_id": member_id}))
             pipe.execute()
         except Exception:  # a cache hint must never fail the change that caused it
             log.warning(

@@ -27,7 +27,7 @@ pytestmark = [
 
 
 @pytest.fixture
-def two_webs(sandbox, transactional_db):
+def two_webs(sandbox, transactional_db, settings):
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -36,6 +36,7 @@ def two_webs(sandbox, transactional_db):
         "UPSTREAM_MARKET_URL": sandbox.url,
         "UPSTREAM_ORG_KEY": sandbox.state.org_key,
         "LOG_LEVEL": "WARNING",
+        "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
     }
     ports = [free_port(), free_port()]
     procs = [
