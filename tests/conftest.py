@@ -1,4 +1,5 @@
 import datetime as dt
+import os
 import uuid
 
 import pytest
@@ -12,6 +13,19 @@ ORG_KEY = "test-org-key"
 # must not remember an earlier run's counters.
 REDIS_PREFIX = f"orgportal-test-{uuid.uuid4().hex[:12]}"
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_keys_removed_after_the_run():
+    """Leave a shared Redis as it was found."""
+    yield
+    url = os.environ.get("REDIS_URL")
+    if url:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        for key in client.scan_iter(match=f"{REDIS_PREFIX}:*", count=1000):
+            client.delete(key)
 
 
 @pytest.fixture(scope="session")
