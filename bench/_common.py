@@ -1,6 +1,7 @@
 """Helpers shared by the benchmark scripts: loopback ports, waiting, a fresh database."""
 
 import socket
+import subprocess
 import time
 
 import httpx
@@ -35,3 +36,14 @@ def prepare_database(url: str) -> None:
 def percentile(values: list[float], q: float) -> float:
     values = sorted(values)
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def stop_processes(procs: list[subprocess.Popen], timeout: float = 10) -> None:
+    """SIGTERM every process, then SIGKILL what has not exited after `timeout`."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()

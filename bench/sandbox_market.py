@@ -24,7 +24,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,28 +32,14 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import free_port, wait_http  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 ORG_KEY = "bench-org-key"
 PLAN = "bench_unthrottled"
 PATH = "/v3/symbols/NASDAQ:AAPL/series?bar_type=minute&data_points=20"
 TARGET_RPS = 5_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
 
 
 def start_sandbox(port: int) -> subprocess.Popen:
