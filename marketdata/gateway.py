@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 
 import aiohttp
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from marketdata import features
 from marketdata.access import AccessCache
@@ -143,6 +144,19 @@ class MarketGateway:
         await self.startup()
         try:
             member_id, outcome = await self._handle(scope, send)
+        except RedisError:
+            # Fail closed: without the shared counters no limit can be promised. Redis is
+            # only used before anything is sent, so the answer is still ours to give.
+            log.warning("limiter unavailable", extra={"path": scope["path"]})
+            await self._refuse(
+                send,
+                None,
+                503,
+                "LIMITS_UNAVAILABLE",
+                "Usage limits cannot be checked right now; retry shortly",
+                extra=[(b"retry-after", b"1")],
+            )
+            return
         except (aiohttp.ClientError, TimeoutError):
             # The upstream broke off after its headers were passed on: the only honest
             # thing left is to break this connection too, so the client sees it.

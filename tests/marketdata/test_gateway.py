@@ -251,3 +251,21 @@ def test_bad_parameters_get_the_upstream_answer(web, member_key):
     assert r.json()["code"] == "INVALID_PARAMETER"
     r = get(web, key, "/v3/symbols/NASDAQ:AAPL/series", bar_type="minute", dp="lots")
     assert r.status_code == 400
+
+
+def test_without_its_redis_the_gateway_fails_closed(
+    transactional_db, sandbox, settings, member_key
+):
+    from orgportal.asgi import application
+    from tests.marketdata.conftest import ThreadedServer
+
+    key = member_key("m", "mega")
+    settings.UPSTREAM_MARKET_URL = sandbox.url
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"  # nothing listens there
+    server = ThreadedServer(application).start()
+    try:
+        r = get(server, key, "/v3/symbols/quotes", codes="NASDAQ:AAPL")
+    finally:
+        server.stop()
+    assert (r.status_code, r.json()["code"]) == (503, "LIMITS_UNAVAILABLE")
+    assert r.headers["retry-after"] == "1"
