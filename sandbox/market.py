@@ -72,24 +72,9 @@ _MEMBER = web.RequestKey("market_member", Member)
 _NOW = web.RequestKey("market_now", float)
 
 
-class MarketError(Exception):
-    """A refusal, answered as `{"error", "code", "details"}` with `status`."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        details: Mapping[str, Any] | None = None,
-        *,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = dict(details or {})
-        self.headers = dict(headers or {})
+class MarketError(SandboxError):
+    """A refusal of the market data API, answered as `{"error", "code", "details"}`
+    (no "success" key: that is the Organization API's dialect)."""
 
 
 def market_app(state: SandboxState) -> web.Application:
@@ -161,16 +146,7 @@ def _gate(state: SandboxState, cache: _SecondCache) -> Callable[..., Awaitable[A
             faults = state.faults
             kind = None
             if faults.active and faults.covers("market", request.method):
-                kind = state.fault_draw(faults)
-                if faults.latency_ms:
-                    await asyncio.sleep(faults.latency_ms / 1000)
-                if kind == "error":
-                    headers = {}
-                    if faults.retry_after is not None:
-                        headers["Retry-After"] = f"{faults.retry_after:g}"
-                    raise MarketError(
-                        503, "SANDBOX_FAULT", "Sandbox injected fault", headers=headers
-                    )
+                kind = await state.fault_begin(faults)
                 moment = clock.now()
             now = moment.timestamp()
             remaining = state.market_admit(member, now)

@@ -189,16 +189,7 @@ async def fault_middleware(
     faults: Faults = state.faults
     if not faults.active or not faults.covers("org", request.method):
         return await handler(request)
-    kind = state.fault_draw(faults)
-    if faults.latency_ms:
-        await asyncio.sleep(faults.latency_ms / 1000)
-    if kind == "error":
-        headers = {}
-        if faults.retry_after is not None:
-            headers["Retry-After"] = f"{faults.retry_after:g}"
-        raise SandboxError(
-            503, "SANDBOX_FAULT", "Sandbox injected fault", headers=headers
-        )
+    kind = await state.fault_begin(faults)
     response = await handler(request)
     if kind == "timeout":
         await asyncio.sleep(faults.hang_seconds)

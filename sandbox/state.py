@@ -7,6 +7,7 @@ takes everything it needs as constructor arguments. All time comes from
 a credit; rounding is half-to-even, once per charge.
 """
 
+import asyncio
 import calendar
 import dataclasses
 import datetime as dt
@@ -542,6 +543,22 @@ class SandboxState:
         if drop_roll < faults.drop_rate:
             return "drop"
         return None
+
+    async def fault_begin(self, faults: Faults) -> FaultKind | None:
+        """Start one in-scope request's fault: draw it, add the latency, and refuse with
+        503 SANDBOX_FAULT (nothing applied) for an error. Returns the drawn kind so the
+        caller can hang or cut off its answer."""
+        kind = self.fault_draw(faults)
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        if kind == "error":
+            headers = {}
+            if faults.retry_after is not None:
+                headers["Retry-After"] = f"{faults.retry_after:g}"
+            raise SandboxError(
+                503, "SANDBOX_FAULT", "Sandbox injected fault", headers=headers
+            )
+        return kind
 
     # --- market data usage -------------------------------------------------------------
 

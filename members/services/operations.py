@@ -39,7 +39,6 @@ from members.upstream import (
     UpstreamConflict,
     UpstreamError,
     UpstreamInsufficientCredits,
-    UpstreamInvalid,
     UpstreamNotFound,
     UpstreamOutcomeUnknown,
     UpstreamRejected,
@@ -343,12 +342,6 @@ def _map_rejection(op: Operation, exc: UpstreamError) -> ServiceError:
         return UpstreamFailed(
             "The upstream refused the organization key; check UPSTREAM_ORG_KEY",
             code="UPSTREAM_AUTH_FAILED",
-        )
-    if isinstance(exc, UpstreamInvalid):
-        return UpstreamFailed(
-            f"The upstream refused the request: {exc.message}",
-            code="UPSTREAM_REJECTED",
-            details={"upstream_code": exc.code},
         )
     return UpstreamFailed(
         f"The upstream refused the request: {exc.message}",
