@@ -447,3 +447,272 @@ class UsageDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.member_id} {self.day}"
+
+
+class OrgSettings(models.Model):
+    """The organisation's own settings: one row (pk=1), created on first read with the
+    defaults from the environment. Thresholds here drive the scheduled work."""
+
+    auto_renew_default = models.BooleanField(default=True)
+    reminder_days = models.JSONField(
+        default=list, help_text="days before term end to remind, e.g. [7, 3, 1]"
+    )
+    renew_lead_hours = models.PositiveIntegerField(
+        default=24, help_text="auto-renew this long before the term ends"
+    )
+    low_balance_days = models.PositiveIntegerField(
+        default=7, help_text="alert when the wallet cannot cover renewals due this soon"
+    )
+    notify_emails = models.TextField(
+        blank=True, help_text="comma-separated addresses for notification emails"
+    )
+    # The current low-balance episode: set when the alert goes out, cleared when the
+    # wallet covers the forecast again, so one episode alerts once.
+    low_balance_since = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "org settings"
+
+    def __str__(self) -> str:
+        return "organisation settings"
+
+    @property
+    def email_list(self) -> list[str]:
+        return [a.strip() for a in self.notify_emails.split(",") if a.strip()]
+
+
+class TermAction(models.Model):
+    """One scheduled thing done for one member's term: a reminder, an auto-renewal or the
+    expiry. The unique constraint is what makes each happen at most once per term, however
+    often beat fires and however many workers race for it."""
+
+    class Kind(models.TextChoices):
+        REMINDER = "reminder"
+        RENEW = "renew"
+        EXPIRE = "expire"
+
+    class Status(models.TextChoices):
+        CLAIMED = "claimed", "claimed (in progress)"
+        DONE = "done"
+        WAITING_CREDITS = "waiting_credits", "waiting for credits"
+        SKIPPED = "skipped"
+        FAILED = "failed"
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="term_actions"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    term_end = models.DateTimeField(help_text="the term this action belongs to")
+    days_before = models.PositiveSmallIntegerField(
+        default=0, help_text="reminders: which one (7, 3, 1); 0 for the others"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices)
+    operation = models.ForeignKey(
+        Operation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    detail = models.JSONField(default=dict, blank=True)
+    claimed_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "kind", "term_end", "days_before"],
+                name="term_action_once_per_term",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "kind"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.member_id} {self.term_end:%Y-%m-%d} ({self.status})"
+
+
+class Notification(models.Model):
+    """An event for the parent SaaS, recorded once (dedupe_key) and then delivered by
+    email and to every subscribed webhook endpoint."""
+
+    class Event(models.TextChoices):
+        RENEWAL_DUE = "member.renewal_due"
+        RENEWED = "member.renewed"
+        RENEWAL_FAILED = "member.renewal_failed"
+        EXPIRED = "member.expired"
+        LOW_BALANCE = "org.low_balance"
+        QUOTA_EXCEEDED = "member.quota_exceeded"
+
+    event = models.CharField(max_length=40, choices=Event.choices)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    member = models.ForeignKey(
+        Member,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="notifications",
+    )
+    payload = models.JSONField(help_text="the webhook body's `data`")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["event", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.pk}"
+
+
+class WebhookEndpoint(models.Model):
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    secret_encrypted = models.TextField(help_text="Fernet token of the signing secret")
+    events = models.JSONField(
+        default=list, blank=True, help_text="event names to send; empty = all"
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class Delivery(models.Model):
+    """One notification to one destination (the email recipients, or one endpoint)."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email"
+        WEBHOOK = "webhook"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed", "failed (will retry)"
+        DEAD = "dead", "gave up"
+
+    notification = models.ForeignKey(
+        Notification, on_delete=models.PROTECT, related_name="deliveries"
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    endpoint = models.ForeignKey(
+        WebhookEndpoint,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+    )
+    destination = models.CharField(
+        max_length=1000, help_text="URL or addresses at the time of sending"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["notification", "endpoint"],
+                condition=Q(channel="webhook"),
+                name="delivery_once_per_endpoint",
+            ),
+            models.UniqueConstraint(
+                fields=["notification"],
+                condition=Q(channel="email"),
+                name="delivery_email_once",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.notification_id} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, related_name="attempt_log"
+    )
+    number = models.PositiveIntegerField()
+    manual = models.BooleanField(default=False, help_text="a redelivery asked for")
+    ok = models.BooleanField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}"
+
+
+class UsageMonth(models.Model):
+    """A member's usage rolled up per calendar month (UTC) from UsageDay."""
+
+    member = models.ForeignKey(
+        Member, on_delete=models.PROTECT, related_name="usage_months"
+    )
+    month = models.DateField(help_text="first day of the month")
+    requests = models.PositiveBigIntegerField(default=0)
+    bytes_out = models.PositiveBigIntegerField(default=0)
+    refused = models.PositiveBigIntegerField(default=0)
+    upstream_ms_total = models.PositiveBigIntegerField(default=0)
+    rolled_up_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["month"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member", "month"], name="usage_month_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.member_id} {self.month:%Y-%m}"
+
+
+class ReconciliationRun(models.Model):
+    """What one comparison with upstream found: repairs made and what needs a person."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    checked = models.PositiveIntegerField(default=0)
+    repaired = models.JSONField(default=list, blank=True)
+    reported = models.JSONField(default=list, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"reconciliation {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class LoginAttempt(models.Model):
+    """Portal sign-in attempts, for lockout after repeated failures."""
+
+    username = models.CharField(max_length=150)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    ok = models.BooleanField()
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["username", "at"]),
+            models.Index(fields=["ip", "at"]),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.username} {'ok' if self.ok else 'failed'} {self.at:%Y-%m-%d %H:%M}"
+        )

@@ -171,6 +171,25 @@ GATEWAY_KEY_SIGNING_SECRET = env.str("GATEWAY_KEY_SIGNING_SECRET", default="")
 
 # --- Organization ------------------------------------------------------------------------
 ORG_AUTO_RENEW_DEFAULT = env.bool("ORG_AUTO_RENEW_DEFAULT", default=True)
+
+# --- Renewals and notifications (defaults for the organisation's settings row) -----------
+RENEWAL_REMINDER_DAYS = [
+    int(d) for d in env.list("RENEWAL_REMINDER_DAYS", default=["7", "3", "1"])
+]
+AUTO_RENEW_LEAD_HOURS = env.int("AUTO_RENEW_LEAD_HOURS", default=24)
+LOW_BALANCE_DAYS = env.int("LOW_BALANCE_DAYS", default=7)
+NOTIFY_EMAILS = env.list("NOTIFY_EMAILS", default=[])
+EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="orgportal@localhost")
+WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=12)
 ORG_MEMBER_EMAIL_DOMAIN = env.str("ORG_MEMBER_EMAIL_DOMAIN", default="company.com")
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
 

@@ -33,6 +33,7 @@ from members.money import format_amount
 from members.services import ledger
 from members.services.audit import audit_record
 from members.services.keys import gateway_key_issue, gateway_keys_revoke
+from members.services.org import org_settings
 from members.services.plans import plan_for_new_term, plans_sync
 from members.upstream import (
     OrgClient,
@@ -638,8 +639,6 @@ def member_create(
     idempotency_key: str = "",
     client: OrgClient | None = None,
 ) -> Outcome:
-    from django.conf import settings
-
     uid = _check_uid(uid)
     full_name = _check_name(full_name)
     target = plan_for_new_term(plan)
@@ -658,7 +657,9 @@ def member_create(
             )
         request = {"plan": target.name, "full_name": full_name}
         request["auto_renew"] = (
-            settings.ORG_AUTO_RENEW_DEFAULT if auto_renew is None else bool(auto_renew)
+            org_settings().auto_renew_default
+            if auto_renew is None
+            else bool(auto_renew)
         )
         op = _record(
             wallet=wallet,
