@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RUN_DIR = BASE_DIR / ".run"
@@ -218,10 +219,36 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
+# Every interval is configurable; the scheduled work itself is safe to run twice.
 CELERY_BEAT_SCHEDULE = {
     "resolve-pending-operations": {
         "task": "members.tasks.operations_resolve_pending",
         "schedule": env.float("OPERATION_RESOLVE_INTERVAL", default=60.0),
+    },
+    # Reminders, auto-renewals, expiries and the low-balance forecast.
+    "renewals": {
+        "task": "members.tasks.renewals_run",
+        "schedule": env.float("RENEWALS_INTERVAL", default=300.0),
+    },
+    "deliver-notifications": {
+        "task": "members.tasks.deliveries_retry_due",
+        "schedule": env.float("DELIVERY_RETRY_INTERVAL", default=30.0),
+    },
+    "quota-exceeded-notify": {
+        "task": "members.tasks.quota_exceeded_notify",
+        "schedule": env.float("QUOTA_NOTIFY_INTERVAL", default=300.0),
+    },
+    "monthly-quota-reset": {
+        "task": "members.tasks.quota_reset",
+        "schedule": crontab(minute=1, hour=0, day_of_month=1),
+    },
+    "daily-usage-rollup": {
+        "task": "members.tasks.usage_rollup",
+        "schedule": crontab(minute=10, hour=0),
+    },
+    "reconcile-with-upstream": {
+        "task": "members.tasks.reconcile",
+        "schedule": env.float("RECONCILE_INTERVAL", default=3600.0),
     },
     "clean-idempotency-keys": {
         "task": "members.tasks.idempotency_keys_clean",
