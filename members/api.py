@@ -613,6 +613,18 @@ class MemberUsageApi(APIView):
 # --- money ---------------------------------------------------------------------------
 
 
+class ForecastOut(serializers.Serializer):
+    window_days = serializers.IntegerField(
+        help_text="days ahead the forecast looks (organisation setting)"
+    )
+    renewals = serializers.IntegerField(help_text="auto-renewals due in the window")
+    due = serializers.CharField(help_text="what those renewals will cost")
+    shortfall = serializers.CharField(
+        help_text="credits missing to cover them; 0.00 when covered"
+    )
+    covered = serializers.BooleanField()
+
+
 class BalanceApi(APIView):
     class BalanceOut(serializers.Serializer):
         success = serializers.BooleanField()
@@ -620,6 +632,7 @@ class BalanceApi(APIView):
         held = serializers.CharField()
         available = serializers.CharField()
         refundable = serializers.CharField()
+        forecast = ForecastOut(help_text="can the wallet pay for the coming renewals")
 
     @extend_schema(responses={200: BalanceOut, **ERRORS}, summary="Wallet balance")
     def get(self, request):

@@ -67,6 +67,9 @@ class Member(models.Model):
     override_newsfeed = models.BooleanField(null=True, blank=True)
     upstream_key_encrypted = models.TextField(help_text="Fernet token; never logged")
     auto_renew = models.BooleanField(default=True)
+    # When the next renewal reminder of this term is due (null: none left). Kept so the
+    # scheduler's scan reads only members with a reminder due, not every one near its end.
+    next_reminder_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -84,6 +87,11 @@ class Member(models.Model):
         indexes = [
             models.Index(fields=["status", "term_end"]),
             models.Index(fields=["uid"]),
+            models.Index(
+                fields=["next_reminder_at"],
+                condition=Q(next_reminder_at__isnull=False),
+                name="member_reminder_due",
+            ),
         ]
 
     def __str__(self) -> str:

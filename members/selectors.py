@@ -3,7 +3,7 @@
 import datetime as dt
 import re
 
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
 
 from members import tiers
 from members.models import (
@@ -124,6 +124,63 @@ def member_usage(*, member: Member, days: int) -> list[dict]:
     ]
 
 
+def _renewing(*, within: dt.timedelta, at: dt.datetime):
+    """Active auto-renewing members whose term ends in (at, at + within]: what the
+    scheduler will charge for in that window. Uses the (status, term_end) index."""
+    return Member.objects.filter(
+        status=Member.Status.ACTIVE,
+        term_end__gt=at,
+        term_end__lte=at + within,
+        auto_renew=True,
+    )
+
+
+def renewals_due(
+    *, within: dt.timedelta, at: dt.datetime | None = None, limit: int = 500
+) -> list[dict]:
+    """The auto-renewals coming up, soonest first; price in hundredths of a credit."""
+    at = at or clock.now()
+    rows = (
+        _renewing(within=within, at=at)
+        .select_related("plan")
+        .order_by("term_end", "id")[:limit]
+    )
+    return [
+        {
+            "member": m,
+            "term_end": m.term_end,
+            "plan": m.plan.name,
+            "price": m.plan.price,
+            "auto_renew": m.auto_renew,
+        }
+        for m in rows
+    ]
+
+
+def balance_forecast(*, days: int | None = None, at: dt.datetime | None = None) -> dict:
+    """Can the wallet pay for the auto-renewals due in the next `days` days (default:
+    the organisation's low-balance window)? Amounts in hundredths of a credit."""
+    from members.services import ledger
+    from members.services.org import org_settings
+
+    at = at or clock.now()
+    days = org_settings().low_balance_days if days is None else days
+    totals = _renewing(within=dt.timedelta(days=days), at=at).aggregate(
+        count=Count("id"), due=Sum("plan__price")
+    )
+    wallet = ledger.account_system(ledger.WALLET)
+    available = wallet.balance - ledger.wallet_holds()
+    due = totals["due"] or 0
+    return {
+        "window_days": days,
+        "renewals": totals["count"],
+        "due": due,
+        "balance": wallet.balance,
+        "available": available,
+        "shortfall": max(0, due - available),
+    }
+
+
 def balance_out() -> dict:
     from members.services import ledger
 
@@ -140,6 +197,17 @@ def balance_out() -> dict:
         "held": format_amount(held),
         "available": format_amount(wallet.balance - held),
         "refundable": format_amount(refundable),
+        "forecast": forecast_out(balance_forecast()),
+    }
+
+
+def forecast_out(forecast: dict) -> dict:
+    return {
+        "window_days": forecast["window_days"],
+        "renewals": forecast["renewals"],
+        "due": format_amount(forecast["due"]),
+        "shortfall": format_amount(forecast["shortfall"]),
+        "covered": forecast["shortfall"] == 0,
     }
 
 

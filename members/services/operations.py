@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from members import proration
+from members import proration, schedule
 from members.crypto import encrypt
 from members.errors import Conflict, NotFound, ServiceError, UpstreamFailed
 from members.models import (
@@ -217,6 +217,39 @@ def member_preview(*, uid: str, plan: str, at: dt.datetime | None = None) -> Pre
         available=ledger.wallet_available(wallet),
         term_start=start,
         term_end=end,
+    )
+
+
+def member_create_preview(*, plan: str, at: dt.datetime | None = None) -> Preview:
+    """What creating a member on `plan` would charge: the plan's full price."""
+    target = plan_for_new_term(plan)
+    at = at or clock.now()
+    wallet = ledger.account_system(ledger.WALLET)
+    return Preview(
+        from_plan=None,
+        to_plan=target.name,
+        amount=target.price,
+        balance=wallet.balance,
+        available=ledger.wallet_available(wallet),
+        term_start=at,
+        term_end=at + proration.TERM,
+    )
+
+
+def member_cancel_preview(*, uid: str, at: dt.datetime | None = None) -> Preview:
+    """What cancelling or deleting the member at `at` (default now) would credit back:
+    the unused time of what was paid, as member_cancel and member_delete price it."""
+    member = member_get_live(uid)
+    at = at or clock.now()
+    wallet = ledger.account_system(ledger.WALLET)
+    return Preview(
+        from_plan=member.plan.name,
+        to_plan=member.plan.name,
+        amount=-_unused(member, at),
+        balance=wallet.balance,
+        available=ledger.wallet_available(wallet),
+        term_start=member.term_start,
+        term_end=min(member.term_end, at),
     )
 
 
@@ -559,6 +592,11 @@ def _confirm(op: Operation, upstream: dict | None) -> Outcome:
             Operation.Kind.CHANGE,
             Operation.Kind.RENEW,
         ):
+            # A new term end restarts its reminders.
+            member.next_reminder_at = schedule.first_reminder_at(
+                member.term_end, org_settings().reminder_days
+            )
+            member.save(update_fields=["next_reminder_at"])
             MemberTerm.objects.create(
                 member=member,
                 plan_name=member.plan.name,
