@@ -236,8 +236,8 @@ def member_auto_renew(
         if previous is not None and previous.status == Operation.Status.SUCCEEDED:
             # Renewed, but the worker stopped before recording it (the member's term
             # may even have moved already).
-            _renewed(member, term_end, previous, at)
-            return "already_renewed"
+            recorded = _renewed(member, term_end, previous, at)
+            return "renewed" if recorded else "already_renewed"
         if previous is not None and previous.status in Operation.IN_FLIGHT:
             in_flight = previous.pk
         else:
@@ -279,8 +279,9 @@ def member_auto_renew(
         # Its outcome is being decided; read the member back now rather than waiting.
         outcome = operations.operation_resolve(operation_id=in_flight, client=client)
         if outcome.operation.status == Operation.Status.SUCCEEDED:
-            _renewed(Member.objects.get(pk=member_id), term_end, outcome.operation, at)
-            return "renewed"
+            member = Member.objects.get(pk=member_id)
+            recorded = _renewed(member, term_end, outcome.operation, at)
+            return "renewed" if recorded else "already_renewed"
         return (
             "resolving" if outcome.operation.status in Operation.IN_FLIGHT else "failed"
         )
@@ -305,14 +306,15 @@ def member_auto_renew(
         )
         return "failed"
     if outcome.operation.status == Operation.Status.SUCCEEDED:
-        _renewed(Member.objects.get(pk=member_id), term_end, outcome.operation, at)
-        return "renewed"
+        member = Member.objects.get(pk=member_id)
+        recorded = _renewed(member, term_end, outcome.operation, at)
+        return "renewed" if recorded else "already_renewed"
     return "resolving"
 
 
-def _renewed(member: Member, term_end: dt.datetime, op: Operation, at) -> None:
+def _renewed(member: Member, term_end: dt.datetime, op: Operation, at) -> bool:
     """Record the renewal of the term that ended at `term_end` once: the claim row and
-    the notification commit together."""
+    the notification commit together. False if it was recorded already."""
     with transaction.atomic():
         member = (
             Member.objects.select_for_update().select_related("plan").get(pk=member.pk)
@@ -330,9 +332,9 @@ def _renewed(member: Member, term_end: dt.datetime, op: Operation, at) -> None:
         if action is None:
             action = _claim(member, TermAction.Kind.RENEW, term_end, at)
             if action is None:
-                return
+                return False
         if action.status == TermAction.Status.DONE:
-            return
+            return False
         action.status = TermAction.Status.DONE
         action.operation = op
         action.done_at = at
@@ -349,6 +351,7 @@ def _renewed(member: Member, term_end: dt.datetime, op: Operation, at) -> None:
                 "operation_id": op.pk,
             },
         )
+    return True
 
 
 def _renew_refused(
@@ -418,8 +421,8 @@ def renew_claims_settle(
                 operation_id=op.pk, client=client
             ).operation
         if op is not None and op.status == Operation.Status.SUCCEEDED:
-            _renewed(Member.objects.get(pk=member_id), term_end, op, at)
-            settled += 1
+            if _renewed(Member.objects.get(pk=member_id), term_end, op, at):
+                settled += 1
         elif stale and (op is None or op.status == Operation.Status.FAILED):
             TermAction.objects.filter(
                 pk=action_id, status=TermAction.Status.CLAIMED
@@ -568,7 +571,7 @@ def renewals_run(
             log.exception("auto-renewal failed", extra={"member": member_id})
             report.renew_failed += 1
             continue
-        if result in ("renewed", "already_renewed"):
+        if result == "renewed":
             report.renewed += 1
         elif result == "waiting_credits":
             report.waiting_credits += 1

@@ -1,0 +1,540 @@
+"""Reconciliation with the upstream: list every member upstream, compare with the local
+mirror, repair what is safe and report the rest for a person.
+
+Two phases, so a listing that fails half way applies nothing:
+1. Read: page through upstream, comparing each batch with the local rows of the same
+   uids. Only the differences and the uids seen are kept, never the members themselves.
+2. Apply: only after the whole listing was read. Each repair re-reads the member under
+   its row lock and changes a field only if it still holds the value compared in phase 1
+   (a change made meanwhile wins and the next run looks again).
+
+Safe repairs: the limit fields and full_name follow upstream (no money depends on them,
+upstream enforces its own values whatever we hold, and an admin's stricter overrides are
+separate fields, left alone), and a member that upstream reports expired and whose local
+term has ended is expired through the scheduler's own expiry (once per term, audited,
+`member.expired` notified, gateways told).
+Reported, never repaired: a member upstream that is unknown here, a live member here that
+upstream no longer has, and any plan, status or term-end disagreement: each may mean
+credits are owed one way or the other, and only a person can say which.
+
+Money is never touched: no ledger posting, no wallet lock. A member with an operation in
+flight is skipped, and a disagreement about a member whose operation ran during the
+pass is dropped: the operation explains it and the next run will see the settled state.
+"""
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max, Q
+
+from members.models import Member, Operation, ReconciliationRun
+from members.services import cache_events
+from members.services.audit import audit_record
+from members.services.operations import effective_status
+from members.upstream import OrgClient, UpstreamError, UpstreamNotFound, shared_client
+from orgportal import clock
+
+log = logging.getLogger(__name__)
+
+ACTOR = "system:reconcile"
+PAGE_SIZE = 100  # the Organization API's largest page
+BATCH_SIZE = 500  # upstream members compared per local query
+LIMIT_FIELDS = (
+    "rate_limit",
+    "quota",
+    "websocket_symbols",
+    "websocket_connections",
+    "newsfeed",
+)
+REPAIRED_FIELDS = (*LIMIT_FIELDS, "full_name")
+# Upstream reports times to the millisecond; closer than this is the same instant.
+TIME_TOLERANCE = dt.timedelta(seconds=1)
+# Local members absent from a complete listing are each read back once (a listing is
+# not a snapshot: a deletion meanwhile shifts later pages). Past this many, the
+# listing itself is suspect and nothing is repaired.
+MAX_MISSING_CONFIRMS = 200
+# Items kept on the run row; the rest are counted in one summary item.
+MAX_ITEMS = 1000
+
+
+@dataclasses.dataclass
+class _Repair:
+    member_id: int
+    uid: str
+    # field -> (local value compared, upstream value)
+    fields: dict[str, tuple[Any, Any]]
+    expire: bool = False
+
+
+@dataclasses.dataclass
+class _Findings:
+    repairs: list[_Repair] = dataclasses.field(default_factory=list)
+    reported: list[dict] = dataclasses.field(default_factory=list)
+    listed: int = 0  # members read from the upstream listing so far
+    checked: int = 0
+    skipped: int = 0  # members with an operation in flight
+    # Operations as the pass began: the newest id, and the uids then in flight. Ids,
+    # not times, so a frozen or skewed clock cannot hide an operation.
+    op_watermark: int = 0
+    busy_at_start: set[str] = dataclasses.field(default_factory=set)
+
+
+def reconcile_run(
+    *, client: OrgClient | None = None, page_size: int = PAGE_SIZE
+) -> ReconciliationRun:
+    """Compare every member with upstream; repair what is safe, report the rest. The run
+    row says what was found; `run.error` is set (and nothing applied) when upstream
+    could not be read in full."""
+    client = client or shared_client()
+    run = ReconciliationRun.objects.create(started_at=clock.now())
+    findings = _Findings(
+        op_watermark=Operation.objects.aggregate(m=Max("id"))["m"] or 0,
+        busy_at_start=set(
+            Operation.objects.filter(status__in=Operation.IN_FLIGHT).values_list(
+                "member_uid", flat=True
+            )
+        ),
+    )
+    try:
+        _read(client, page_size, findings)
+    except UpstreamError as exc:
+        log.warning("reconciliation could not read upstream: %s", exc.message)
+        return _finish(
+            run,
+            findings,
+            repaired=[],
+            reported=[],
+            error=f"Reading upstream failed after {findings.listed} members were "
+            f"listed; nothing was applied: {exc.message}",
+        )
+    except BaseException as exc:
+        _abandon(run, findings, f"Aborted ({type(exc).__name__}); nothing was applied")
+        raise
+    try:
+        repaired, reported = _apply(findings)
+    except BaseException as exc:
+        _abandon(
+            run,
+            findings,
+            f"Aborted while applying ({type(exc).__name__}); repairs made before it "
+            "stand (see the audit log) and the next run finds the rest",
+        )
+        raise
+    return _finish(run, findings, repaired=repaired, reported=reported)
+
+
+def _abandon(run: ReconciliationRun, findings: _Findings, error: str) -> None:
+    """A time limit or a crash: leave the row saying so, not looking still running,
+    without hiding the exception that stopped the run."""
+    try:
+        _finish(run, findings, repaired=[], reported=[], error=error)
+    except Exception:
+        log.exception("could not record the end of reconciliation run %s", run.pk)
+
+
+# --- phase 1: read and compare ----------------------------------------------------------
+
+
+def _read(client: OrgClient, page_size: int, findings: _Findings) -> None:
+    seen: set[str] = set()
+    batch: list[dict] = []
+    for raw in client.members_iter(page_size=page_size):
+        findings.listed += 1
+        uid = raw.get("uid")
+        if not isinstance(uid, str) or uid in seen:  # listed twice across a shift
+            continue
+        seen.add(uid)
+        batch.append(raw)
+        if len(batch) >= BATCH_SIZE:
+            _compare_batch(batch, findings)
+            batch = []
+    _compare_batch(batch, findings)
+
+    missing = [
+        uid
+        for uid in Member.objects.exclude(status=Member.Status.DELETED)
+        .values_list("uid", flat=True)
+        .iterator(chunk_size=2000)
+        if uid not in seen
+    ]
+    if len(missing) > MAX_MISSING_CONFIRMS and len(missing) > len(seen):
+        raise UpstreamError(
+            f"upstream listed {len(seen)} members but {len(missing)} live members here "
+            "are not among them; is UPSTREAM_ORG_URL / UPSTREAM_ORG_KEY the right "
+            "organization?"
+        )
+    found: list[dict] = []
+    gone: list[str] = []
+    for uid in missing[:MAX_MISSING_CONFIRMS]:
+        try:
+            found.append(client.member_get(uid=uid))
+        except UpstreamNotFound:
+            gone.append(uid)
+    for start in range(0, len(found), BATCH_SIZE):
+        _compare_batch(found[start : start + BATCH_SIZE], findings)
+    _report_missing(gone, findings, confirmed=True)
+    _report_missing(missing[MAX_MISSING_CONFIRMS:], findings, confirmed=False)
+
+
+def _busy(uids: Iterable[str]) -> set[str]:
+    return set(
+        Operation.objects.filter(
+            member_uid__in=list(uids), status__in=Operation.IN_FLIGHT
+        ).values_list("member_uid", flat=True)
+    )
+
+
+def _compare_batch(batch: list[dict], findings: _Findings) -> None:
+    if not batch:
+        return
+    uids = [raw["uid"] for raw in batch]
+    local = {
+        m.uid: m
+        for m in Member.objects.filter(uid__in=uids)
+        .exclude(status=Member.Status.DELETED)
+        .select_related("plan")
+        .defer("upstream_key_encrypted")
+    }
+    busy = _busy(uids)
+    at = clock.now()
+    for raw in batch:
+        findings.checked += 1
+        uid = raw["uid"]
+        if uid in busy:  # being resolved right now; it converges by itself
+            findings.skipped += 1
+            continue
+        member = local.get(uid)
+        if member is None:
+            findings.reported.append(
+                _item(
+                    uid,
+                    "member",
+                    None,
+                    _upstream_summary(raw),
+                    why="exists upstream but not here: import it or delete it "
+                    "upstream (its credits were never charged here)",
+                )
+            )
+            continue
+        _compare(member, raw, at, findings)
+
+
+def _compare(member: Member, raw: dict, at: dt.datetime, findings: _Findings) -> None:
+    uid = member.uid
+    fields: dict[str, tuple[Any, Any]] = {}
+    for name in REPAIRED_FIELDS:
+        if name not in raw:
+            continue
+        upstream = _normalise(name, raw[name])
+        if upstream is None:
+            continue
+        local = getattr(member, name)
+        if local != upstream:
+            fields[name] = (local, upstream)
+
+    expire = False
+    upstream_status = raw.get("status")
+    local_status = effective_status(member, at)
+    if upstream_status != local_status:
+        findings.reported.append(
+            _item(
+                uid,
+                "status",
+                local_status,
+                upstream_status,
+                why=_status_why(local_status, upstream_status),
+            )
+        )
+    elif upstream_status == Member.Status.EXPIRED and member.status != upstream_status:
+        # Both sides agree the term is over; only the stored status lags.
+        expire = True
+
+    upstream_plan = raw.get("plan")
+    if upstream_plan != member.plan.name:
+        findings.reported.append(
+            _item(
+                uid,
+                "plan",
+                member.plan.name,
+                upstream_plan,
+                why="plan differs and no operation here explains it: the charge "
+                "for the change was not posted; change the plan here or upstream",
+            )
+        )
+
+    upstream_end = _parse_time(raw.get("plan_end_at"))
+    if upstream_end is None or abs(upstream_end - member.term_end) >= TIME_TOLERANCE:
+        findings.reported.append(
+            _item(
+                uid,
+                "term_end",
+                _iso(member.term_end),
+                _iso(upstream_end) if upstream_end else raw.get("plan_end_at"),
+                why="term end differs and no operation here explains it: the paid "
+                "time here does not match upstream's",
+            )
+        )
+
+    if fields or expire:
+        findings.repairs.append(
+            _Repair(member_id=member.pk, uid=uid, fields=fields, expire=expire)
+        )
+
+
+def _status_why(local: str, upstream: str | None) -> str:
+    if upstream == Member.Status.EXPIRED and local == Member.Status.ACTIVE:
+        return (
+            "upstream expired it before its term here ends: unused paid time may be "
+            "owed; renew it or settle the term by hand"
+        )
+    if upstream == Member.Status.ACTIVE:
+        return (
+            f"active upstream but {local} here: changed upstream outside orgportal, "
+            "so no charge was posted for it"
+        )
+    return f"{upstream} upstream but {local} here: changed outside orgportal"
+
+
+def _report_missing(uids: list[str], findings: _Findings, *, confirmed: bool) -> None:
+    for start in range(0, len(uids), BATCH_SIZE):
+        chunk = uids[start : start + BATCH_SIZE]
+        busy = _busy(chunk)
+        local = {
+            m.uid: m
+            for m in Member.objects.filter(uid__in=chunk)
+            .exclude(status=Member.Status.DELETED)
+            .select_related("plan")
+            .defer("upstream_key_encrypted")
+        }
+        at = clock.now()
+        for uid in chunk:
+            findings.checked += 1
+            member = local.get(uid)
+            if uid in busy:
+                findings.skipped += 1
+                continue
+            if member is None:  # deleted here meanwhile
+                continue
+            why = (
+                "live here but upstream does not have it (deleted outside "
+                "orgportal?): mark it deleted here and settle its unused time by hand"
+            )
+            if not confirmed:
+                why += " (not read back one by one: too many were missing)"
+            findings.reported.append(
+                _item(
+                    uid,
+                    "member",
+                    {
+                        "plan": member.plan.name,
+                        "status": effective_status(member, at),
+                        "term_end": _iso(member.term_end),
+                    },
+                    None,
+                    why=why,
+                )
+            )
+
+
+# --- phase 2: apply ------------------------------------------------------------------------
+
+
+def _explained(uids: set[str], findings: _Findings) -> set[str]:
+    """Uids with an operation in flight at any point of the pass: whatever was compared
+    may already be out of date, and the operation owns the outcome."""
+    explained = uids & findings.busy_at_start
+    ordered = sorted(uids - explained)
+    for start in range(0, len(ordered), BATCH_SIZE):
+        chunk = ordered[start : start + BATCH_SIZE]
+        explained.update(
+            Operation.objects.filter(member_uid__in=chunk)
+            .filter(Q(status__in=Operation.IN_FLIGHT) | Q(id__gt=findings.op_watermark))
+            .values_list("member_uid", flat=True)
+        )
+    return explained
+
+
+def _apply(findings: _Findings) -> tuple[list, list]:
+    uids = {r.uid for r in findings.repairs} | {i["uid"] for i in findings.reported}
+    explained = _explained(uids, findings)
+    reported = [i for i in findings.reported if i["uid"] not in explained]
+    repaired: list[dict] = []
+    for repair in findings.repairs:
+        if repair.uid in explained:
+            continue
+        if repair.fields:
+            repaired.extend(_repair_fields(repair))
+        if repair.expire and _expire(repair.member_id):
+            repaired.append(
+                _item(
+                    repair.uid,
+                    "status",
+                    Member.Status.ACTIVE,
+                    Member.Status.EXPIRED,
+                    action="marked expired (its term had ended on both sides); "
+                    "gateways told, member.expired notified",
+                )
+            )
+    return repaired, reported
+
+
+def _repair_fields(repair: _Repair) -> list[dict]:
+    items: list[dict] = []
+    with transaction.atomic():
+        member = (
+            Member.objects.select_for_update()
+            .filter(pk=repair.member_id)
+            .exclude(status=Member.Status.DELETED)
+            .first()
+        )
+        if member is None:
+            return items
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        for name, (seen, upstream) in repair.fields.items():
+            if getattr(member, name) != seen:  # changed meanwhile: that change wins
+                continue
+            setattr(member, name, upstream)
+            before[name], after[name] = seen, upstream
+            items.append(
+                _item(
+                    member.uid,
+                    name,
+                    seen,
+                    upstream,
+                    action="follows upstream",
+                )
+            )
+        if not after:
+            return items
+        member.updated_at = clock.now()
+        member.save(update_fields=[*after, "updated_at"])
+        audit_record(
+            actor=ACTOR,
+            action="member.reconcile",
+            obj=("member", member.uid),
+            before=before,
+            after=after,
+        )
+        member_pk = member.pk
+        # Limits are what the gateways enforce: they must reload this member.
+        transaction.on_commit(lambda: cache_events.member_changed(member_pk))
+    return items
+
+
+def _expire(member_id: int) -> bool:
+    # The scheduler's expiry, not a status write of our own: it claims the term's expiry
+    # once (so it is not done or notified twice when both get there), audits it, sends
+    # member.expired and tells the gateways.
+    from members.services.renewals import member_expire
+
+    return member_expire(member_id=member_id, at=clock.now())
+
+
+# --- the run row ---------------------------------------------------------------------------
+
+
+def _finish(
+    run: ReconciliationRun,
+    findings: _Findings,
+    *,
+    repaired: list[dict],
+    reported: list[dict],
+    error: str = "",
+) -> ReconciliationRun:
+    run.finished_at = clock.now()
+    run.checked = findings.checked
+    run.repaired = _capped(repaired)
+    run.reported = _capped(reported)
+    run.error = error[:500]
+    with transaction.atomic():
+        run.save(
+            update_fields=["finished_at", "checked", "repaired", "reported", "error"]
+        )
+        audit_record(
+            actor=ACTOR,
+            action="reconcile.failed" if error else "reconcile.run",
+            obj=("reconciliation_run", run.pk),
+            after={
+                "checked": findings.checked,
+                "skipped_in_flight": findings.skipped,
+                "repaired": len(repaired),
+                "reported": len(reported),
+                "error": run.error,
+            },
+        )
+    log.info(
+        "reconciliation finished",
+        extra={
+            "run": run.pk,
+            "checked": run.checked,
+            "repaired": len(repaired),
+            "reported": len(reported),
+            "error": run.error,
+        },
+    )
+    return run
+
+
+def _capped(items: list[dict]) -> list[dict]:
+    if len(items) <= MAX_ITEMS:
+        return items
+    rest = len(items) - (MAX_ITEMS - 1)
+    return [
+        *items[: MAX_ITEMS - 1],
+        _item("*", "*", None, None, why=f"{rest} more items not listed"),
+    ]
+
+
+def _item(
+    uid: str,
+    field: str,
+    local: Any,
+    upstream: Any,
+    *,
+    action: str | None = None,
+    why: str | None = None,
+) -> dict:
+    item = {"uid": uid, "field": field, "local": local, "upstream": upstream}
+    if action is not None:
+        item["action"] = action
+    if why is not None:
+        item["why"] = why
+    return item
+
+
+def _upstream_summary(raw: dict) -> dict:
+    return {
+        "plan": raw.get("plan"),
+        "status": raw.get("status"),
+        "plan_end_at": raw.get("plan_end_at"),
+    }
+
+
+def _normalise(name: str, value: Any) -> Any:
+    """The upstream value as the local field holds it; None when it is unusable."""
+    if name == "full_name":
+        return value if isinstance(value, str) else ("" if value is None else None)
+    if name == "newsfeed":
+        return bool(value) if isinstance(value, bool | int) else None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
