@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served locally: the docs work offline
+    "django_htmx",  # ships htmx as a static file: nothing is fetched at run time
     "members",
     "marketdata",
     "sandbox",
@@ -48,6 +49,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -209,6 +211,8 @@ else:
         "processed_folder": str(RUN_DIR / "broker-processed"),
         "store_processed": False,
     }
+# One queue name per deployment (or per test run) sharing a broker.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -297,3 +301,25 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
     },
 }
+
+# --- Portal ---------------------------------------------------------------------------
+# The staff web portal (members/views/). Sign-in at /login/; roles are the groups
+# owner > admin > viewer (a superuser counts as owner).
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+# Secure cookies need HTTPS; the embedded default serves plain HTTP on loopback.
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)  # seconds
+X_FRAME_OPTIONS = "DENY"
+# Lockout: this many failed sign-ins for one username, or from one IP address, within
+# the window lock that username or address out for PORTAL_LOCKOUT_MINUTES.
+PORTAL_LOCKOUT_FAILURES = env.int("PORTAL_LOCKOUT_FAILURES", default=5)
+PORTAL_LOCKOUT_WINDOW_MINUTES = env.int("PORTAL_LOCKOUT_WINDOW_MINUTES", default=15)
+PORTAL_LOCKOUT_MINUTES = env.int("PORTAL_LOCKOUT_MINUTES", default=15)
+TEMPLATES[0]["OPTIONS"]["context_processors"].append(
+    "members.views.common.portal_context"
+)

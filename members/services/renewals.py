@@ -267,6 +267,7 @@ def member_auto_renew(
             elif (
                 action.status == TermAction.Status.CLAIMED
                 and action.claimed_at > at - CLAIM_LEASE
+                and not _claim_settled(action, previous)
             ):
                 return "busy"
             else:
@@ -310,6 +311,16 @@ def member_auto_renew(
         recorded = _renewed(member, term_end, outcome.operation, at)
         return "renewed" if recorded else "already_renewed"
     return "resolving"
+
+
+def _claim_settled(action: TermAction, op: Operation | None) -> bool:
+    """The claim's own renewal was decided (and failed) but its worker never recorded
+    that: it died, so the claim may be taken over without waiting out the lease."""
+    return (
+        op is not None
+        and op.status == Operation.Status.FAILED
+        and op.created_at >= action.claimed_at
+    )
 
 
 def _renewed(member: Member, term_end: dt.datetime, op: Operation, at) -> bool:

@@ -298,3 +298,24 @@ def test_scans_read_only_due_members(funded, frozen, django_assert_max_num_queri
     with django_assert_max_num_queries(12):
         report = run(frozen)
     assert report.scanned == {"reminders": 0, "renewals": 0, "expiries": 0}
+
+
+def test_the_renewals_command_shows_due_work_and_runs_a_pass(funded, frozen):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    member = operations.member_create(uid="m1", plan="pro", actor="tests").member
+    frozen.advance(member.term_end - frozen.now() - 24 * HOUR)
+    # when: a dry run
+    out = StringIO()
+    call_command("renewals", "--dry-run", stdout=out)
+    # then: it shows the work and changes nothing
+    assert "auto-renewals       1" in out.getvalue()
+    assert "costing 15.00 credits" in out.getvalue()
+    assert not Operation.objects.filter(kind="renew").exists()
+    # when: a real pass
+    out = StringIO()
+    call_command("renewals", stdout=out)
+    assert "1 renewed" in out.getvalue()
+    assert Operation.objects.filter(kind="renew", status="succeeded").count() == 1
