@@ -22,3 +22,22 @@ urlpatterns = [
     path("credits/refund", api.RefundApi.as_view()),
     path("operations/<int:operation_id>", api.OperationApi.as_view()),
 ]
+
+# Notifications: webhook endpoints, the notification and delivery logs, redelivery.
+# Appended as its own block (import included) so parallel additions do not collide.
+from members import api_notifications  # noqa: E402
+
+urlpatterns += [
+    path("webhooks", api_notifications.WebhookListApi.as_view()),
+    path("webhooks/<int:endpoint_id>", api_notifications.WebhookDetailApi.as_view()),
+    path(
+        "webhooks/<int:endpoint_id>/rotate-secret",
+        api_notifications.WebhookRotateSecretApi.as_view(),
+    ),
+    path("notifications", api_notifications.NotificationListApi.as_view()),
+    path("deliveries", api_notifications.DeliveryListApi.as_view()),
+    path(
+        "deliveries/<int:delivery_id>/redeliver",
+        api_notifications.DeliveryRedeliverApi.as_view(),
+    ),
+]

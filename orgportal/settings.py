@@ -283,6 +283,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The notification webhooks' payloads (OpenAPI 3.1 `webhooks`).
+    "OAS_VERSION": "3.1.0",
+    "WEBHOOKS": [
+        f"members.webhook_schema.WEBHOOK_{name}"
+        for name in (
+            "RENEWAL_DUE",
+            "RENEWED",
+            "RENEWAL_FAILED",
+            "EXPIRED",
+            "LOW_BALANCE",
+            "QUOTA_EXCEEDED",
+        )
+    ],
 }
 
 # --- Logging: one JSON object per line ----------------------------------------------------

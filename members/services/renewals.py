@@ -63,15 +63,9 @@ def renew_key(member_id: int, term_end: dt.datetime) -> str:
 
 def member_data(member: Member) -> dict:
     """The `data.member` object of member events."""
-    return {
-        "uid": member.uid,
-        "full_name": member.full_name,
-        "plan": member.plan.name,
-        "status": operations.effective_status(member),
-        "term_start": member.term_start.isoformat().replace("+00:00", "Z"),
-        "term_end": member.term_end.isoformat().replace("+00:00", "Z"),
-        "auto_renew": member.auto_renew,
-    }
+    from members.services.notifications import member_snapshot
+
+    return member_snapshot(member)
 
 
 def _iso(value: dt.datetime) -> str:
@@ -357,8 +351,8 @@ def _renewed(member: Member, term_end: dt.datetime, op: Operation, at) -> bool:
             data={
                 "member": member_data(member),
                 "amount": format_amount(op.amount),
-                "term_start": _iso(member.term_start),
-                "term_end": _iso(member.term_end),
+                "term_start": member.term_start,
+                "term_end": member.term_end,
                 "operation_id": op.pk,
             },
         )
@@ -494,7 +488,7 @@ def member_expire(*, member_id: int, at: dt.datetime | None = None) -> bool:
             event=Notification.Event.EXPIRED,
             dedupe_key=f"member.expired:{member.pk}:{_iso(member.term_end)}",
             member=member,
-            data={"member": member_data(member), "expired_at": _iso(member.term_end)},
+            data={"member": member_data(member), "expired_at": member.term_end},
         )
         from members.services import cache_events
 
