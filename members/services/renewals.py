@@ -79,9 +79,16 @@ def _notify(**kwargs) -> None:
 
 
 def _claim(
-    member: Member, kind: str, term_end: dt.datetime, at: dt.datetime, days: int = 0
+    member: Member,
+    kind: str,
+    term_end: dt.datetime,
+    at: dt.datetime,
+    days: int = 0,
+    *,
+    done: bool = False,
 ) -> TermAction | None:
-    """Insert the claim row; None when this action of this term is already taken."""
+    """Insert the claim row; None when this action of this term is already taken.
+    `done`: the action completes in the caller's transaction (reminder, expiry)."""
     try:
         with transaction.atomic():
             return TermAction.objects.create(
@@ -89,9 +96,10 @@ def _claim(
                 kind=kind,
                 term_end=term_end,
                 days_before=days,
-                status=TermAction.Status.CLAIMED,
+                status=TermAction.Status.DONE if done else TermAction.Status.CLAIMED,
                 attempts=1,
                 claimed_at=at,
+                done_at=at if done else None,
                 created_at=at,
             )
     except IntegrityError:
@@ -135,11 +143,18 @@ def expiries_due_ids(*, at: dt.datetime, limit: int = 10_000) -> list[int]:
 # --- reminders -----------------------------------------------------------------------------
 
 
-def member_remind(*, member_id: int, at: dt.datetime | None = None) -> bool:
+def member_remind(
+    *,
+    member_id: int,
+    at: dt.datetime | None = None,
+    reminder_days: list[int] | None = None,
+) -> bool:
     """Send the reminder now due for the member's term, if not sent already. True if
     one was sent."""
     at = at or clock.now()
-    days_setting = org_settings().reminder_days
+    days_setting = (
+        org_settings().reminder_days if reminder_days is None else reminder_days
+    )
     with transaction.atomic():
         member = (
             Member.objects.select_for_update()
@@ -162,14 +177,8 @@ def member_remind(*, member_id: int, at: dt.datetime | None = None) -> bool:
                 days_before__lte=days,
             ).exists()
             if not already and _claim(
-                member, TermAction.Kind.REMINDER, member.term_end, at, days
+                member, TermAction.Kind.REMINDER, member.term_end, at, days, done=True
             ):
-                TermAction.objects.filter(
-                    member=member,
-                    kind=TermAction.Kind.REMINDER,
-                    term_end=member.term_end,
-                    days_before=days,
-                ).update(status=TermAction.Status.DONE, done_at=at)
                 _notify(
                     event=Notification.Event.RENEWAL_DUE,
                     dedupe_key=(
@@ -461,16 +470,16 @@ def member_expire(*, member_id: int, at: dt.datetime | None = None) -> bool:
         ).exists():
             # A change or renewal is being decided; it may move the term. Next run.
             return False
-        if _claim(member, TermAction.Kind.EXPIRE, member.term_end, at) is None:
+        if (
+            _claim(member, TermAction.Kind.EXPIRE, member.term_end, at, done=True)
+            is None
+        ):
             return False
         before = {"status": member.status}
         member.status = Member.Status.EXPIRED
         member.next_reminder_at = None
         member.updated_at = at
         member.save(update_fields=["status", "next_reminder_at", "updated_at"])
-        TermAction.objects.filter(
-            member=member, kind=TermAction.Kind.EXPIRE, term_end=member.term_end
-        ).update(status=TermAction.Status.DONE, done_at=at)
         # A renewal still waiting for credits has run out of time.
         TermAction.objects.filter(
             member=member, kind=TermAction.Kind.RENEW, term_end=member.term_end
@@ -549,7 +558,8 @@ def renewals_run(
     started = time.monotonic()
     at = at or clock.now()
     report = RunReport()
-    lead = dt.timedelta(hours=org_settings().renew_lead_hours)
+    row = org_settings()
+    lead = dt.timedelta(hours=row.renew_lead_hours)
 
     def out_of_time() -> bool:
         return budget_s is not None and time.monotonic() - started > budget_s
@@ -559,7 +569,7 @@ def renewals_run(
     for member_id in reminder_ids:
         if out_of_time():
             break
-        if member_remind(member_id=member_id, at=at):
+        if member_remind(member_id=member_id, at=at, reminder_days=row.reminder_days):
             report.reminded += 1
 
     report.renewed += renew_claims_settle(at=at, client=client)
