@@ -417,7 +417,8 @@ def banner(web_port: int, sandbox_port: int, credentials: dict) -> str:
         "=" * 72,
         "  orgportal is running",
         "=" * 72,
-        f"  Portal         {web}/admin/",
+        f"  Portal         {web}/  (staff sign-in at {web}/login/)",
+        f"  Django admin   {web}/admin/  (read-only data browser)",
         f"  API docs       {web}/api/docs/",
         f"  Sandbox        http://127.0.0.1:{sandbox_port}  (simulated upstreams)",
         f"                 its keys: {LOG_DIR.relative_to(ROOT)}/sandbox.log",
@@ -425,9 +426,14 @@ def banner(web_port: int, sandbox_port: int, credentials: dict) -> str:
     ]
     if credentials.get("admin_username"):
         lines += [
-            f"  Admin login    {credentials['admin_username']}",
+            f"  Owner login    {credentials['admin_username']}",
             f"  Password       {credentials.get('admin_password', '(not stored)')}",
         ]
+        if credentials.get("viewer_username"):
+            lines += [
+                f"  Viewer login   {credentials['viewer_username']}",
+                f"  Password       {credentials.get('viewer_password', '(not stored)')}",
+            ]
     else:
         lines += [
             "  Admin login    none stored; create one: .venv/bin/python manage.py "
@@ -443,7 +449,15 @@ def banner(web_port: int, sandbox_port: int, credentials: dict) -> str:
     extra = {
         key: value
         for key, value in credentials.items()
-        if key not in {"created", "admin_username", "admin_password", "service_token"}
+        if key
+        not in {
+            "created",
+            "admin_username",
+            "admin_password",
+            "viewer_username",
+            "viewer_password",
+            "service_token",
+        }
     }
     for key, value in extra.items():
         lines.append(f"  {key.replace('_', ' ').capitalize():<14} {value}")

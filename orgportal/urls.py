@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/organization/", include("members.urls")),
     path("admin/", admin.site.urls),
+    # The staff portal: dashboard at /, sign-in at /login/.
+    path("", include("members.portal_urls")),
 ]
 
 handler400 = "orgportal.ops.error_400"

@@ -3,6 +3,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
 from members.errors import ServiceError
@@ -74,6 +75,14 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()
+        # Portal roles are groups (migration 0004): the demo admin owns the portal,
+        # and a read-only login shows what a viewer sees.
+        user.groups.add(Group.objects.get(name="owner"))
+        viewer_password = secrets.token_urlsafe(12)
+        viewer, _ = User.objects.get_or_create(username="viewer")
+        viewer.set_password(viewer_password)
+        viewer.save()
+        viewer.groups.add(Group.objects.get(name="viewer"))
         _, token = service_token_create(name="demo", actor="demo")
         self.stdout.write(
             json.dumps(
@@ -81,6 +90,8 @@ class Command(BaseCommand):
                     "created": True,
                     "admin_username": "admin",
                     "admin_password": password,
+                    "viewer_username": "viewer",
+                    "viewer_password": viewer_password,
                     "service_token": token,
                     "sandbox_org_key": settings.UPSTREAM_ORG_KEY,
                     **(

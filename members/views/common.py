@@ -1,0 +1,110 @@
+"""What every portal view shares: roles, rendering, the actor name, service errors."""
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponse
+from django.shortcuts import render
+
+from members.errors import ServiceError
+from members.services.signin import role_at_least, user_role
+
+
+def actor(request) -> str:
+    """How the audit log and the ledger name a portal user."""
+    return f"staff:{request.user.get_username()}"
+
+
+def client_ip(request) -> str | None:
+    # REMOTE_ADDR only: a forwarded header is whatever the client says it is.
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def _to_login(request):
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = f"{settings.LOGIN_URL}?next={request.path}"
+        return response
+    return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+
+
+def role_required(role: str, *, post: str | None = None):
+    """Let a signed-in user with at least `role` (viewer < admin < owner) in, or `post`
+    for a POST; send the signed-out to the sign-in page and refuse the rest with 403."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return _to_login(request)
+            current = user_role(request.user)
+            needed = post if post and request.method == "POST" else role
+            if not role_at_least(current, needed):
+                return forbidden(request, needed=needed)
+            request.portal_role = current
+            return view(request, *args, **kwargs)
+
+        wrapped.portal_role = role
+        wrapped.portal_post_role = post or role
+        return wrapped
+
+    return decorate
+
+
+def forbidden(request, *, needed: str):
+    return render(
+        request,
+        "portal/error.html",
+        {
+            "title": "Not allowed",
+            "message": f"This needs the {needed} role; you are signed in as "
+            f"{user_role(request.user) or 'a user without a portal role'}. Ask an "
+            "owner if you need it.",
+        },
+        status=403,
+    )
+
+
+def not_found(request, message: str):
+    return render(
+        request,
+        "portal/error.html",
+        {"title": "Not found", "message": message},
+        status=404,
+    )
+
+
+def form_errors_from(
+    form, exc: ServiceError, *, default_field: str | None = None
+) -> None:
+    """Put a service's validation details next to the form's fields; the rest next to
+    `default_field`, or on top of the form."""
+    placed = False
+    for field, messages in (exc.details or {}).items():
+        if field not in form.fields:
+            continue
+        # Validation details are lists of messages; other details (e.g. {"uid": "x"})
+        # only say which field the error is about.
+        for message in messages if isinstance(messages, list) else [exc.message]:
+            form.add_error(field, str(message))
+        placed = True
+    if not placed:
+        form.add_error(default_field, exc.message)
+
+
+def portal_context(request) -> dict:
+    """Template context for every page: the signed-in user's role."""
+    user = getattr(request, "user", None)
+    role = user_role(user) if user is not None else None
+    return {
+        "portal_role": role,
+        "can_admin": role_at_least(role, "admin"),
+        "can_own": role_at_least(role, "owner"),
+    }
+
+
+def no_store(response):
+    """A page showing a secret once must not be kept by the browser or a proxy."""
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,83 @@
+"""The ledger: filters, keyset pages with the running wallet balance, CSV export."""
+
+import csv
+from collections.abc import Iterator
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from members import portal_selectors
+from members.forms import LedgerFilterForm
+from members.views.common import role_required
+from orgportal import clock
+
+
+def _filters(form) -> dict:
+    data = form.cleaned_data if form.is_valid() else {}
+    return {
+        "kind": data.get("kind") or "",
+        "uid": (data.get("uid") or "").strip(),
+        "since": data.get("since"),
+        "until": data.get("until"),
+    }
+
+
+@role_required("viewer")
+@require_GET
+def ledger_list(request):
+    form = LedgerFilterForm(request.GET or None)
+    filters = _filters(form)
+    before = form.cleaned_data.get("before") if form.is_valid() else None
+    page = portal_selectors.ledger_page(**filters, before=before)
+    query = request.GET.copy()
+    query.pop("before", None)
+    context = {"form": form, "page": page, "query": query.urlencode(), **filters}
+    if request.htmx and request.htmx.target == "ledger-table":
+        return render(request, "portal/ledger/_table.html", context)
+    return render(request, "portal/ledger/list.html", context)
+
+
+class _Echo:
+    """A file-like object whose write returns the line: csv.writer then yields text."""
+
+    def write(self, value):
+        return value
+
+
+CSV_LINES_PER_CHUNK = 1000
+
+
+def _csv_chunks(rows) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    lines = []
+    for row in rows:
+        lines.append(writer.writerow(row))
+        if len(lines) >= CSV_LINES_PER_CHUNK:
+            yield "".join(lines)
+            lines = []
+    if lines:
+        yield "".join(lines)
+
+
+async def _async_chunks(chunks: Iterator[str]):
+    # Under ASGI Django buffers a synchronous iterator whole before sending it; an
+    # async one streams. The queries stay on the request's own sync thread.
+    pull = sync_to_async(lambda: next(chunks, None), thread_sensitive=True)
+    while (chunk := await pull()) is not None:
+        yield chunk
+
+
+@role_required("viewer")
+@require_GET
+def ledger_export(request):
+    form = LedgerFilterForm(request.GET or None)
+    chunks = _csv_chunks(portal_selectors.ledger_csv_rows(**_filters(form)))
+    content = _async_chunks(chunks) if isinstance(request, ASGIRequest) else chunks
+    response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
+    stamp = clock.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="ledger-{stamp}.csv"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,247 @@
+"""Notifications, the delivery log with redelivery, and webhook endpoints.
+
+The services live in members.services.notifications (imported inside the views)."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from members import portal_selectors
+from members.errors import ServiceError
+from members.forms import WebhookEndpointForm
+from members.models import Delivery, Notification, WebhookEndpoint
+from members.views.common import (
+    actor,
+    form_errors_from,
+    no_store,
+    not_found,
+    role_required,
+)
+
+DELIVERY_FILTERS = [
+    ("", "All"),
+    ("failed", "Failed or gave up"),
+    ("pending", "Pending"),
+    ("delivered", "Delivered"),
+    ("dead", "Gave up"),
+]
+
+
+def _int(value) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None
+
+
+@role_required("viewer")
+@require_GET
+def notification_list(request):
+    status = request.GET.get("status", "")
+    if status not in dict(DELIVERY_FILTERS):
+        status = ""
+    deliveries, next_before = portal_selectors.deliveries_page(
+        status=status, before=_int(request.GET.get("before"))
+    )
+    return render(
+        request,
+        "portal/notifications/list.html",
+        {
+            "deliveries": deliveries,
+            "next_before": next_before,
+            "status": status,
+            "filters": DELIVERY_FILTERS,
+            "notifications": list(
+                Notification.objects.select_related("member").order_by("-id")[:20]
+            ),
+            "endpoints": list(WebhookEndpoint.objects.order_by("id")),
+        },
+    )
+
+
+@role_required("viewer")
+@require_GET
+def delivery_detail(request, delivery_id: int):
+    delivery = (
+        Delivery.objects.select_related("notification", "endpoint")
+        .filter(pk=delivery_id)
+        .first()
+    )
+    if delivery is None:
+        return not_found(request, f"There is no delivery #{delivery_id}.")
+    return render(
+        request,
+        "portal/notifications/delivery.html",
+        {"delivery": delivery, "attempts": list(delivery.attempt_log.all()[:50])},
+    )
+
+
+@role_required("admin")
+@require_POST
+def delivery_redeliver(request, delivery_id: int):
+    from members.services.notifications import delivery_redeliver as redeliver
+
+    try:
+        delivery = redeliver(delivery_id=delivery_id, actor=actor(request))
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(
+            request,
+            f"Redelivered #{delivery.pk}: now {delivery.get_status_display()}"
+            + (
+                f" (HTTP {delivery.last_status_code})"
+                if delivery.last_status_code
+                else ""
+            )
+            + ".",
+        )
+    return redirect("portal:delivery", delivery_id=delivery_id)
+
+
+# --- webhook endpoints ------------------------------------------------------------
+
+
+def _secret_page(request, endpoint, secret, created: bool):
+    return no_store(
+        render(
+            request,
+            "portal/notifications/secret_shown.html",
+            {"endpoint": endpoint, "secret": secret, "created": created},
+        )
+    )
+
+
+@role_required("owner")
+@require_http_methods(["GET", "POST"])
+def webhook_new(request):
+    from members.services.notifications import webhook_endpoint_create
+
+    form = WebhookEndpointForm(request.POST or None, initial={"active": True})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            endpoint, secret = webhook_endpoint_create(
+                url=data["url"],
+                description=data["description"],
+                events=data["events"],
+                actor=actor(request),
+            )
+        except ServiceError as exc:
+            form_errors_from(form, exc)
+        else:
+            return _secret_page(request, endpoint, secret, created=True)
+    return render(
+        request,
+        "portal/notifications/webhook_form.html",
+        {"form": form, "endpoint": None},
+        status=400 if form.errors else 200,
+    )
+
+
+@role_required("owner")
+@require_http_methods(["GET", "POST"])
+def webhook_edit(request, endpoint_id: int):
+    from members.services.notifications import webhook_endpoint_update
+
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return not_found(request, f"There is no webhook endpoint #{endpoint_id}.")
+    form = WebhookEndpointForm(
+        request.POST or None,
+        initial={
+            "url": endpoint.url,
+            "description": endpoint.description,
+            "events": endpoint.events,
+            "active": endpoint.active,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            webhook_endpoint_update(
+                endpoint_id=endpoint_id,
+                actor=actor(request),
+                url=data["url"],
+                description=data["description"],
+                events=data["events"],
+                active=data["active"],
+            )
+        except ServiceError as exc:
+            form_errors_from(form, exc)
+        else:
+            messages.success(request, f"Saved the webhook endpoint {data['url']}.")
+            return redirect("portal:notifications")
+    return render(
+        request,
+        "portal/notifications/webhook_form.html",
+        {"form": form, "endpoint": endpoint},
+        status=400 if form.errors else 200,
+    )
+
+
+@role_required("owner")
+@require_http_methods(["GET", "POST"])
+def webhook_rotate(request, endpoint_id: int):
+    from members.services.notifications import webhook_endpoint_rotate_secret
+
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return not_found(request, f"There is no webhook endpoint #{endpoint_id}.")
+    if request.method == "POST":
+        try:
+            endpoint, secret = webhook_endpoint_rotate_secret(
+                endpoint_id=endpoint_id, actor=actor(request)
+            )
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            return redirect("portal:notifications")
+        return _secret_page(request, endpoint, secret, created=False)
+    return render(
+        request,
+        "portal/confirm.html",
+        {
+            "title": f"Rotate the signing secret of {endpoint.url}",
+            "message": "A new secret is shown once and signs every send from now on; "
+            "the receiver must check signatures with the new one.",
+            "button": "Rotate the secret",
+            "back_url": reverse("portal:notifications"),
+            "danger": True,
+        },
+    )
+
+
+@role_required("owner")
+@require_http_methods(["GET", "POST"])
+def webhook_delete(request, endpoint_id: int):
+    from members.services.notifications import webhook_endpoint_delete
+
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        return not_found(request, f"There is no webhook endpoint #{endpoint_id}.")
+    if request.method == "POST":
+        try:
+            webhook_endpoint_delete(endpoint_id=endpoint_id, actor=actor(request))
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(
+                request,
+                f"Removed {endpoint.url} (an endpoint with a delivery log is "
+                "deactivated and its log kept).",
+            )
+        return redirect("portal:notifications")
+    return render(
+        request,
+        "portal/confirm.html",
+        {
+            "title": f"Remove the webhook endpoint {endpoint.url}",
+            "message": "Nothing more is sent to it and pending retries stop. An "
+            "endpoint with a delivery log is deactivated, keeping the log.",
+            "button": "Remove the endpoint",
+            "back_url": reverse("portal:notifications"),
+            "danger": True,
+        },
+    )

@@ -1,0 +1,167 @@
+"""Plans, the audit log, service tokens and the organisation's settings."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from members import portal_selectors
+from members.errors import ServiceError
+from members.forms import AuditFilterForm, OrgSettingsForm, ServiceTokenForm
+from members.models import ServiceToken
+from members.services.keys import service_token_create, service_token_revoke
+from members.services.org import org_settings, org_settings_update
+from members.services.plans import plans_sync
+from members.upstream import UpstreamError
+from members.views.common import (
+    actor,
+    form_errors_from,
+    no_store,
+    not_found,
+    role_required,
+)
+
+# --- plans ----------------------------------------------------------------------------
+
+
+@role_required("viewer")
+@require_GET
+def plan_list(request):
+    plans = portal_selectors.plans_with_counts()
+    return render(
+        request,
+        "portal/plans.html",
+        {
+            "regular": [p for p in plans if not p.is_custom],
+            "custom": [p for p in plans if p.is_custom],
+        },
+    )
+
+
+@role_required("admin")
+@require_POST
+def plan_sync(request):
+    try:
+        plans = plans_sync()
+    except UpstreamError as exc:
+        messages.error(request, f"Could not read the upstream plan list: {exc.message}")
+    else:
+        messages.success(request, f"Synced {len(plans)} plans from upstream.")
+    return redirect("portal:plans")
+
+
+# --- audit log ------------------------------------------------------------------------
+
+
+@role_required("viewer")
+@require_GET
+def audit_list(request):
+    form = AuditFilterForm(request.GET or None)
+    data = form.cleaned_data if form.is_valid() else {}
+    rows, next_before = portal_selectors.audit_page(
+        actor=(data.get("actor") or "").strip(),
+        action=(data.get("action") or "").strip(),
+        object_id=(data.get("object_id") or "").strip(),
+        before=data.get("before"),
+    )
+    query = request.GET.copy()
+    query.pop("before", None)
+    return render(
+        request,
+        "portal/audit.html",
+        {
+            "form": form,
+            "rows": rows,
+            "next_before": next_before,
+            "query": query.urlencode(),
+        },
+    )
+
+
+# --- service tokens -----------------------------------------------------------------
+
+
+@role_required("owner")
+@require_http_methods(["GET", "POST"])
+def token_list(request):
+    form = ServiceTokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            record, token = service_token_create(
+                name=form.cleaned_data["name"], actor=actor(request)
+            )
+        except ServiceError as exc:
+            form_errors_from(form, exc, default_field="name")
+        else:
+            return no_store(
+                render(
+                    request,
+                    "portal/token_shown.html",
+                    {"record": record, "token": token},
+                )
+            )
+    return render(
+        request,
+        "portal/tokens.html",
+        {"form": form, "tokens": list(ServiceToken.objects.order_by("-id")[:200])},
+        status=400 if form.errors else 200,
+    )
+
+
+@role_required("owner")
+@require_http_methods(["GET", "POST"])
+def token_revoke(request, token_id: int):
+    record = ServiceToken.objects.filter(pk=token_id).first()
+    if record is None:
+        return not_found(request, f"There is no service token #{token_id}.")
+    if request.method == "POST":
+        service_token_revoke(token_id=token_id, actor=actor(request))
+        messages.success(request, f"Revoked the service token “{record.name}”.")
+        return redirect("portal:tokens")
+    return render(
+        request,
+        "portal/confirm.html",
+        {
+            "title": f"Revoke the service token “{record.name}”",
+            "message": "Requests with this token are refused from now on. This cannot "
+            "be undone: create a new token for the same backend instead.",
+            "button": "Revoke the token",
+            "back_url": reverse("portal:tokens"),
+            "danger": True,
+        },
+    )
+
+
+# --- organisation settings ----------------------------------------------------------
+
+
+@role_required("viewer", post="owner")
+@require_http_methods(["GET", "POST"])
+def org_settings_view(request):
+    row = org_settings()
+    if request.method == "POST":
+        form = OrgSettingsForm(request.POST)
+        if form.is_valid():
+            try:
+                org_settings_update(actor=actor(request), **form.cleaned_data)
+            except ServiceError as exc:
+                form_errors_from(form, exc)
+            else:
+                messages.success(request, "Saved the organisation settings.")
+                return redirect("portal:settings")
+    else:
+        form = OrgSettingsForm(
+            initial={
+                "auto_renew_default": row.auto_renew_default,
+                "reminder_days": ", ".join(str(d) for d in row.reminder_days),
+                "renew_lead_hours": row.renew_lead_hours,
+                "low_balance_days": row.low_balance_days,
+                "notify_emails": ", ".join(row.email_list),
+            }
+        )
+    return render(
+        request,
+        "portal/settings.html",
+        {"form": form, "row": row},
+        status=400 if form.errors else 200,
+    )
