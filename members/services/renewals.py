@@ -251,20 +251,11 @@ def member_auto_renew(
                 and schedule.renew_due(term_end, lead, at)
             ):
                 return "not_due"
-            action = (
-                TermAction.objects.select_for_update()
-                .filter(
-                    member=member,
-                    kind=TermAction.Kind.RENEW,
-                    term_end=term_end,
-                    days_before=0,
-                )
-                .first()
-            )
+            action, claimed = _renew_action(member, term_end, at)
             if action is None:
-                action = _claim(member, TermAction.Kind.RENEW, term_end, at)
-                if action is None:
-                    return "busy"
+                return "busy"
+            if claimed:
+                pass  # ours: go on to renew
             elif action.status == TermAction.Status.DONE:
                 return "already_renewed"
             elif (
@@ -273,7 +264,7 @@ def member_auto_renew(
                 and not _claim_settled(action, previous)
             ):
                 return "busy"
-            else:
+            else:  # waiting for credits, failed, or abandoned: take it over
                 action.status = TermAction.Status.CLAIMED
                 action.claimed_at = at
                 action.attempts += 1
@@ -316,6 +307,24 @@ def member_auto_renew(
     return "resolving"
 
 
+def _renew_action(
+    member: Member, term_end: dt.datetime, at: dt.datetime
+) -> tuple[TermAction | None, bool]:
+    """The renewal claim of this term, locked, claiming it if nobody has: (action,
+    claimed now). (None, False) if another worker claimed it in between."""
+    action = (
+        TermAction.objects.select_for_update()
+        .filter(
+            member=member, kind=TermAction.Kind.RENEW, term_end=term_end, days_before=0
+        )
+        .first()
+    )
+    if action is not None:
+        return action, False
+    action = _claim(member, TermAction.Kind.RENEW, term_end, at)
+    return action, action is not None
+
+
 def _claim_settled(action: TermAction, op: Operation | None) -> bool:
     """The claim's own renewal was decided (and failed) but its worker never recorded
     that: it died, so the claim may be taken over without waiting out the lease."""
@@ -333,20 +342,9 @@ def _renewed(member: Member, term_end: dt.datetime, op: Operation, at) -> bool:
         member = (
             Member.objects.select_for_update().select_related("plan").get(pk=member.pk)
         )
-        action = (
-            TermAction.objects.select_for_update()
-            .filter(
-                member=member,
-                kind=TermAction.Kind.RENEW,
-                term_end=term_end,
-                days_before=0,
-            )
-            .first()
-        )
+        action, _ = _renew_action(member, term_end, at)
         if action is None:
-            action = _claim(member, TermAction.Kind.RENEW, term_end, at)
-            if action is None:
-                return False
+            return False
         if action.status == TermAction.Status.DONE:
             return False
         action.status = TermAction.Status.DONE
