@@ -54,4 +54,7 @@ if __name__ == "__main__":
         port=int(sys.argv[1]),
         log_level="warning",
         access_log=False,
+        # as the gateway is run by bench/gateway.py
+        loop="uvloop",
+        http="httptools",
     )

@@ -95,6 +95,10 @@ class AccessCache:
         # A revoked key may have become valid again (rotate), so forget refusals too.
         self._unknown.clear()
 
+    def cached(self, key_hash: str) -> Access | None:
+        """The record when it is in the cache (no await on the hot path)."""
+        return self._by_hash.get(key_hash)
+
     async def get(self, key_hash: str) -> Access | None:
         found = self._by_hash.get(key_hash)
         if found is not None:

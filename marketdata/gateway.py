@@ -36,12 +36,12 @@ _CACHEABLE = re.compile(
     r"^/v3/symbols/(search|exchanges|[^/]+/(info|session|contracts|fundamentals))$"
 )
 _PASS_HEADERS = {
-    "content-type",
-    "content-length",
-    "cache-control",
-    "etag",
-    "last-modified",
-    "content-encoding",
+    b"content-type",
+    b"content-length",
+    b"cache-control",
+    b"etag",
+    b"last-modified",
+    b"content-encoding",
 }
 _JSON = (b"content-type", b"application/json")
 
@@ -116,6 +116,7 @@ class MarketGateway:
         await self.session.close()
         self.access.close()
         if self.redis is not None:
+            self.limiter.close()
             await self.redis.aclose()
         else:
             cache_events.unlisten(self.limiter.bump)
@@ -141,7 +142,8 @@ class MarketGateway:
     # --- the request --------------------------------------------------------------------
 
     async def __call__(self, scope, receive, send) -> None:
-        await self.startup()
+        if not self._started:
+            await self.startup()
         try:
             member_id, outcome = await self._handle(scope, send)
         except RedisError:
@@ -211,22 +213,23 @@ class MarketGateway:
                 "Send your gateway key as Authorization: Bearer <key>",
             )
         key_hash = hashlib.sha256(token.encode()).hexdigest()
-        access = await self.access.get(key_hash)
+        access = self.access.cached(key_hash) or await self.access.get(key_hash)
         if access is None:
             return await self._refuse(
                 send, None, 401, "INVALID_API_KEY", "Invalid or revoked gateway key"
             )
 
-        query = parse_qsl(
-            scope["query_string"].decode("latin-1"), keep_blank_values=True
-        )
+        raw_query = scope["query_string"].decode("latin-1")
+        query = parse_qsl(raw_query, keep_blank_values=True)
         path = scope["path"]
+        feature = features.required_feature(path, dict(query))
         now = clock.now()
+        month = month_key(now)
+        now_ms = int(now.timestamp() * 1000)
         for _ in range(3):  # a stale record is reloaded and checked again
             refusal = access.refusal(now)
             if refusal:
                 return await self._refuse(send, access.member_id, 403, *refusal)
-            feature = features.required_feature(path, dict(query))
             if feature:
                 refused = features.feature_refusal(
                     tier=access.tier,
@@ -243,12 +246,11 @@ class MarketGateway:
                         refused.message,
                         refused.details,
                     )
-            month = month_key(now)
             decision = await self.limiter.check(
                 member_id=access.member_id,
                 rate_limit=access.rate_limit,
                 quota=access.quota,
-                now_ms=int(now.timestamp() * 1000),
+                now_ms=now_ms,
                 month=month,
                 generation=access.generation,
             )
@@ -269,12 +271,13 @@ class MarketGateway:
             )
 
         reset_s = max(1, -(-decision.reset_ms // 1000))
+        limit, remaining = access.rate_limit, decision.remaining
         limit_headers = [
-            (b"ratelimit-policy", f'"minute";q={access.rate_limit};w=60'.encode()),
-            (b"ratelimit", f'"minute";r={decision.remaining};t={reset_s}'.encode()),
-            (b"ratelimit-limit", str(access.rate_limit).encode()),
-            (b"ratelimit-remaining", str(decision.remaining).encode()),
-            (b"ratelimit-reset", str(reset_s).encode()),
+            (b"ratelimit-policy", b'"minute";q=%d;w=60' % limit),
+            (b"ratelimit", b'"minute";r=%d;t=%d' % (remaining, reset_s)),
+            (b"ratelimit-limit", b"%d" % limit),
+            (b"ratelimit-remaining", b"%d" % remaining),
+            (b"ratelimit-reset", b"%d" % reset_s),
         ]
         if not decision.allowed:
             if decision.reason == "quota":
@@ -303,7 +306,10 @@ class MarketGateway:
         extra = limit_headers
         if note:
             extra = extra + [(b"x-orgportal-adjusted", note.encode())]
-        outcome = await self._forward(send, access, path, query, scope["method"], extra)
+        # The query goes upstream as the client wrote it, unless a value was clamped
+        # (or it is not plain ASCII): then re-encoded from the parsed parameters.
+        qs = raw_query if note is None and raw_query.isascii() else urlencode(query)
+        outcome = await self._forward(send, access, path, qs, scope["method"], extra)
         return access.member_id, outcome
 
     def _flag_quota(self, member_id: int, month: str) -> None:
@@ -321,8 +327,7 @@ class MarketGateway:
 
     # --- upstream -----------------------------------------------------------------------
 
-    async def _forward(self, send, access, path, query, method, extra) -> dict:
-        qs = urlencode(query)
+    async def _forward(self, send, access, path, qs, method, extra) -> dict:
         cache_key = (path, qs) if _CACHEABLE.match(path) else None
         if cache_key is not None:
             hit = self._cache.get(cache_key)
@@ -430,9 +435,9 @@ class MarketGateway:
                     "try again shortly",
                 )
             headers = [
-                (k.lower().encode(), v.encode("latin-1"))
-                for k, v in response.headers.items()
-                if k.lower() in _PASS_HEADERS
+                (lower, value)
+                for name, value in response.raw_headers
+                if (lower := name.lower()) in _PASS_HEADERS
             ]
             chunks: list[bytes] = []
             first = True

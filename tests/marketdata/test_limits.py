@@ -11,20 +11,23 @@ from marketdata.limits import MemoryLimiter, RedisLimiter, redis_client
 NOW = 1_800_000_000_000  # ms
 
 
-async def redis_limiter():
-    client = redis_client(os.environ["REDIS_URL"])
-    return RedisLimiter(client), client
+def needs_redis():
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("REDIS_URL not set")
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-py"])
 async def limiter(request):
+    """The in-process limiter; the Redis one on its own connection (plain TCP and Unix
+    sockets); the Redis one through redis-py (TLS)."""
     if request.param == "memory":
         yield MemoryLimiter()
         return
-    if not os.environ.get("REDIS_URL"):
-        pytest.skip("REDIS_URL not set")
-    lim, client = await redis_limiter()
+    needs_redis()
+    client = redis_client(os.environ["REDIS_URL"])
+    lim = RedisLimiter(client, wire=request.param == "redis")
     yield lim
+    lim.close()
     await client.aclose()
 
 
