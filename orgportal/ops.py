@@ -56,7 +56,27 @@ def error_403(request, exception=None):
     )
 
 
+def _wants_page(request) -> bool:
+    """A person's browser on a portal URL gets a page; API clients get JSON."""
+    machine = ("/api/", "/v3/", "/v1/", "/healthz", "/readyz", "/metrics")
+    return not request.path.startswith(machine) and "text/html" in request.headers.get(
+        "Accept", ""
+    )
+
+
 def error_404(request, exception=None):
+    if _wants_page(request):
+        from django.shortcuts import render
+
+        return render(
+            request,
+            "portal/error.html",
+            {
+                "title": "Page not found",
+                "message": f"There is no page at {request.path}.",
+            },
+            status=404,
+        )
     return json_error(
         request, "The requested resource was not found.", "NOT_FOUND", 404
     )

@@ -223,6 +223,24 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
+
+
+def _hh_mm(name: str, default: str) -> tuple[int, int]:
+    """A UTC time of day from the environment, "HH:MM"."""
+    value = env.str(name, default=default)
+    try:
+        hour, minute = (int(part) for part in value.split(":"))
+        if 0 <= hour < 24 and 0 <= minute < 60:
+            return hour, minute
+    except ValueError:
+        pass
+    raise environ.ImproperlyConfigured(
+        f"{name} must be a UTC time HH:MM, not {value!r}"
+    )
+
+
+_QUOTA_RESET_AT = _hh_mm("QUOTA_RESET_AT", "00:01")
+_USAGE_ROLLUP_AT = _hh_mm("USAGE_ROLLUP_AT", "00:10")
 # Every interval is configurable; the scheduled work itself is safe to run twice.
 CELERY_BEAT_SCHEDULE = {
     "resolve-pending-operations": {
@@ -244,11 +262,13 @@ CELERY_BEAT_SCHEDULE = {
     },
     "monthly-quota-reset": {
         "task": "members.tasks.quota_reset",
-        "schedule": crontab(minute=1, hour=0, day_of_month=1),
+        "schedule": crontab(
+            minute=_QUOTA_RESET_AT[1], hour=_QUOTA_RESET_AT[0], day_of_month=1
+        ),
     },
     "daily-usage-rollup": {
         "task": "members.tasks.usage_rollup",
-        "schedule": crontab(minute=10, hour=0),
+        "schedule": crontab(minute=_USAGE_ROLLUP_AT[1], hour=_USAGE_ROLLUP_AT[0]),
     },
     "reconcile-with-upstream": {
         "task": "members.tasks.reconcile",
@@ -257,6 +277,10 @@ CELERY_BEAT_SCHEDULE = {
     "clean-idempotency-keys": {
         "task": "members.tasks.idempotency_keys_clean",
         "schedule": 3600.0,
+    },
+    "clean-login-attempts": {
+        "task": "members.tasks.login_attempts_clean",
+        "schedule": 86_400.0,
     },
 }
 

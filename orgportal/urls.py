@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from orgportal import ops
@@ -11,6 +12,11 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("api/organization/", include("members.urls")),
+    # Django admin signs in through the portal's sign-in, so its lockout applies.
+    path(
+        "admin/login/",
+        RedirectView.as_view(url="/login/?next=/admin/", query_string=False),
+    ),
     path("admin/", admin.site.urls),
     # The staff portal: dashboard at /, sign-in at /login/.
     path("", include("members.portal_urls")),

@@ -106,3 +106,9 @@ def sign_in(*, request, username: str, password: str, ip: str | None) -> SignIn:
             "ask an owner to add one."
         )
     return SignIn(user=user)
+
+
+def login_attempts_clean(*, older_than: dt.timedelta = dt.timedelta(days=30)) -> int:
+    """Forget sign-in attempts older than any lockout window could look at."""
+    deleted, _ = LoginAttempt.objects.filter(at__lt=clock.now() - older_than).delete()
+    return deleted
