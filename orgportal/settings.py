@@ -209,6 +209,8 @@ else:
         "data_folder_in": _broker_dir,
         "data_folder_out": _broker_dir,
         "processed_folder": str(RUN_DIR / "broker-processed"),
+        # Broadcast (worker remote control) files, kept under .run/ too.
+        "control_folder": str(RUN_DIR / "broker-control"),
         "store_processed": False,
     }
 # One queue name per deployment (or per test run) sharing a broker.
