@@ -852,6 +852,17 @@ def plans_with_counts() -> list[Plan]:
     )
 
 
+def _keyset_page(qs, *, before, limit):
+    """Newest first, `limit` rows older than id `before`; the id to continue from is
+    returned when there are more."""
+    if before:
+        qs = qs.filter(id__lt=before)
+    rows = list(qs.order_by("-id")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].pk if more else None)
+
+
 def audit_page(*, actor="", action="", object_id="", before=None, limit=50):
     qs = AuditEvent.objects.all()
     if actor:
@@ -860,12 +871,7 @@ def audit_page(*, actor="", action="", object_id="", before=None, limit=50):
         qs = qs.filter(action__startswith=action)
     if object_id:
         qs = qs.filter(object_id=object_id)
-    if before:
-        qs = qs.filter(id__lt=before)
-    rows = list(qs.order_by("-id")[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].pk if more else None)
+    return _keyset_page(qs, before=before, limit=limit)
 
 
 def deliveries_page(*, status="", before=None, limit=50):
@@ -874,9 +880,4 @@ def deliveries_page(*, status="", before=None, limit=50):
         qs = qs.filter(status__in=[Delivery.Status.FAILED, Delivery.Status.DEAD])
     elif status:
         qs = qs.filter(status=status)
-    if before:
-        qs = qs.filter(id__lt=before)
-    rows = list(qs.order_by("-id")[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].pk if more else None)
+    return _keyset_page(qs, before=before, limit=limit)

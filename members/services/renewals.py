@@ -78,6 +78,17 @@ def _notify(**kwargs) -> None:
     notify(**kwargs)
 
 
+def _member_locked(member_id: int) -> Member | None:
+    """The member's row, locked for this transaction: every scheduled action on one
+    member queues behind this lock."""
+    return (
+        Member.objects.select_for_update()
+        .select_related("plan")
+        .filter(pk=member_id)
+        .first()
+    )
+
+
 def _claim(
     member: Member,
     kind: str,
@@ -156,12 +167,7 @@ def member_remind(
         org_settings().reminder_days if reminder_days is None else reminder_days
     )
     with transaction.atomic():
-        member = (
-            Member.objects.select_for_update()
-            .select_related("plan")
-            .filter(pk=member_id)
-            .first()
-        )
+        member = _member_locked(member_id)
         if member is None or member.status != Member.Status.ACTIVE:
             return False
         if member.next_reminder_at is None or member.next_reminder_at > at:
@@ -221,12 +227,7 @@ def member_auto_renew(
     settings_row = org_settings()
     lead = dt.timedelta(hours=settings_row.renew_lead_hours)
     with transaction.atomic():
-        member = (
-            Member.objects.select_for_update()
-            .select_related("plan")
-            .filter(pk=member_id)
-            .first()
-        )
+        member = _member_locked(member_id)
         if member is None:
             return "not_due"
         term_end = member.term_end
@@ -339,9 +340,7 @@ def _renewed(member: Member, term_end: dt.datetime, op: Operation, at) -> bool:
     """Record the renewal of the term that ended at `term_end` once: the claim row and
     the notification commit together. False if it was recorded already."""
     with transaction.atomic():
-        member = (
-            Member.objects.select_for_update().select_related("plan").get(pk=member.pk)
-        )
+        member = _member_locked(member.pk)
         action, _ = _renew_action(member, term_end, at)
         if action is None:
             return False
@@ -378,9 +377,7 @@ def _renew_refused(
     """Nothing was charged. Leave the claim open for the next run and tell the operator
     once per term."""
     with transaction.atomic():
-        member = (
-            Member.objects.select_for_update().select_related("plan").get(pk=member_id)
-        )
+        member = _member_locked(member_id)
         TermAction.objects.filter(
             member=member, kind=TermAction.Kind.RENEW, term_end=term_end, days_before=0
         ).exclude(status=TermAction.Status.DONE).update(
@@ -451,12 +448,7 @@ def member_expire(*, member_id: int, at: dt.datetime | None = None) -> bool:
     and tells the operator."""
     at = at or clock.now()
     with transaction.atomic():
-        member = (
-            Member.objects.select_for_update()
-            .select_related("plan")
-            .filter(pk=member_id)
-            .first()
-        )
+        member = _member_locked(member_id)
         if (
             member is None
             or member.status != Member.Status.ACTIVE
