@@ -1,12 +1,16 @@
 """Market data gateway throughput and latency beside its baselines, in one run.
 
 On loopback, with wrk (Debian package `wrk`) as the bounded load generator, for 1, 16 and
-64 connections against three targets serving the same ~1.8 KB JSON:
+64 connections against four targets serving the same ~1.8 KB JSON:
 
   upstream direct   the sandbox's market endpoint itself
   bare proxy        bench/bare_proxy.py: aiohttp pass-through, no gate (the baseline)
   gateway           orgportal's /v3 gateway: key lookup, plan gates, one Redis Lua call
-                    for rate limit + quota, metering, aiohttp upstream call
+                    for rate limit + quota, metering, aiohttp upstream call (with
+                    speculative forwarding: the upstream call started beside the
+                    limiter call when the member has headroom)
+  gw no spec        the same gateway with MARKET_SPECULATE=0 (count, then forward): the
+                    A/B of speculative forwarding, measured in the same rounds
 
     python bench/gateway.py [--seconds 5] [--rounds 5]
 
@@ -129,6 +133,10 @@ def report(runs: dict, names: list[str], size: int, args) -> None:
     p50 = [g["p50"] - b["p50"] for g, b in zip(one_g, one_b, strict=True)]
     p99 = [g["p99"] - b["p99"] for g, b in zip(one_g, one_b, strict=True)]
     upstream = [r["rps"] for r in runs[("upstream direct", 64)]]
+    plain = runs[("gw no spec", 1)]
+    spec = [g["p50"] - p["p50"] for g, p in zip(one_g, plain, strict=True)]
+    plain50 = [p["p50"] - b["p50"] for p, b in zip(plain, one_b, strict=True)]
+    plain99 = [p["p99"] - b["p99"] for p, b in zip(plain, one_b, strict=True)]
     print()
     print(
         "median [range] over the rounds, each round's gateway against its bare proxy:"
@@ -139,6 +147,9 @@ def report(runs: dict, names: list[str], size: int, args) -> None:
     print(
         f"upstream direct at c=64: {spread(upstream, '{:,.0f}')} req/s (target ≥ 5,000)"
     )
+    print(f"without speculation adds at c=1, p50: {spread(plain50, '{:+.2f} ms')}")
+    print(f"without speculation adds at c=1, p99: {spread(plain99, '{:+.2f} ms')}")
+    print(f"speculation changes p50 at c=1 by: {spread(spec, '{:+.2f} ms')}")
 
 
 def main() -> None:
@@ -163,6 +174,7 @@ def main() -> None:
     print("Preparing a fresh PostgreSQL database …", flush=True)
     prepare_database(db_url)
     sandbox_port, proxy_port, web_port = free_port(), free_port(), free_port()
+    plain_port = free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
     env = {
         **os.environ,
@@ -225,36 +237,41 @@ def main() -> None:
                 **quiet,
             )
         )
-        procs.append(
-            subprocess.Popen(
-                [
-                    PY,
-                    "-m",
-                    "uvicorn",
-                    "orgportal.asgi:application",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(web_port),
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                ],
-                cwd=ROOT,
-                env=env,
-                **quiet,
+        # The gateway twice: as deployed, and without speculative forwarding (the A/B
+        # of marketdata/gateway.py's overlap of the limiter call and the upstream call).
+        for port, speculate in ((plain_port, "0"), (web_port, "1")):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        PY,
+                        "-m",
+                        "uvicorn",
+                        "orgportal.asgi:application",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(port),
+                        "--no-access-log",
+                        "--log-level",
+                        "warning",
+                        "--loop",
+                        "uvloop",
+                        "--http",
+                        "httptools",
+                    ],
+                    cwd=ROOT,
+                    env={**env, "MARKET_SPECULATE": speculate},
+                    **quiet,
+                )
             )
-        )
         wait_http(f"http://127.0.0.1:{proxy_port}/")
         wait_http(f"http://127.0.0.1:{web_port}/healthz")
+        wait_http(f"http://127.0.0.1:{plain_port}/healthz")
         targets = [
             ("upstream direct", sandbox_url, upstream_key),
             ("bare proxy", f"http://127.0.0.1:{proxy_port}", upstream_key),
             ("gateway", f"http://127.0.0.1:{web_port}", gateway_key),
+            ("gw no spec", f"http://127.0.0.1:{plain_port}", gateway_key),
         ]
         size = len(
             httpx.get(
@@ -302,6 +319,12 @@ def main() -> None:
                 flush=True,
             )
         report(runs, [name for name, _, _ in targets], size, args)
+        try:  # how many upstream calls the gateway started beside its limiter call
+            lines = httpx.get(f"http://127.0.0.1:{web_port}/metrics").text.splitlines()
+            spec = [ln for ln in lines if ln.startswith("orgportal_market_speculative")]
+            print("gateway speculative upstream calls:", "; ".join(spec) or "none")
+        except httpx.HTTPError:
+            pass
     finally:
         stop_processes(procs)
 

@@ -6,12 +6,25 @@ in-process cache, the plan's feature gates and data point clamp, one atomic limi
 (rate limit and monthly quota), then the upstream call on a shared aiohttp session,
 streamed back. Identical concurrent requests under one upstream key go upstream once;
 slow-changing endpoints are cached briefly. Every request is metered per member and day.
+
+Speculative forwarding (Redis limiter only): the limiter's round trip (0.2–0.3 ms on an
+idle loopback Redis) would otherwise sit in front of every upstream call. When this
+process's last verdict for the member is under SPECULATE_MAX_AGE_S old and showed
+comfortable headroom, the upstream request is sent at the same time as the limiter call;
+its answer reaches the client only once the limiter has allowed the request. The trade:
+on a refusal (rate, quota, a member changed in another process) or a limiter error, the
+upstream has received one request the client never sees. That waste is bounded by the
+member's concurrency (and by the remembered headroom, which each speculation uses up),
+which is why speculation only happens with headroom, where refusals are rare; wasted
+calls are counted (orgportal_market_speculative_calls_total{outcome="wasted"}). A client
+never gets more than its limits: nothing is sent to it before the verdict.
 """
 
 import asyncio
 import hashlib
 import json
 import logging
+import os
 import re
 import time
 from urllib.parse import parse_qsl, urlencode
@@ -27,6 +40,7 @@ from marketdata.limits import MemoryLimiter, RedisLimiter, month_key, redis_clie
 from marketdata.metering import Meter
 from members.services import cache_events
 from orgportal import clock
+from orgportal.metrics import MARKET_SPECULATIVE
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +58,17 @@ _PASS_HEADERS = {
     b"content-encoding",
 }
 _JSON = (b"content-type", b"application/json")
+
+# Speculate only on a verdict this recent: a member that made a request in the last
+# second is an active client (the latency-sensitive ones call many times a second), and
+# within one second the 60-second window cannot drain far: 5 requests of headroom take
+# other processes 5 requests in that second to use up. The limiter still decides every
+# request; the age and headroom only keep the wasted upstream calls rare.
+SPECULATE_MAX_AGE_S = 1.0
+SPECULATE_MIN_REMAINING = 5  # and at least 20% of the member's rate limit
+SPECULATE_MIN_QUOTA_LEFT = 20
+_SPECULATED = MARKET_SPECULATIVE.labels("forwarded")
+_WASTED = MARKET_SPECULATIVE.labels("wasted")
 
 
 class _Upstream(Exception):
@@ -69,6 +94,10 @@ class MarketGateway:
         self._inflight: dict[tuple, asyncio.Future] = {}
         self._cache: dict[tuple, tuple[float, int, list, bytes]] = {}
         self._flagged_quota: set[tuple[int, str]] = set()
+        # member id -> (monotonic time, rate remaining, quota left or None when
+        # unlimited) as of this process's last limiter verdict for the member.
+        self._headroom: dict[int, tuple[float, int, int | None]] = {}
+        self.speculate = False
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -95,9 +124,14 @@ class MarketGateway:
                 self.redis = redis_client(settings.REDIS_URL)
                 self.limiter = RedisLimiter(self.redis, settings.REDIS_KEY_PREFIX)
                 self._tasks.append(asyncio.create_task(self._listen_changes()))
+                # Only a limiter with a round trip is worth overlapping (MARKET_SPECULATE=0
+                # turns it off: the benchmark's A/B).
+                self.speculate = os.environ.get("MARKET_SPECULATE", "1") != "0"
             else:
+                self.speculate = False
                 self.limiter = MemoryLimiter()
                 cache_events.listen(self.limiter.bump)
+            self._headroom.clear()
             self.access = AccessCache(self.limiter.generation)
             self.meter = Meter()
             self._tasks.append(
@@ -226,7 +260,45 @@ class MarketGateway:
         now = clock.now()
         month = month_key(now)
         now_ms = int(now.timestamp() * 1000)
-        for _ in range(3):  # a stale record is reloaded and checked again
+        pending: list[asyncio.Task] = []  # a speculative upstream call, not yet used
+        try:
+            return await self._gate(
+                scope,
+                send,
+                key_hash,
+                access,
+                query,
+                raw_query,
+                path,
+                feature,
+                now,
+                month,
+                now_ms,
+                pending,
+            )
+        finally:
+            if pending:
+                self._abandon(pending[0])
+
+    async def _gate(
+        self,
+        scope,
+        send,
+        key_hash,
+        access,
+        query,
+        raw_query,
+        path,
+        feature,
+        now,
+        month,
+        now_ms,
+        pending,
+    ):
+        """The checks, the limiter call and the forward; `pending` holds a speculative
+        upstream call until it is handed to _forward (the caller abandons it else)."""
+        spec_qs = spec_note = None
+        for attempt in range(3):  # a stale record is reloaded and checked again
             refusal = access.refusal(now)
             if refusal:
                 return await self._refuse(send, access.member_id, 403, *refusal)
@@ -246,6 +318,17 @@ class MarketGateway:
                         refused.message,
                         refused.details,
                     )
+            if attempt == 0 and self.speculate and self._may_speculate(access):
+                spec_qs, spec_note = self._upstream_query(access, query, raw_query)
+                if self._may_forward_now(access, path, spec_qs):
+                    pending.append(
+                        asyncio.create_task(
+                            self._open(access.upstream_key, path, spec_qs)
+                        )
+                    )
+                    # Let it write its request first (it is the longer leg); the
+                    # limiter's command follows one loop turn later.
+                    await asyncio.sleep(0)
             decision = await self.limiter.check(
                 member_id=access.member_id,
                 rate_limit=access.rate_limit,
@@ -255,7 +338,10 @@ class MarketGateway:
                 generation=access.generation,
             )
             if decision.reason != "stale":
+                self._remember(access, decision)
                 break
+            if pending:  # the member changed: its record decides again, unhurried
+                self._abandon(pending.pop())
             access = await self.access.reload(key_hash)
             if access is None:
                 return await self._refuse(
@@ -302,15 +388,84 @@ class MarketGateway:
                 extra=limit_headers + [(b"retry-after", str(reset_s).encode())],
             )
 
-        query, note = features.clamp_data_points(query, access.data_points_max)
+        if pending:
+            qs, note = spec_qs, spec_note
+        else:
+            qs, note = self._upstream_query(access, query, raw_query)
         extra = limit_headers
         if note:
             extra = extra + [(b"x-orgportal-adjusted", note.encode())]
-        # The query goes upstream as the client wrote it, unless a value was clamped
-        # (or it is not plain ASCII): then re-encoded from the parsed parameters.
-        qs = raw_query if note is None and raw_query.isascii() else urlencode(query)
-        outcome = await self._forward(send, access, path, qs, scope["method"], extra)
+        outcome = await self._forward(
+            send, access, path, qs, scope["method"], extra, pending
+        )
         return access.member_id, outcome
+
+    @staticmethod
+    def _upstream_query(access, query, raw_query):
+        """(query string, clamp note). The query goes upstream as the client wrote it,
+        unless a value was clamped (or it is not plain ASCII): then re-encoded from the
+        parsed parameters."""
+        query, note = features.clamp_data_points(query, access.data_points_max)
+        qs = raw_query if note is None and raw_query.isascii() else urlencode(query)
+        return qs, note
+
+    # --- speculation --------------------------------------------------------------------
+
+    def _remember(self, access, decision) -> None:
+        if len(self._headroom) > 100_000:
+            self._headroom.clear()
+        quota_left = access.quota - decision.quota_used if access.quota > 0 else None
+        if not decision.allowed:
+            quota_left = 0 if decision.reason == "quota" else quota_left
+        self._headroom[access.member_id] = (
+            time.monotonic(),
+            decision.remaining,
+            quota_left,
+        )
+
+    def _may_speculate(self, access) -> bool:
+        """True (and one request of the remembered headroom used up) when the last
+        verdict is recent and far from every limit."""
+        memo = self._headroom.get(access.member_id)
+        if memo is None:
+            return False
+        at, remaining, quota_left = memo
+        if time.monotonic() - at > SPECULATE_MAX_AGE_S:
+            return False
+        if remaining < max(SPECULATE_MIN_REMAINING, access.rate_limit // 5):
+            return False
+        if quota_left is not None and quota_left < SPECULATE_MIN_QUOTA_LEFT:
+            return False
+        self._headroom[access.member_id] = (
+            at,
+            remaining - 1,
+            None if quota_left is None else quota_left - 1,
+        )
+        return True
+
+    def _may_forward_now(self, access, path, qs) -> bool:
+        """A cached or coalesced answer needs no upstream call: those keep the plain
+        order (count, then answer)."""
+        if _CACHEABLE.match(path):
+            hit = self._cache.get((path, qs))
+            if hit is not None and hit[0] > time.monotonic():
+                return False
+        return (access.upstream_key, path, qs) not in self._inflight
+
+    @staticmethod
+    def _abandon(task: asyncio.Task) -> None:
+        """Drop a speculative upstream call whose answer the client may not see."""
+        _WASTED.inc()
+
+        def close(done: asyncio.Task) -> None:
+            if not done.cancelled() and done.exception() is None:
+                done.result().close()
+
+        if task.done():
+            close(task)
+        else:
+            task.cancel()
+            task.add_done_callback(close)
 
     def _flag_quota(self, member_id: int, month: str) -> None:
         if (member_id, month) in self._flagged_quota:
@@ -327,9 +482,14 @@ class MarketGateway:
 
     # --- upstream -----------------------------------------------------------------------
 
-    async def _forward(self, send, access, path, qs, method, extra) -> dict:
+    async def _forward(self, send, access, path, qs, method, extra, pending) -> dict:
+        """Answer from the cache, a request in flight or the upstream. With `pending`
+        (a speculative call, taken over here) straight to the upstream."""
         cache_key = (path, qs) if _CACHEABLE.match(path) else None
-        if cache_key is not None:
+        speculative = pending.pop() if pending else None
+        if speculative is not None:
+            _SPECULATED.inc()
+        elif cache_key is not None:
             hit = self._cache.get(cache_key)
             if hit is not None and hit[0] > time.monotonic():
                 _, status, headers, body = hit
@@ -341,7 +501,7 @@ class MarketGateway:
                 )
                 return {"bytes": len(body)}
         flight_key = (access.upstream_key, path, qs)
-        leader = self._inflight.get(flight_key)
+        leader = None if speculative else self._inflight.get(flight_key)
         if leader is not None:
             try:
                 status, headers, body = await asyncio.shield(leader)
@@ -356,11 +516,15 @@ class MarketGateway:
             return {"bytes": len(body)}
 
         future = asyncio.get_running_loop().create_future()
-        self._inflight[flight_key] = future
+        # A speculative call may find another leader arrived meanwhile: it keeps its
+        # place (followers already wait on it), this request answers on its own.
+        leading = self._inflight.setdefault(flight_key, future) is future
         started = time.perf_counter()
         try:
-            status, headers, body = await self._stream(
-                send, access, path, qs, method, extra
+            if speculative is None:
+                speculative = self._open(access.upstream_key, path, qs)
+            status, headers, body = await self._relay(
+                send, await speculative, method, extra
             )
         except _Upstream as exc:
             future.set_exception(exc)
@@ -377,7 +541,8 @@ class MarketGateway:
             future.exception()
             raise exc
         finally:
-            self._inflight.pop(flight_key, None)
+            if leading:
+                self._inflight.pop(flight_key, None)
         future.set_result((status, headers, body))
         if cache_key is not None and status == 200:
             self._cache[cache_key] = (
@@ -393,13 +558,14 @@ class MarketGateway:
             "upstream_ms": int((time.perf_counter() - started) * 1000),
         }
 
-    async def _stream(self, send, access, path, qs, method, extra):
+    async def _open(self, upstream_key, path, qs):
+        """Send the upstream request; its response once the headers are in."""
         url = f"{self.base_url}{path}" + (f"?{qs}" if qs else "")
         try:
-            response = await self.session.get(
+            return await self.session.get(
                 url,
                 headers={
-                    "Authorization": f"Bearer {access.upstream_key}",
+                    "Authorization": f"Bearer {upstream_key}",
                     "Accept": "application/json",
                 },
                 allow_redirects=False,
@@ -417,6 +583,9 @@ class MarketGateway:
                 "UPSTREAM_UNAVAILABLE",
                 f"The market data upstream could not be reached ({type(exc).__name__})",
             ) from None
+
+    async def _relay(self, send, response, method, extra):
+        """Stream the upstream's answer to the client; (status, headers, body)."""
         async with response:
             status = response.status
             if status in (401, 407):

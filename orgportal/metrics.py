@@ -37,3 +37,10 @@ MEMBER_OPERATIONS = Counter(
     "Member operations against the upstream, by kind and final status.",
     ["kind", "status"],
 )
+MARKET_SPECULATIVE = Counter(
+    "orgportal_market_speculative_calls_total",
+    "Market data upstream calls started before the limiter's verdict, by outcome: "
+    "forwarded (allowed, answered) or wasted (refused, stale or limiter error: the "
+    "upstream answer was dropped unseen).",
+    ["outcome"],
+)
