@@ -24,7 +24,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import re
 import time
 from urllib.parse import parse_qsl, urlencode
@@ -124,9 +123,8 @@ class MarketGateway:
                 self.redis = redis_client(settings.REDIS_URL)
                 self.limiter = RedisLimiter(self.redis, settings.REDIS_KEY_PREFIX)
                 self._tasks.append(asyncio.create_task(self._listen_changes()))
-                # Only a limiter with a round trip is worth overlapping (MARKET_SPECULATE=0
-                # turns it off: the benchmark's A/B).
-                self.speculate = os.environ.get("MARKET_SPECULATE", "1") != "0"
+                # Only a limiter with a round trip is worth overlapping.
+                self.speculate = settings.MARKET_SPECULATE
             else:
                 self.speculate = False
                 self.limiter = MemoryLimiter()

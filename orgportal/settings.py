@@ -164,6 +164,9 @@ MARKET_TIMEOUT = env.float(
     "MARKET_TIMEOUT", default=30.0
 )  # long_poll answers take a while
 MARKET_CACHE_TTL = env.float("MARKET_CACHE_TTL", default=30.0)
+# Start the upstream request alongside the limiter's Redis call when a member has recent
+# headroom (nothing reaches the client before the verdict). false: count, then forward.
+MARKET_SPECULATE = env.bool("MARKET_SPECULATE", default=True)
 USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=5.0)
 
 # --- Secrets at rest and keys ------------------------------------------------------------
