@@ -78,6 +78,14 @@ class _Upstream(Exception):
         self.status, self.code, self.message = status, code, message
 
 
+def _parse_query(raw: str) -> list[tuple[str, str]]:
+    """parse_qsl(raw, keep_blank_values=True), without its per-parameter unquoting
+    when there is nothing to unquote (no '%' or '+': the usual case)."""
+    if "%" in raw or "+" in raw:
+        return parse_qsl(raw, keep_blank_values=True)
+    return [part.partition("=")[::2] for part in raw.split("&") if part]
+
+
 def _error(status: int, code: str, message: str, details: dict | None = None):
     body = json.dumps(
         {"error": message, "code": code, "details": details or {}}
@@ -176,8 +184,9 @@ class MarketGateway:
     async def __call__(self, scope, receive, send) -> None:
         if not self._started:
             await self.startup()
+        now = clock.now()
         try:
-            member_id, outcome = await self._handle(scope, send)
+            member_id, outcome = await self._handle(scope, send, now)
         except RedisError:
             # Fail closed: without the shared counters no limit can be promised. Redis is
             # only used before anything is sent, so the answer is still ours to give.
@@ -201,7 +210,7 @@ class MarketGateway:
         if member_id is not None:
             self.meter.record(
                 member_id,
-                clock.now().date(),
+                now.date(),
                 refused=outcome.get("refused"),
                 bytes_out=outcome.get("bytes", 0),
                 upstream_ms=outcome.get("upstream_ms", 0),
@@ -220,7 +229,7 @@ class MarketGateway:
         await self._reply(send, status, headers + list(extra), body)
         return member_id, {"refused": code}
 
-    async def _handle(self, scope, send):
+    async def _handle(self, scope, send, now):
         if scope["method"] not in ("GET", "HEAD"):
             return await self._refuse(
                 send,
@@ -252,10 +261,9 @@ class MarketGateway:
             )
 
         raw_query = scope["query_string"].decode("latin-1")
-        query = parse_qsl(raw_query, keep_blank_values=True)
+        query = _parse_query(raw_query)
         path = scope["path"]
         feature = features.required_feature(path, dict(query))
-        now = clock.now()
         month = month_key(now)
         now_ms = int(now.timestamp() * 1000)
         pending: list[asyncio.Task] = []  # a speculative upstream call, not yet used

@@ -35,7 +35,7 @@ def month_key(at: dt.datetime) -> str:
 
 _LUA = """
 local gen = redis.call('GET', KEYS[3]) or '0'
-if gen ~= ARGV[5] then return {-1, gen, 0, 0, 0} end
+if gen ~= ARGV[5] then return '-1 stale 0 0 0' end
 local now = tonumber(ARGV[1])
 local window = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
@@ -44,18 +44,18 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local count = redis.call('ZCARD', KEYS[1])
 if count >= limit then
   local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, 'rate', count, tonumber(oldest[2]) + window - now, 0}
+  return string.format('0 rate %d %d 0', count, tonumber(oldest[2]) + window - now)
 end
 local used = tonumber(redis.call('GET', KEYS[2]) or '0')
 if quota > 0 and used >= quota then
-  return {0, 'quota', count, 0, used}
+  return string.format('0 quota %d 0 %d', count, used)
 end
 redis.call('ZADD', KEYS[1], now, ARGV[6])
 redis.call('PEXPIRE', KEYS[1], window)
 used = redis.call('INCR', KEYS[2])
 if used == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[7])) end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {1, 'ok', count + 1, tonumber(oldest[2]) + window - now, used}
+return string.format('1 ok %d %d %d', count + 1, tonumber(oldest[2]) + window - now, used)
 """
 
 
@@ -85,7 +85,7 @@ class RedisLimiter:
         self._key = prefix
         self._ids = itertools.count()
         # Members of the sliding window's sorted set: unique across processes and hosts.
-        self._prefix = f"{os.getpid()}-{secrets.token_hex(6)}-"
+        self._prefix = f"{os.getpid()}-{secrets.token_hex(6)}-".encode()
         self._wire = (
             RespConnection.like(client)
             if wire and RespConnection.supports(client)
@@ -127,15 +127,25 @@ class RedisLimiter:
     def _arguments(self, member_id, rate_limit, quota, now_ms, month, generation):
         """The keys and arguments of the script, encoded (after the constant head)."""
         window, ttl = self._tail
-        return b"".join(
-            (
+        now, limit, quota = b"%d" % now_ms, b"%d" % rate_limit, b"%d" % quota
+        generation = generation.encode()
+        member = self._prefix + b"%d" % next(self._ids)
+        # _bulk() of each, in one formatting step (this runs on every request)
+        return (
+            b"%s$%d\r\n%s\r\n%s$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n%s"
+            % (
                 self._encoded_keys(member_id, month),
-                _bulk(b"%d" % now_ms),
+                len(now),
+                now,
                 window,
-                _bulk(b"%d" % rate_limit),
-                _bulk(b"%d" % quota),
-                _bulk(generation.encode()),
-                _bulk(f"{self._prefix}{next(self._ids)}".encode()),
+                len(limit),
+                limit,
+                len(quota),
+                quota,
+                len(generation),
+                generation,
+                len(member),
+                member,
                 ttl,
             )
         )
@@ -154,7 +164,7 @@ class RedisLimiter:
                     rate_limit,
                     quota,
                     generation,
-                    f"{self._prefix}{next(self._ids)}",
+                    self._prefix + b"%d" % next(self._ids),
                     QUOTA_TTL_S,
                 ],
             )
@@ -177,19 +187,22 @@ class RedisLimiter:
         generation: str,
     ) -> Decision:
         reply = await self._run(member_id, rate_limit, quota, now_ms, month, generation)
+        # One line, "allowed reason count reset_ms quota_used": one bulk string to
+        # parse instead of an array of five.
         try:
-            status, reason, count, reset, used = reply
-        except (TypeError, ValueError):
+            status, reason, count, reset, used = reply.split()
+            status, count, reset, used = int(status), int(count), int(reset), int(used)
+        except (AttributeError, TypeError, ValueError):
             raise ResponseError(f"unexpected limiter reply {reply!r:.100}") from None
         if status == -1:
             return Decision(False, "stale", rate_limit, 0, 0)
         return Decision(
             status == 1,
-            reason.decode() if isinstance(reason, bytes) else str(reason),
+            reason if isinstance(reason, str) else reason.decode(),
             rate_limit,
-            max(0, rate_limit - int(count)),
-            int(reset),
-            int(used),
+            max(0, rate_limit - count),
+            reset,
+            used,
         )
 
     async def quota_used(self, *, member_id: int, month: str) -> int:

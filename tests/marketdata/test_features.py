@@ -1,4 +1,8 @@
+from urllib.parse import parse_qsl
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from marketdata import features
 
@@ -50,3 +54,13 @@ def test_data_points_above_the_plan_are_clamped_under_either_name():
     assert "20000" in note and "30000" in note
     query, note = features.clamp_data_points([("data_points", "100")], 20000)
     assert query == [("data_points", "100")] and note is None
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet="ab=&;dp_x0123%+é\u00ff ", max_size=40))
+def test_the_gateways_query_parse_is_parse_qsl(raw):
+    """The gateway's fast path (no '%' or '+') and its fallback read a query exactly
+    as urllib's parse_qsl(keep_blank_values=True) does."""
+    from marketdata.gateway import _parse_query
+
+    assert _parse_query(raw) == parse_qsl(raw, keep_blank_values=True)
