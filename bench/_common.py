@@ -8,6 +8,24 @@ import httpx
 import psycopg
 
 
+def web_command(python: str, port: int, *extra: str) -> list[str]:
+    """The web process (Django and the gateways) under uvicorn, one worker, quiet."""
+    return [
+        python,
+        "-m",
+        "uvicorn",
+        "orgportal.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        *extra,
+    ]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

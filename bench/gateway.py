@@ -46,7 +46,13 @@ import httpx
 import redis as redis_sync
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import free_port, prepare_database, stop_processes, wait_http  # noqa: E402
+from _common import (  # noqa: E402
+    free_port,
+    prepare_database,
+    stop_processes,
+    wait_http,
+    web_command,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -351,23 +357,7 @@ def main() -> None:
         for port, speculate in ((plain_port, "0"), (web_port, "1")):
             procs.append(
                 subprocess.Popen(
-                    [
-                        PY,
-                        "-m",
-                        "uvicorn",
-                        "orgportal.asgi:application",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                        "--no-access-log",
-                        "--log-level",
-                        "warning",
-                        "--loop",
-                        "uvloop",
-                        "--http",
-                        "httptools",
-                    ],
+                    web_command(PY, port, "--loop", "uvloop", "--http", "httptools"),
                     cwd=ROOT,
                     env={**env, "MARKET_SPECULATE": speculate},
                     **quiet,

@@ -28,7 +28,14 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import free_port, percentile, prepare_database, stop_processes, wait_http  # noqa: E402
+from _common import (  # noqa: E402
+    free_port,
+    percentile,
+    prepare_database,
+    stop_processes,
+    wait_http,
+    web_command,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -91,19 +98,7 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         ),
         subprocess.Popen(
-            [
-                PY,
-                "-m",
-                "uvicorn",
-                "orgportal.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(web_port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
+            web_command(PY, web_port),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

@@ -3,6 +3,7 @@
 
 from members.errors import NotFound
 from members.models import Delivery, Notification, WebhookEndpoint
+from members.selectors import keyset_page
 
 
 def webhook_endpoint_get(endpoint_id: int) -> WebhookEndpoint:
@@ -33,12 +34,7 @@ def notifications_page(
         rows = rows.filter(event=event)
     if uid:
         rows = rows.filter(member__uid=uid)
-    if before_id is not None:
-        rows = rows.filter(pk__lt=before_id)
-    found = list(rows.order_by("-id")[: limit + 1])
-    more = len(found) > limit
-    found = found[:limit]
-    return found, (found[-1].pk if more and found else None)
+    return keyset_page(rows, before=before_id, limit=limit)
 
 
 def deliveries_page(
@@ -59,9 +55,4 @@ def deliveries_page(
         rows = rows.filter(notification__event=event)
     if endpoint_id is not None:
         rows = rows.filter(endpoint_id=endpoint_id)
-    if before_id is not None:
-        rows = rows.filter(pk__lt=before_id)
-    found = list(rows.order_by("-id")[: limit + 1])
-    more = len(found) > limit
-    found = found[:limit]
-    return found, (found[-1].pk if more and found else None)
+    return keyset_page(rows, before=before_id, limit=limit)

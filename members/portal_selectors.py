@@ -449,11 +449,9 @@ def ledger_page(
     qs = _ledger_filtered(kind=kind, uid=uid, since=since, until=until).filter(
         id__lte=newest
     )
-    if before:
-        qs = qs.filter(id__lt=before)
-    rows = list(qs.select_related("member").order_by("-id")[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, next_before = selectors.keyset_page(
+        qs.select_related("member"), before=before, limit=limit
+    )
     entries: dict[int, list[LedgerEntry]] = {}
     for entry in LedgerEntry.objects.filter(
         transaction_id__in=[r.pk for r in rows]
@@ -468,7 +466,7 @@ def ledger_page(
         row.balance_after = after[row.pk]
     return LedgerPage(
         rows=rows,
-        next_before=rows[-1].pk if more else None,
+        next_before=next_before,
         balance=balance,
         newest=newest,
         filtered=bool(kind or uid or since or until),
@@ -699,28 +697,7 @@ def members_by_plan_status() -> dict:
 
 def renewals_upcoming(*, days: int = 7) -> list[dict]:
     """Auto-renewals due within `days`, soonest first (price in hundredths)."""
-    within = dt.timedelta(days=days)
-    due = getattr(selectors, "renewals_due", None)
-    if due is not None:
-        return due(within=within)
-    now = clock.now()
-    return [
-        {
-            "member": m,
-            "term_end": m.term_end,
-            "plan": m.plan.name,
-            "price": m.plan.price,
-            "auto_renew": m.auto_renew,
-        }
-        for m in Member.objects.filter(
-            status=Member.Status.ACTIVE,
-            auto_renew=True,
-            term_end__gt=now,
-            term_end__lte=now + within,
-        )
-        .select_related("plan")
-        .order_by("term_end", "id")[:500]
-    ]
+    return selectors.renewals_due(within=dt.timedelta(days=days))
 
 
 def dashboard() -> dict:
@@ -852,17 +829,6 @@ def plans_with_counts() -> list[Plan]:
     )
 
 
-def _keyset_page(qs, *, before, limit):
-    """Newest first, `limit` rows older than id `before`; the id to continue from is
-    returned when there are more."""
-    if before:
-        qs = qs.filter(id__lt=before)
-    rows = list(qs.order_by("-id")[: limit + 1])
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].pk if more else None)
-
-
 def audit_page(*, actor="", action="", object_id="", before=None, limit=50):
     qs = AuditEvent.objects.all()
     if actor:
@@ -871,7 +837,7 @@ def audit_page(*, actor="", action="", object_id="", before=None, limit=50):
         qs = qs.filter(action__startswith=action)
     if object_id:
         qs = qs.filter(object_id=object_id)
-    return _keyset_page(qs, before=before, limit=limit)
+    return selectors.keyset_page(qs, before=before, limit=limit)
 
 
 def deliveries_page(*, status="", before=None, limit=50):
@@ -880,4 +846,4 @@ def deliveries_page(*, status="", before=None, limit=50):
         qs = qs.filter(status__in=[Delivery.Status.FAILED, Delivery.Status.DEAD])
     elif status:
         qs = qs.filter(status=status)
-    return _keyset_page(qs, before=before, limit=limit)
+    return selectors.keyset_page(qs, before=before, limit=limit)

@@ -225,6 +225,17 @@ def cursor_decode(cursor: str) -> int:
     return int(cursor[1:])
 
 
+def keyset_page(qs, *, before: int | None, limit: int):
+    """Newest first: up to `limit` rows of `qs` with ids below `before` (all when None),
+    and the id to continue from when there are more (else None)."""
+    if before is not None:
+        qs = qs.filter(pk__lt=before)
+    rows = list(qs.order_by("-id")[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].pk if more and rows else None)
+
+
 def ledger_page(
     *, kind=None, uid=None, since=None, until=None, before_id=None, limit=50
 ) -> tuple[list[dict], str | None]:
