@@ -6,14 +6,17 @@ Views parse input, call one service and shape the output; no business rule lives
 import datetime as dt
 import math
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from members import pricing, selectors
-from members.errors import ServiceError, ValidationFailed, api_exception_handler
+from members import inputs, pricing, selectors
+from members.api_idempotency import idempotent
+from members.errors import ServiceError, ValidationFailed
 from members.models import Member, Operation
 from members.money import format_amount
 from members.services import idempotency, ledger, operations
@@ -33,7 +36,10 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
     OpenApiParameter.HEADER,
-    description="Same key + same body replays the stored response; another body: 409.",
+    description="Same key + same body replays the stored response, whole; another "
+    "body: 409 IDEMPOTENCY_CONFLICT. While the first request runs: 409 "
+    "IDEMPOTENCY_IN_PROGRESS for at most IDEMPOTENCY_LEASE_SECONDS, or 202 with its "
+    "operation once that is recorded.",
 )
 
 
@@ -155,58 +161,36 @@ def _outcome_response(outcome: operations.Outcome) -> tuple[int, dict]:
     }
 
 
-def _replay_operation(op: Operation) -> tuple[int, dict]:
-    op.refresh_from_db()
-    member = Member.objects.select_related("plan").filter(pk=op.member_id).first()
-    return _outcome_response(operations.Outcome(operation=op, member=member))
-
-
-# --- idempotent mutation wrapper ----------------------------------------------------------
-
-
-def _mutate(request: Request, run) -> Response:
-    """Run `run(idempotency_key) -> (status, body, operation|None)` under Idempotency-Key."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        status, body, _ = run("")
-        return Response(body, status=status)
-    record, existing = idempotency.idempotency_claim(
-        scope=f"token:{request.user.pk}",
-        key=key,
-        method=request.method,
-        path=request.path,
-        body=request.body,
-    )
-    if existing is not None:
-        if existing.status == existing.Status.DONE:
-            status, body = existing.response_status, existing.response_body
-        else:
-            status, body = _replay_operation(existing.operation)
-        return Response(body, status=status, headers={"Idempotent-Replayed": "true"})
-    try:
-        status, body, op = run(key)
-    except Exception as exc:
-        response = api_exception_handler(exc, {})
-        idempotency.idempotency_finish(
-            record,
-            status=response.status_code if response is not None else 500,
-            body=response.data if response is not None else None,
+def _replay_operation(replay: idempotency.Replay) -> tuple[int, dict] | None:
+    """A retried key bound to an operation answers with that operation's outcome. One
+    whose caller died mid-call is decided here once no call can still be running; if it
+    was not applied, None lets the request run again."""
+    outcome = operations.operation_resolve(operation_id=replay.operation.pk)
+    if outcome.operation.status == Operation.Status.FAILED:
+        return None
+    return _outcome_response(
+        operations.Outcome(
+            operation=outcome.operation,
+            member=outcome.member,
+            api_key=outcome.api_key or replay.issued_key,
         )
-        raise
-    if op is not None and status == 202:
-        idempotency.idempotency_link(record, op)
-    else:
-        idempotency.idempotency_finish(record, status=status, body=body)
-    return Response(body, status=status)
+    )
 
 
-def _run_outcome(fn):
-    def run(key: str):
-        outcome = fn(key)
-        status, body = _outcome_response(outcome)
-        return status, body, outcome.operation
+def _mutate(request: Request, fn) -> Response:
+    """A member mutation `fn(idempotency_key) -> Outcome` under Idempotency-Key."""
+    key = request.headers.get("Idempotency-Key") or ""
+    return idempotent(
+        request,
+        lambda: _outcome_response(fn(key)),
+        local=False,
+        replay_operation=_replay_operation,
+    )
 
-    return run
+
+def _change(request: Request, fn) -> Response:
+    """A local change `fn() -> (status, body)` under Idempotency-Key."""
+    return idempotent(request, fn, local=True)
 
 
 # --- input shapes ----------------------------------------------------------------------
@@ -222,12 +206,54 @@ class StrictCharField(serializers.CharField):
 
 
 class StrictSerializer(serializers.Serializer):
+    """A JSON object with these fields and no others. A field the API does not take is
+    refused by name, never ignored: a client sending e.g. `email` (which upstream
+    generates) must learn that it has no effect."""
+
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError(
                 {"non_field_errors": ["Expected a JSON object"]}
             )
+        if self.parent is None:
+            _refuse_unknown_fields(self, data)
         return super().to_internal_value(data)
+
+
+def _unknown_fields(serializer: serializers.Serializer, data: dict, prefix="") -> list:
+    """Dotted names of the keys no writable field takes, nested objects included."""
+    found = []
+    for key, value in data.items():
+        field = serializer.fields.get(key)
+        if field is None or field.read_only:
+            found.append(f"{prefix}{key}")
+        elif isinstance(field, StrictSerializer) and isinstance(value, dict):
+            found += _unknown_fields(field, value, prefix=f"{prefix}{key}.")
+    return found
+
+
+def _refuse_unknown_fields(serializer: serializers.Serializer, data: dict) -> None:
+    unknown = _unknown_fields(serializer, data)
+    if unknown:
+        raise ValidationFailed(
+            f"Unknown field{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)}",
+            code="UNKNOWN_FIELD",
+            details={name: ["This API does not take this field."] for name in unknown},
+        )
+
+
+def _query_text(**kwargs) -> serializers.CharField:
+    """A free-text query parameter: NUL and other control characters refused."""
+    return serializers.CharField(
+        max_length=100, validators=[inputs.refuse_control_chars], **kwargs
+    )
+
+
+def _count(**kwargs) -> serializers.IntegerField:
+    """A count stored in an integer column: bounded by the column's range."""
+    return serializers.IntegerField(
+        min_value=0, max_value=inputs.INT_FIELD_MAX, **kwargs
+    )
 
 
 class CreateIn(StrictSerializer):
@@ -240,14 +266,10 @@ class CreateIn(StrictSerializer):
 
 
 class OverridesIn(StrictSerializer):
-    rate_limit = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    quota = serializers.IntegerField(min_value=0, required=False, allow_null=True)
-    websocket_symbols = serializers.IntegerField(
-        min_value=0, required=False, allow_null=True
-    )
-    websocket_connections = serializers.IntegerField(
-        min_value=0, required=False, allow_null=True
-    )
+    rate_limit = _count(required=False, allow_null=True)
+    quota = _count(required=False, allow_null=True)
+    websocket_symbols = _count(required=False, allow_null=True)
+    websocket_connections = _count(required=False, allow_null=True)
     newsfeed = serializers.BooleanField(required=False, allow_null=True)
 
 
@@ -287,7 +309,24 @@ class AdjustmentIn(StrictSerializer):
 
 
 def _parse(serializer_cls, request: Request) -> dict:
-    data = request.data if request.body else {}
+    try:
+        data = request.data if request.body else {}
+    except RequestDataTooBig:
+        # Served under ASGI, orgportal.bodylimit refuses such a body before it is read;
+        # this is Django's own check of the same setting, for any other way in.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise ServiceError(
+            f"Request body too large (limit {limit} bytes)",
+            code="PAYLOAD_TOO_LARGE",
+            status=413,
+            details={"limit": limit},
+        ) from None
+    except RecursionError:
+        # json.loads gives up on deep nesting with RecursionError, not a ValueError,
+        # so the JSON parser lets it through.
+        raise ValidationFailed(
+            "Malformed JSON body: nested too deeply", code="INVALID_JSON"
+        ) from None
     serializer = serializer_cls(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
@@ -321,20 +360,18 @@ class MemberCreateApi(APIView):
         summary="Create a member (charged the plan's price)",
     )
     def post(self, request):
-        def run(key):
-            data = _parse(CreateIn, request)
-            return _run_outcome(
-                lambda k: operations.member_create(
-                    uid=data["uid"],
-                    plan=data["plan"],
-                    full_name=data.get("full_name"),
-                    auto_renew=data.get("auto_renew"),
-                    actor=_actor(request),
-                    idempotency_key=k,
-                )
-            )(key)
-
-        return _mutate(request, run)
+        data = _parse(CreateIn, request)
+        return _mutate(
+            request,
+            lambda key: operations.member_create(
+                uid=data["uid"],
+                plan=data["plan"],
+                full_name=data.get("full_name"),
+                auto_renew=data.get("auto_renew"),
+                actor=_actor(request),
+                idempotency_key=key,
+            ),
+        )
 
     # A member may be called "create": its own path collides with this one, so GET and
     # DELETE here mean that member.
@@ -360,8 +397,8 @@ class MemberListApi(APIView):
         page = serializers.IntegerField(min_value=1, max_value=10_000_000, default=1)
         limit = serializers.IntegerField(min_value=1, max_value=100, default=10)
         status = serializers.ChoiceField(choices=Member.Status.choices, required=False)
-        plan = serializers.CharField(max_length=100, required=False)
-        search = serializers.CharField(max_length=100, required=False)
+        plan = _query_text(required=False)
+        search = _query_text(required=False)
 
     @extend_schema(
         parameters=[MemberListQuery],
@@ -411,10 +448,8 @@ class MemberDetailApi(APIView):
     def delete(self, request, uid):
         return _mutate(
             request,
-            _run_outcome(
-                lambda k: operations.member_delete(
-                    uid=uid, actor=_actor(request), idempotency_key=k
-                )
+            lambda key: operations.member_delete(
+                uid=uid, actor=_actor(request), idempotency_key=key
             ),
         )
 
@@ -427,29 +462,38 @@ class MemberUpdateApi(APIView):
         summary="Change plan (prorated; the same plan renews) or settings",
     )
     def post(self, request, uid):
-        def run(key):
-            data = _parse(UpdateIn, request)
-            if "auto_renew" in data or "overrides" in data:
-                operations.member_settings_update(
-                    uid=uid,
-                    actor=_actor(request),
-                    auto_renew=data.get("auto_renew"),
-                    overrides=dict(data.get("overrides") or {}),
-                )
-            if "plan" not in data:
-                member = operations.member_get_live(uid)
-                return 200, {"success": True, "member": member_out(member)}, None
-            return _run_outcome(
-                lambda k: operations.member_change_plan(
-                    uid=uid,
-                    plan=data["plan"],
-                    full_name=data.get("full_name"),
-                    actor=_actor(request),
-                    idempotency_key=k,
-                )
-            )(key)
-
-        return _mutate(request, run)
+        data = _parse(UpdateIn, request)
+        changes = {
+            "auto_renew": data.get("auto_renew"),
+            "overrides": dict(data.get("overrides") or {}),
+        }
+        if "plan" not in data:
+            return _change(
+                request,
+                lambda: (
+                    200,
+                    {
+                        "success": True,
+                        "member": member_out(
+                            operations.member_settings_update(
+                                uid=uid, actor=_actor(request), **changes
+                            )
+                        ),
+                    },
+                ),
+            )
+        # The plan and any settings are one change: all applied, or none.
+        return _mutate(
+            request,
+            lambda key: operations.member_change_plan(
+                uid=uid,
+                plan=data["plan"],
+                full_name=data.get("full_name"),
+                actor=_actor(request),
+                idempotency_key=key,
+                **changes,
+            ),
+        )
 
 
 class MemberCancelApi(APIView):
@@ -462,10 +506,8 @@ class MemberCancelApi(APIView):
     def post(self, request, uid):
         return _mutate(
             request,
-            _run_outcome(
-                lambda k: operations.member_cancel(
-                    uid=uid, actor=_actor(request), idempotency_key=k
-                )
+            lambda key: operations.member_cancel(
+                uid=uid, actor=_actor(request), idempotency_key=key
             ),
         )
 
@@ -480,10 +522,8 @@ class MemberRenewApi(APIView):
     def post(self, request, uid):
         return _mutate(
             request,
-            _run_outcome(
-                lambda k: operations.member_renew(
-                    uid=uid, actor=_actor(request), idempotency_key=k
-                )
+            lambda key: operations.member_renew(
+                uid=uid, actor=_actor(request), idempotency_key=key
             ),
         )
 
@@ -496,15 +536,11 @@ class MemberRotateKeyApi(APIView):
         summary="Issue a new gateway key; the old one stops working at once",
     )
     def post(self, request, uid):
-        def run(key):
+        def run():
             member, token = operations.member_key_rotate(uid=uid, actor=_actor(request))
-            return (
-                200,
-                {"success": True, "member": member_out(member, api_key=token)},
-                None,
-            )
+            return 200, {"success": True, "member": member_out(member, api_key=token)}
 
-        return _mutate(request, run)
+        return _change(request, run)
 
 
 class MemberRevokeKeysApi(APIView):
@@ -515,17 +551,21 @@ class MemberRevokeKeysApi(APIView):
         summary="Revoke every gateway key of the member (rotate-key issues a new one)",
     )
     def post(self, request, uid):
-        def run(key):
+        def run():
             member = operations.member_keys_revoke(uid=uid, actor=_actor(request))
-            return 200, {"success": True, "member": member_out(member)}, None
+            return 200, {"success": True, "member": member_out(member)}
 
-        return _mutate(request, run)
+        return _change(request, run)
 
 
 class MemberPreviewApi(APIView):
     class MemberPreviewQuery(serializers.Serializer):
-        plan = serializers.CharField(max_length=100)
-        at = serializers.DateTimeField(required=False)
+        plan = _query_text()
+        # Years 1970..9000: the preview adds terms to `at`, which must stay inside
+        # datetime's range.
+        at = serializers.DateTimeField(
+            required=False, validators=[inputs.refuse_far_dates]
+        )
 
     class MemberPreviewOut(serializers.Serializer):
         success = serializers.BooleanField()
@@ -694,8 +734,9 @@ class PurchaseApi(APIView):
         summary="Record a credit purchase",
     )
     def post(self, request):
-        def run(key):
-            data = _parse(CreditsIn, request)
+        data = _parse(CreditsIn, request)
+
+        def run():
             lot = ledger.credits_purchase(
                 credits=data["credits"], actor=_actor(request)
             )
@@ -712,10 +753,9 @@ class PurchaseApi(APIView):
                     ),
                     "transaction_id": lot.transaction_id,
                 },
-                None,
             )
 
-        return _mutate(request, run)
+        return _change(request, run)
 
 
 class RefundApi(APIView):
@@ -736,8 +776,9 @@ class RefundApi(APIView):
         summary="Refund credits for cash (at lot cost, minus a 10% fee)",
     )
     def post(self, request):
-        def run(key):
-            data = _parse(CreditsIn, request)
+        data = _parse(CreditsIn, request)
+
+        def run():
             refund = ledger.credits_refund(
                 credits=data["credits"], actor=_actor(request)
             )
@@ -755,10 +796,9 @@ class RefundApi(APIView):
                     ),
                     "transaction_id": refund.transaction_id,
                 },
-                None,
             )
 
-        return _mutate(request, run)
+        return _change(request, run)
 
 
 class AdjustmentApi(APIView):
@@ -776,8 +816,9 @@ class AdjustmentApi(APIView):
     def post(self, request):
         from members.money import parse_amount
 
-        def run(key):
-            data = _parse(AdjustmentIn, request)
+        data = _parse(AdjustmentIn, request)
+
+        def run():
             txn = ledger.ledger_adjust(
                 amount=parse_amount(data["amount"]),
                 reason=data["reason"],
@@ -792,10 +833,9 @@ class AdjustmentApi(APIView):
                         ledger.account_system(ledger.WALLET).balance
                     ),
                 },
-                None,
             )
 
-        return _mutate(request, run)
+        return _change(request, run)
 
 
 class LedgerApi(APIView):
@@ -804,7 +844,7 @@ class LedgerApi(APIView):
             choices=[c for c, _ in selectors.LedgerTransaction.Kind.choices],
             required=False,
         )
-        uid = serializers.CharField(max_length=100, required=False)
+        uid = _query_text(required=False)
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
         cursor = serializers.RegexField(

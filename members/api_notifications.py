@@ -11,7 +11,6 @@ from drf_spectacular.utils import (
     extend_schema_field,
 )
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -25,9 +24,9 @@ from members.api import (
     _actor,
     _parse,
 )
-from members.errors import ValidationFailed, api_exception_handler
+from members.api_idempotency import idempotent
+from members.errors import ValidationFailed
 from members.models import Delivery, DeliveryAttempt, Notification, WebhookEndpoint
-from members.services import idempotency
 from members.services import notifications as service
 
 EVENTS = list(Notification.Event.values)
@@ -41,43 +40,6 @@ def _iso(value: dt.datetime | None) -> str | None:
         .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z")
     )
-
-
-def _idempotent(request: Request, run) -> Response:
-    """Run `run() -> (status, body)` under the request's Idempotency-Key. Signing secrets
-    are stored masked: a replay says the call succeeded but never shows a secret again."""
-    key = request.headers.get("Idempotency-Key")
-    if key is None:
-        status, body = run()
-        return Response(body, status=status)
-    record, existing = idempotency.idempotency_claim(
-        scope=f"token:{request.user.pk}",
-        key=key,
-        method=request.method,
-        path=request.path,
-        body=request.body,
-    )
-    if existing is not None:
-        return Response(
-            existing.response_body,
-            status=existing.response_status,
-            headers={"Idempotent-Replayed": "true"},
-        )
-    try:
-        status, body = run()
-    except Exception as exc:
-        response = api_exception_handler(exc, {})
-        idempotency.idempotency_finish(
-            record,
-            status=response.status_code if response is not None else 500,
-            body=response.data if response is not None else None,
-        )
-        raise
-    stored = body
-    if isinstance(body, dict) and isinstance(body.get("secret"), str):
-        stored = {**body, "secret": f"{body['secret'][:10]}…"}
-    idempotency.idempotency_finish(record, status=status, body=stored)
-    return Response(body, status=status)
 
 
 def _cursor(q: dict) -> int | None:
@@ -305,7 +267,7 @@ class WebhookListApi(APIView):
                 "secret": secret,
             }
 
-        return _idempotent(request, run)
+        return idempotent(request, run, local=True)
 
 
 class WebhookDetailApi(APIView):
@@ -345,7 +307,7 @@ class WebhookDetailApi(APIView):
             )
             return 200, {"success": True, "webhook": webhook_out(endpoint)}
 
-        return _idempotent(request, run)
+        return idempotent(request, run, local=True)
 
     @extend_schema(
         parameters=[IDEMPOTENCY_HEADER],
@@ -361,7 +323,7 @@ class WebhookDetailApi(APIView):
             kept = any(e.pk == endpoint_id for e in reads.webhook_endpoints_list())
             return 200, {"success": True, "id": endpoint_id, "deactivated": kept}
 
-        return _idempotent(request, run)
+        return idempotent(request, run, local=True)
 
 
 class WebhookRotateSecretApi(APIView):
@@ -383,7 +345,7 @@ class WebhookRotateSecretApi(APIView):
                 "secret": secret,
             }
 
-        return _idempotent(request, run)
+        return idempotent(request, run, local=True)
 
 
 # --- logs ---------------------------------------------------------------------------------
@@ -497,4 +459,5 @@ class DeliveryRedeliverApi(APIView):
                 "delivery": delivery_out(delivery, event=delivery.notification.event),
             }
 
-        return _idempotent(request, run)
+        # It sends the webhook now: never inside a database transaction.
+        return idempotent(request, run, local=False)

@@ -158,6 +158,12 @@ class ServiceToken(models.Model):
     created_by = models.CharField(max_length=150, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # members.scopes names them; a token without any (made by hand) can call nothing.
+    scopes = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="read, members, credits, admin (admin implies all)",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -401,8 +407,25 @@ class IdempotencyRecord(models.Model):
     path = models.CharField(max_length=500)
     request_hash = models.CharField(max_length=64)
     status = models.CharField(max_length=12, choices=Status.choices)
+    claim = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="the request holding the key; a takeover after the lease changes it",
+    )
+    lease_until = models.DateTimeField(
+        null=True,
+        help_text="until then no other request may take over a claim not yet bound "
+        "to an operation",
+    )
     response_status = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
+    response_encrypted = models.TextField(
+        blank=True, help_text="Fernet token of the whole JSON response; never logged"
+    )
+    issued_key_encrypted = models.TextField(
+        blank=True,
+        help_text="Fernet token of a gateway key the bound operation issued, so a "
+        "replay after a lost response can still show it",
+    )
     operation = models.ForeignKey(Operation, on_delete=models.SET_NULL, null=True)
     created_at = models.DateTimeField()
 
@@ -703,24 +726,3 @@ class ReconciliationRun(models.Model):
 
     def __str__(self) -> str:
         return f"reconciliation {self.started_at:%Y-%m-%d %H:%M}"
-
-
-class LoginAttempt(models.Model):
-    """Portal sign-in attempts, for lockout after repeated failures."""
-
-    username = models.CharField(max_length=150)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    ok = models.BooleanField()
-    at = models.DateTimeField()
-
-    class Meta:
-        ordering = ["-at", "-id"]
-        indexes = [
-            models.Index(fields=["username", "at"]),
-            models.Index(fields=["ip", "at"]),
-        ]
-
-    def __str__(self) -> str:
-        return (
-            f"{self.username} {'ok' if self.ok else 'failed'} {self.at:%Y-%m-%d %H:%M}"
-        )

@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import httpx
 
+from members.uids import uid_problem
 from orgportal.metrics import UPSTREAM_CALLS, UPSTREAM_LATENCY
 
 UPSTREAM = "org"
@@ -401,6 +402,12 @@ class OrgClient:
 
 
 def _member_path(uid: str, action: str | None = None) -> str:
+    problem = uid_problem(uid)
+    if problem:
+        # Percent-encoding cannot save it: the request would reach another path.
+        raise UpstreamInvalid(
+            f"Not sent: {problem}", code="UID_NOT_ADDRESSABLE", details={"uid": uid}
+        )
     path = f"/api/organization/members/{quote(uid, safe='')}"
     return f"{path}/{action}" if action else path
 
@@ -433,6 +440,20 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 _shared: dict[tuple, OrgClient] = {}
 _shared_lock = threading.Lock()
+
+
+def call_deadline_s() -> float:
+    """The longest one Organization API call can go on under the settings, retries
+    and their backoff included (a few seconds of margin for the caller's own work):
+    until then an operation still being sent may yet be applied by its caller."""
+    from django.conf import settings
+
+    attempts = settings.UPSTREAM_MAX_RETRIES + 1
+    return (
+        attempts * (settings.UPSTREAM_CONNECT_TIMEOUT + settings.UPSTREAM_TIMEOUT)
+        + settings.UPSTREAM_MAX_RETRIES * settings.UPSTREAM_BACKOFF_CAP
+        + 5.0
+    )
 
 
 def shared_client() -> OrgClient:

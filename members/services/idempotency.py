@@ -1,25 +1,70 @@
 """Idempotency-Key handling for every POST and DELETE of the API.
 
-Same key + same request replays the stored response; same key + another request is 409
-IDEMPOTENCY_CONFLICT. Responses are stored with any full gateway key masked: keys exist
-in full only in the response that created them.
+Same key + same request replays the outcome; same key + another request is 409
+IDEMPOTENCY_CONFLICT. The rules that keep a key from being stuck or charging twice:
+
+- A request claims its key with a random claim token and a lease
+  (IDEMPOTENCY_LEASE_SECONDS). Until it is bound or finished, a retry gets 409
+  IDEMPOTENCY_IN_PROGRESS; once the lease has run out, a retry takes the claim over.
+- A member mutation binds the key to its Operation in the transaction that records the
+  operation (`idempotency_bind`); a local change finishes the key in the transaction that
+  makes the change (`idempotency_finish` inside the caller's atomic block). Both check
+  the claim token, so a request whose claim was taken over changes nothing. A process
+  killed at any point therefore leaves either no effect (the claim is taken over after the
+  lease) or an operation the key is bound to (a retry answers with its outcome).
+- The longest a key answers IDEMPOTENCY_IN_PROGRESS is the lease. A key bound to an
+  operation answers 202 with the operation while upstream's answer is unknown, and the
+  final response once it is settled.
+- Responses are stored whole, Fernet-encrypted (they may hold a gateway key or a webhook
+  secret), and dropped with the record after IDEMPOTENCY_KEY_TTL_HOURS.
 """
 
+import contextlib
+import contextvars
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
+from members.crypto import decrypt, encrypt
 from members.errors import Conflict, ValidationFailed
 from members.models import IdempotencyRecord, Operation
 from orgportal import clock
 
 KEY_MAX = 255
-# Responses a retry should be allowed to redo rather than replay.
+# Answers a retry should be allowed to redo rather than replay: nothing happened.
 _NOT_STORED = {409, 429}
+_TAKEN_OVER = (
+    "This request's Idempotency-Key was taken over by a retry after its lease ran out; "
+    "nothing was changed by this request"
+)
+
+# The claim of the request being served in this context, for `idempotency_bind`.
+_current: contextvars.ContextVar["Claim | None"] = contextvars.ContextVar(
+    "idempotency_claim", default=None
+)
+
+
+@dataclass(frozen=True)
+class Claim:
+    record_id: int
+    token: str
+
+
+@dataclass(frozen=True)
+class Replay:
+    """What a retried key answers: a stored response, or the operation it is bound to."""
+
+    status: int | None = None
+    body: dict | None = None
+    operation: Operation | None = None
+    issued_key: str | None = None
 
 
 def request_fingerprint(*, method: str, path: str, body: bytes) -> str:
@@ -30,14 +75,23 @@ def request_fingerprint(*, method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
-def idempotency_claim(*, scope: str, key: str, method: str, path: str, body: bytes):
-    """Returns (record, None) when this request should run, or (None, existing) to replay."""
-    if len(key) > KEY_MAX or not key.strip():
+def lease() -> dt.timedelta:
+    return dt.timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS)
+
+
+def idempotency_claim(
+    *, scope: str, key: str, method: str, path: str, body: bytes
+) -> tuple[Claim | None, Replay | None]:
+    """(claim, None) when this request should run, or (None, replay) to answer from the
+    key's earlier use."""
+    if len(key) > KEY_MAX or not key.strip() or "\x00" in key:
         raise ValidationFailed(
-            f"Idempotency-Key must be 1 to {KEY_MAX} characters",
+            f"Idempotency-Key must be 1 to {KEY_MAX} printable characters",
             code="INVALID_IDEMPOTENCY_KEY",
         )
     fingerprint = request_fingerprint(method=method, path=path, body=body)
+    token = uuid.uuid4().hex
+    now = clock.now()
     try:
         with transaction.atomic():
             record = IdempotencyRecord.objects.create(
@@ -47,9 +101,11 @@ def idempotency_claim(*, scope: str, key: str, method: str, path: str, body: byt
                 path=path,
                 request_hash=fingerprint,
                 status=IdempotencyRecord.Status.IN_PROGRESS,
-                created_at=clock.now(),
+                claim=token,
+                lease_until=now + lease(),
+                created_at=now,
             )
-        return record, None
+        return Claim(record.pk, token), None
     except IntegrityError:
         existing = IdempotencyRecord.objects.select_related("operation").get(
             scope=scope, key=key
@@ -60,58 +116,99 @@ def idempotency_claim(*, scope: str, key: str, method: str, path: str, body: byt
             code="IDEMPOTENCY_CONFLICT",
             details={"first_used_for": f"{existing.method} {existing.path}"},
         )
-    if (
-        existing.status == IdempotencyRecord.Status.IN_PROGRESS
-        and existing.operation_id is None
-    ):
-        raise Conflict(
-            "A request with this Idempotency-Key is still being processed; retry shortly",
-            code="IDEMPOTENCY_IN_PROGRESS",
+    if existing.status == IdempotencyRecord.Status.DONE:
+        return None, Replay(
+            status=existing.response_status,
+            body=json.loads(decrypt(existing.response_encrypted)),
         )
-    return None, existing
-
-
-def idempotency_link(record: IdempotencyRecord | None, operation: Operation) -> None:
-    if record is not None:
-        IdempotencyRecord.objects.filter(pk=record.pk).update(operation=operation)
-
-
-def idempotency_finish(
-    record: IdempotencyRecord, *, status: int, body: dict | None, keep: bool = True
-) -> None:
-    if status >= 500 or status in _NOT_STORED or not keep:
-        # Nothing happened that a retry could repeat: free the key.
-        IdempotencyRecord.objects.filter(pk=record.pk).delete()
-        return
-    IdempotencyRecord.objects.filter(pk=record.pk).update(
-        status=IdempotencyRecord.Status.DONE,
-        response_status=status,
-        response_body=_masked(body),
+    op = existing.operation
+    if op is not None and op.status != Operation.Status.FAILED:
+        issued = existing.issued_key_encrypted
+        return None, Replay(
+            operation=op, issued_key=decrypt(issued) if issued else None
+        )
+    # Unbound, or bound to an operation that failed (nothing was charged): the key may be
+    # used again once no earlier request can still bind or finish it.
+    taken = IdempotencyRecord.objects.filter(
+        Q(operation=None, lease_until__lte=now)
+        | Q(operation__status=Operation.Status.FAILED),
+        pk=existing.pk,
+        status=IdempotencyRecord.Status.IN_PROGRESS,
+    ).update(claim=token, lease_until=now + lease(), operation=None)
+    if taken:
+        return Claim(existing.pk, token), None
+    wait = max((existing.lease_until or now) - now, dt.timedelta(0))
+    raise Conflict(
+        "A request with this Idempotency-Key is still being processed; retry in "
+        f"{wait.total_seconds():.0f} s",
+        code="IDEMPOTENCY_IN_PROGRESS",
+        details={"retry_after_seconds": max(1, round(wait.total_seconds()))},
     )
 
 
-def _masked(body):
-    if isinstance(body, dict):
-        out = {}
-        for k, v in body.items():
-            if k == "api_key" and isinstance(v, str) and len(v) > 20:
-                out[k] = f"{v[:10]}…{v[-4:]}"
-            else:
-                out[k] = _masked(v)
-        return out
-    if isinstance(body, list):
-        return [_masked(v) for v in body]
-    return body
+@contextlib.contextmanager
+def idempotency_scope(claim: Claim | None):
+    """Makes `claim` the one `idempotency_bind` binds while the block runs."""
+    reset = _current.set(claim)
+    try:
+        yield
+    finally:
+        _current.reset(reset)
+
+
+def idempotency_bind(operation: Operation) -> None:
+    """Bind the current request's key to `operation`. Call in the transaction that
+    records the operation: if the claim was taken over, this raises and the operation is
+    never recorded."""
+    claim = _current.get()
+    if claim is None:
+        return
+    bound = IdempotencyRecord.objects.filter(
+        pk=claim.record_id,
+        claim=claim.token,
+        status=IdempotencyRecord.Status.IN_PROGRESS,
+        operation=None,
+    ).update(operation=operation, lease_until=None)
+    if not bound:
+        raise Conflict(_TAKEN_OVER, code="IDEMPOTENCY_IN_PROGRESS")
+
+
+def idempotency_keep_issued_key(operation: Operation, api_key: str) -> None:
+    """Keep, encrypted, a gateway key that `operation` issued on the keys bound to it:
+    the response that carried it may never reach the client."""
+    IdempotencyRecord.objects.filter(operation=operation).update(
+        issued_key_encrypted=encrypt(api_key)
+    )
+
+
+def idempotency_finish(claim: Claim, *, status: int, body: dict | None) -> None:
+    """Store the response of the request holding `claim`. Called inside the transaction
+    of a local change, it makes the change and the stored response commit together."""
+    if status >= 500 or status in _NOT_STORED:
+        # Nothing happened that a retry could repeat: free the key.
+        IdempotencyRecord.objects.filter(pk=claim.record_id, claim=claim.token).delete()
+        return
+    stored = IdempotencyRecord.objects.filter(
+        pk=claim.record_id, claim=claim.token
+    ).update(
+        status=IdempotencyRecord.Status.DONE,
+        response_status=status,
+        response_encrypted=encrypt(json.dumps(body, cls=DjangoJSONEncoder)),
+        lease_until=None,
+    )
+    if not stored and transaction.get_connection().in_atomic_block:
+        raise Conflict(_TAKEN_OVER, code="IDEMPOTENCY_IN_PROGRESS")
 
 
 def idempotency_records_clean(*, now: dt.datetime | None = None) -> int:
+    """Drop records (and the responses they keep) older than the TTL, except keys whose
+    operation is still being decided."""
     cutoff = (now or clock.now()) - dt.timedelta(
         hours=settings.IDEMPOTENCY_KEY_TTL_HOURS
     )
-    deleted, _ = IdempotencyRecord.objects.filter(
-        created_at__lt=cutoff, status=IdempotencyRecord.Status.DONE
-    ).delete()
+    deleted, _ = (
+        IdempotencyRecord.objects.filter(created_at__lt=cutoff)
+        .exclude(operation__status__in=Operation.IN_FLIGHT)
+        .delete()
+    )
     return deleted
-
-
-Render = Callable[[Operation], tuple[int, dict]]

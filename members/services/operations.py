@@ -32,9 +32,12 @@ from members.models import (
 from members.money import format_amount
 from members.services import ledger
 from members.services.audit import audit_record
+from members.services.idempotency import idempotency_bind, idempotency_keep_issued_key
 from members.services.keys import gateway_key_issue, gateway_keys_revoke
 from members.services.org import org_settings
 from members.services.plans import plan_for_new_term, plans_sync
+from members.uids import RULE as UID_RULE
+from members.uids import uid_problem
 from members.upstream import (
     OrgClient,
     UpstreamConflict,
@@ -45,6 +48,7 @@ from members.upstream import (
     UpstreamRejected,
     UpstreamUnauthorized,
     UpstreamUnavailable,
+    call_deadline_s,
     shared_client,
 )
 from orgportal import clock
@@ -52,7 +56,6 @@ from orgportal.metrics import MEMBER_OPERATIONS
 
 log = logging.getLogger(__name__)
 
-UID_MAX = 100
 NAME_MAX = 200
 
 
@@ -134,25 +137,12 @@ def member_get_live(uid: str) -> Member:
 
 
 def _check_uid(uid) -> str:
-    if not isinstance(uid, str) or not uid.strip():
+    problem = uid_problem(uid)
+    if problem:
         raise ServiceError(
-            "uid is required",
+            f"{problem}. A uid is {UID_RULE}.",
             code="VALIDATION_ERROR",
-            details={"uid": ["This field is required."]},
-        )
-    if len(uid) > UID_MAX:
-        raise ServiceError(
-            f"uid must be at most {UID_MAX} characters (got {len(uid)})",
-            code="VALIDATION_ERROR",
-            details={
-                "uid": [f"Ensure this field has no more than {UID_MAX} characters."]
-            },
-        )
-    if any(ord(c) < 32 for c in uid):
-        raise ServiceError(
-            "uid must not contain control characters",
-            code="VALIDATION_ERROR",
-            details={"uid": ["no control characters"]},
+            details={"uid": [problem], "rule": UID_RULE},
         )
     return uid
 
@@ -269,6 +259,15 @@ def _record(
     at: dt.datetime,
 ) -> Operation:
     """Step 1: called inside an atomic block holding the wallet lock."""
+    problem = uid_problem(uid)
+    if problem:
+        # Only a member recorded before the uid rule can get here; reconcile reports it.
+        raise Conflict(
+            f"Member {uid!r} cannot be changed upstream: {problem}. Its uid must be "
+            f"{UID_RULE}; reconcile lists such members.",
+            code="UID_NOT_ADDRESSABLE",
+            details={"uid": uid, "rule": UID_RULE},
+        )
     if amount > 0:
         ledger.require_available(wallet, amount)
     expected = {}
@@ -280,7 +279,7 @@ def _record(
         }
     try:
         with transaction.atomic():
-            return Operation.objects.create(
+            op = Operation.objects.create(
                 kind=kind,
                 member_uid=uid,
                 member=member,
@@ -300,6 +299,8 @@ def _record(
             code="MEMBER_BUSY",
             details={"uid": uid},
         ) from None
+    idempotency_bind(op)
+    return op
 
 
 def _call(op: Operation, client: OrgClient) -> dict | None:
@@ -415,7 +416,8 @@ def _was_applied(op: Operation, upstream: dict | None) -> bool:
     if op.kind == Operation.Kind.DELETE:
         return upstream is None
     if op.kind == Operation.Kind.CANCEL:
-        return upstream is None or upstream.get("status") == "cancelled"
+        # A member missing upstream was not cancelled by us: never credit for it.
+        return upstream is not None and upstream.get("status") == "cancelled"
     if upstream is None:
         return False
     if upstream.get("plan") != op.request["plan"]:
@@ -446,6 +448,16 @@ def _resolve(op: Operation, client: OrgClient, *, inline: bool = False) -> Outco
         return Outcome(operation=op, member=op.member)
     if _was_applied(op, upstream):
         return _confirm(op, upstream)
+    if upstream is None and op.kind != Operation.Kind.CREATE:
+        _fail(op, None, code="MEMBER_NOT_FOUND_UPSTREAM")
+        if inline:
+            raise NotFound(
+                f"Member {op.member_uid!r} does not exist upstream; nothing was "
+                "charged or credited. Reconcile reports it.",
+                code="MEMBER_NOT_FOUND_UPSTREAM",
+                details={"uid": op.member_uid},
+            )
+        return Outcome(operation=op, member=op.member)
     _fail(op, None, code="NOT_APPLIED")
     if inline:
         raise UpstreamFailed(
@@ -459,6 +471,12 @@ def _resolve(op: Operation, client: OrgClient, *, inline: bool = False) -> Outco
 def operation_resolve(*, operation_id: int, client: OrgClient | None = None) -> Outcome:
     op = Operation.objects.select_related("member").get(pk=operation_id)
     if op.status not in Operation.IN_FLIGHT:
+        return Outcome(operation=op, member=op.member)
+    if op.status == Operation.Status.PENDING and op.started_at > clock.now() - (
+        dt.timedelta(seconds=call_deadline_s())
+    ):
+        # Its caller may still be in the upstream call (or retrying it): reading the
+        # member back now could call "not applied" a change about to be applied.
         return Outcome(operation=op, member=op.member)
     return _resolve(op, client or shared_client())
 
@@ -569,6 +587,7 @@ def _confirm(op: Operation, upstream: dict | None) -> Outcome:
                 setattr(member, name, value)
             if upstream.get("api_key"):
                 member.upstream_key_encrypted = encrypt(upstream["api_key"])
+            _apply_settings(member, op.request)
             member.updated_at = now
             member.save()
         elif op.kind in (Operation.Kind.CANCEL, Operation.Kind.DELETE):
@@ -627,6 +646,7 @@ def _confirm(op: Operation, upstream: dict | None) -> Outcome:
         op.save(update_fields=["status", "hold", "result", "resolved_at", "member"])
         if op.kind == Operation.Kind.CREATE:
             api_key = gateway_key_issue(member=member, actor=op.actor)
+            idempotency_keep_issued_key(op, api_key)
         audit_record(
             actor=op.actor,
             action=f"member.{op.kind}",
@@ -680,9 +700,9 @@ def member_create(
     uid = _check_uid(uid)
     full_name = _check_name(full_name)
     target = plan_for_new_term(plan)
-    at = clock.now()
     with transaction.atomic():
         wallet = ledger.wallet_lock()
+        at = clock.now()  # after the lock: a wait for it must not date the change back
         if (
             Member.objects.filter(uid=uid)
             .exclude(status=Member.Status.DELETED)
@@ -719,15 +739,19 @@ def member_change_plan(
     plan: str,
     actor: str,
     full_name: str | None = None,
+    auto_renew: bool | None = None,
+    overrides: dict | None = None,
     idempotency_key: str = "",
     client: OrgClient | None = None,
 ) -> Outcome:
-    """Upstream's update: another plan is prorated; the same plan is a renewal."""
+    """Upstream's update: another plan is prorated; the same plan is a renewal.
+    `auto_renew` and `overrides` change with it: applied only if the plan change is."""
     full_name = _check_name(full_name)
     target = plan_for_new_term(plan)
-    at = clock.now()
+    changes = _member_settings(auto_renew=auto_renew, overrides=overrides)
     with transaction.atomic():
         wallet = ledger.wallet_lock()
+        at = clock.now()  # after the lock: a wait for it must not date the change back
         member = member_get_live(uid)
         kind, amount = _price_change(member, target, at)
         op = _record(
@@ -736,7 +760,7 @@ def member_change_plan(
             uid=member.uid,
             member=member,
             amount=amount,
-            request={"plan": target.name, "full_name": full_name},
+            request={"plan": target.name, "full_name": full_name, **changes},
             actor=actor,
             idempotency_key=idempotency_key,
             at=at,
@@ -760,9 +784,9 @@ def member_renew(
 def member_cancel(
     *, uid: str, actor: str, idempotency_key: str = "", client: OrgClient | None = None
 ) -> Outcome:
-    at = clock.now()
     with transaction.atomic():
         wallet = ledger.wallet_lock()
+        at = clock.now()  # after the lock: a wait for it must not date the change back
         member = member_get_live(uid)
         status = effective_status(member, at)
         if status != Member.Status.ACTIVE:
@@ -790,9 +814,9 @@ def member_delete(
 ) -> Outcome:
     """Delete upstream; an active member's unused time is credited as a cancel would be.
     The local record and its ledger history are kept, marked deleted."""
-    at = clock.now()
     with transaction.atomic():
         wallet = ledger.wallet_lock()
+        at = clock.now()  # after the lock: a wait for it must not date the change back
         member = member_get_live(uid)
         op = _record(
             wallet=wallet,
@@ -816,13 +840,7 @@ def member_settings_update(
     overrides: dict | None = None,
 ) -> Member:
     """Local-only settings: no upstream call, no money."""
-    allowed = {
-        "rate_limit",
-        "quota",
-        "websocket_symbols",
-        "websocket_connections",
-        "newsfeed",
-    }
+    changes = _member_settings(auto_renew=auto_renew, overrides=overrides)
     with transaction.atomic():
         member = (
             Member.objects.select_for_update()
@@ -831,16 +849,7 @@ def member_settings_update(
             .get()
         )
         before = {"auto_renew": member.auto_renew, **_overrides(member)}
-        if auto_renew is not None:
-            member.auto_renew = bool(auto_renew)
-        for name, value in (overrides or {}).items():
-            if name not in allowed:
-                raise ServiceError(
-                    f"Unknown override {name!r}",
-                    code="VALIDATION_ERROR",
-                    details={"overrides": [f"one of {sorted(allowed)}"]},
-                )
-            setattr(member, f"override_{name}", value)
+        _apply_settings(member, changes)
         member.updated_at = clock.now()
         member.save()
         audit_record(
@@ -854,6 +863,40 @@ def member_settings_update(
 
     transaction.on_commit(lambda: cache_events.member_changed(member.pk))
     return member
+
+
+_OVERRIDES = (
+    "rate_limit",
+    "quota",
+    "websocket_symbols",
+    "websocket_connections",
+    "newsfeed",
+)
+
+
+def _member_settings(*, auto_renew: bool | None, overrides: dict | None) -> dict:
+    """The local settings a change carries, checked: {"auto_renew": bool, "overrides":
+    {name: value}}, only what is being changed."""
+    for name in overrides or {}:
+        if name not in _OVERRIDES:
+            raise ServiceError(
+                f"Unknown override {name!r}",
+                code="VALIDATION_ERROR",
+                details={"overrides": [f"one of {list(_OVERRIDES)}"]},
+            )
+    changes = {}
+    if auto_renew is not None:
+        changes["auto_renew"] = bool(auto_renew)
+    if overrides:
+        changes["overrides"] = dict(overrides)
+    return changes
+
+
+def _apply_settings(member: Member, changes: dict) -> None:
+    if "auto_renew" in changes:
+        member.auto_renew = changes["auto_renew"]
+    for name, value in changes.get("overrides", {}).items():
+        setattr(member, f"override_{name}", value)
 
 
 def _overrides(member: Member) -> dict:

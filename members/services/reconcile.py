@@ -35,6 +35,8 @@ from members.models import Member, Operation, ReconciliationRun
 from members.services import cache_events
 from members.services.audit import audit_record
 from members.services.operations import effective_status
+from members.uids import RULE as UID_RULE
+from members.uids import uid_problem
 from members.upstream import OrgClient, UpstreamError, UpstreamNotFound, shared_client
 from orgportal import clock
 
@@ -170,6 +172,9 @@ def _read(client: OrgClient, page_size: int, findings: _Findings) -> None:
     found: list[dict] = []
     gone: list[str] = []
     for uid in missing[:MAX_MISSING_CONFIRMS]:
+        if uid_problem(uid):  # no path reaches it: reported with its uid below
+            findings.reported.append(_uid_item(uid))
+            continue
         try:
             found.append(client.member_get(uid=uid))
         except UpstreamNotFound:
@@ -207,6 +212,8 @@ def _compare_batch(batch: list[dict], findings: _Findings) -> None:
         if uid in busy:  # being resolved right now; it converges by itself
             findings.skipped += 1
             continue
+        if uid_problem(uid):
+            findings.reported.append(_uid_item(uid))
         member = local.get(uid)
         if member is None:
             findings.reported.append(
@@ -505,6 +512,18 @@ def _item(
     if why is not None:
         item["why"] = why
     return item
+
+
+def _uid_item(uid: str) -> dict:
+    return _item(
+        uid,
+        "uid",
+        uid,
+        None,
+        why=f"{uid_problem(uid)}: no change can reach this member through a URL "
+        f"path. Cancel or delete it upstream by other means, then here; new uids "
+        f"must be {UID_RULE}",
+    )
 
 
 def _upstream_summary(raw: dict) -> dict:

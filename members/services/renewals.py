@@ -272,7 +272,8 @@ def member_auto_renew(
                 action.save(update_fields=["status", "claimed_at", "attempts"])
 
     if in_flight is not None:
-        # Its outcome is being decided; read the member back now rather than waiting.
+        # Its outcome is being decided: read the member back now, unless its caller may
+        # still be in the upstream call (operation_resolve leaves it to the caller then).
         outcome = operations.operation_resolve(operation_id=in_flight, client=client)
         if outcome.operation.status == Operation.Status.SUCCEEDED:
             member = Member.objects.get(pk=member_id)

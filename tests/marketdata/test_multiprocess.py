@@ -3,9 +3,6 @@ a revocation in one place is seen by the other on its very next request."""
 
 import concurrent.futures
 import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,6 +11,7 @@ from django.db import connection
 
 from members.services import operations
 from tests.marketdata.conftest import free_port
+from tests.webproc import Web
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -38,42 +36,10 @@ def two_webs(sandbox, transactional_db, settings):
         "LOG_LEVEL": "WARNING",
         "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
     }
-    ports = [free_port(), free_port()]
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "orgportal.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
-        for port in ports
-    ]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
-    deadline = time.monotonic() + 30
-    for url in urls:
-        while True:
-            try:
-                httpx.get(url + "/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-    yield urls
-    for proc in procs:
-        proc.terminate()
-    for proc in procs:
-        proc.wait(15)
+    webs = [Web(env, free_port()), Web(env, free_port())]
+    yield [web.url for web in webs]
+    for web in webs:
+        web.stop()
 
 
 def call(url, key, path="/v3/symbols/quotes?codes=NASDAQ:AAPL"):

@@ -2,6 +2,7 @@
 never a negative wallet."""
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -145,4 +146,66 @@ def test_the_database_itself_refuses_edits_and_unbalanced_postings(db):
         cur.execute(
             "UPDATE members_account SET balance = -1 WHERE id = %s", [wallet_id]
         )
+    assert ledger_violations() == []
+
+
+def test_a_change_that_waited_for_the_wallet_is_dated_after_the_wait(sandbox):
+    """A renewal that read the clock before waiting for the wallet could start its term
+    before a cancel that committed first, overlapping paid terms."""
+    # given: a member, and another transaction holding the wallet lock for a while
+    plans_sync()
+    ledger.credits_purchase(credits=100, actor="tests")
+    operations.member_create(uid="m1", plan="pro", actor="tests")
+    locked = threading.Event()
+    released_at = []
+
+    def hold_the_wallet():
+        from django.db import transaction
+
+        from orgportal import clock
+
+        with transaction.atomic():
+            ledger.wallet_lock()
+            locked.set()
+            time.sleep(0.5)
+            released_at.append(clock.now())
+        connections.close_all()
+
+    holder = threading.Thread(target=hold_the_wallet)
+    holder.start()
+    locked.wait(5)
+    # when: a cancel has to wait for it
+    outcome = operations.member_cancel(uid="m1", actor="tests")
+    holder.join()
+    # then: it is priced and dated after the wait, not before
+    assert outcome.operation.started_at >= released_at[0]
+    assert ledger_violations() == []
+
+
+def test_one_key_sent_by_many_clients_at_once_charges_once(sandbox, service_token):
+    """Retries racing each other with one Idempotency-Key: one runs, the others are
+    told it is in progress or get its answer."""
+    import json
+
+    from rest_framework.test import APIClient
+
+    plans_sync()
+    ledger.credits_purchase(credits=100, actor="tests")
+
+    def send(_):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {service_token}")
+        return client.post(
+            "/api/organization/members/create",
+            data=json.dumps({"uid": "m1", "plan": "pro"}),
+            content_type="application/json",
+            headers={"Idempotency-Key": "one-key"},
+        ).status_code
+
+    statuses = in_parallel(send, list(range(8)))
+    assert set(statuses) <= {200, 202, 409}
+    assert statuses.count(200) >= 1
+    assert LedgerTransaction.objects.filter(kind="member_create").count() == 1
+    assert Operation.objects.count() == 1
+    assert len(sandbox.state.members) == 1
     assert ledger_violations() == []

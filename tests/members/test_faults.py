@@ -138,3 +138,66 @@ def test_random_faults_on_a_long_sequence_converge(funded, sandbox, frozen):
     ).values_list("id", flat=True):
         operations.operation_resolve(operation_id=op_id)
     assert_converged(sandbox)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_operation_still_being_sent_is_left_to_its_caller(funded, sandbox, frozen):
+    """Another worker resolving a renewal whose caller is still waiting on upstream
+    must not decide "not applied" before upstream has even processed it."""
+    import threading
+    import time
+
+    operations.member_create(uid="m1", plan="pro", actor="tests")
+    sandbox.state.faults_set(latency_ms=600, scope="mutations")  # under the timeout
+    done = {}
+    caller = threading.Thread(
+        target=lambda: done.update(
+            outcome=operations.member_renew(uid="m1", actor="tests")
+        )
+    )
+    caller.start()
+    deadline = time.monotonic() + 10
+    while not Operation.objects.filter(kind="renew").exists():
+        assert time.monotonic() < deadline, "the renewal never started"
+        time.sleep(0.02)
+    op = Operation.objects.get(kind="renew")
+    # when: someone else tries to resolve it while the call is in flight
+    early = operations.operation_resolve(operation_id=op.pk)
+    caller.join(timeout=30)
+    sandbox.state.faults_set(latency_ms=0, scope="mutations")
+    # then: it was left alone, and the caller's renewal is charged once
+    assert early.operation.status == "pending"
+    assert done["outcome"].operation.status == "succeeded"
+    assert_converged(sandbox)
+
+
+def test_an_operation_left_pending_past_the_call_deadline_is_resolved(
+    funded, sandbox, frozen
+):
+    """A caller that died mid-call: once no call could still be running, the
+    operation is decided by reading the member back."""
+    from members.upstream import call_deadline_s
+
+    operations.member_create(uid="m1", plan="pro", actor="tests")
+    renewed = operations.member_renew(uid="m1", actor="tests").operation
+    # a second renewal whose caller died before upstream saw it
+    stale = Operation.objects.create(
+        kind=renewed.kind,
+        member=renewed.member,
+        member_uid=renewed.member_uid,
+        status=Operation.Status.PENDING,
+        request=renewed.request,
+        amount=0,
+        expected={**renewed.expected, "plan_end_at": "2099-01-01T00:00:00+00:00"},
+        idempotency_key="died-mid-call",
+        actor="tests",
+        started_at=frozen.now(),
+        created_at=frozen.now(),
+    )
+    assert operations.operation_resolve(operation_id=stale.pk).operation.status == (
+        "pending"
+    )
+    frozen.advance(dt.timedelta(seconds=call_deadline_s() + 1))
+    resolved = operations.operation_resolve(operation_id=stale.pk).operation
+    assert resolved.status == "failed" and resolved.error["code"] == "NOT_APPLIED"
+    assert_converged(sandbox)

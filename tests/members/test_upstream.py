@@ -113,7 +113,7 @@ def member_count(control: httpx.Client) -> int:
 
 def test_a_member_lifecycle_through_the_client(client, sleeps):
     # given
-    uid = "team/alice smith?#%"
+    uid = "team:alice smith?#%"
 
     # when
     plans = client.plans()
@@ -245,13 +245,13 @@ def test_the_uid_is_percent_encoded_in_the_path(sleeps):
     client = mock_client(handler, sleeps)
 
     # when
-    client.member_get(uid="a/b c?#%")
-    client.member_update(uid="a/b", plan="pro")
+    client.member_get(uid="a:b c?#%")
+    client.member_update(uid="a;b", plan="pro")
 
     # then
     assert paths == [
-        "/api/organization/members/a%2Fb%20c%3F%23%25",
-        "/api/organization/members/a%2Fb/update",
+        "/api/organization/members/a%3Ab%20c%3F%23%25",
+        "/api/organization/members/a%3Bb/update",
     ]
 
 

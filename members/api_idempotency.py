@@ -1,0 +1,86 @@
+"""Idempotency-Key for the API's POST and DELETE views: claim the key, run the view's
+change, store or replay its response. The rules live in `members.services.idempotency`."""
+
+from collections.abc import Callable
+
+from django.db import transaction
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from members.errors import api_exception_handler
+from members.services import idempotency
+
+Run = Callable[[], tuple[int, dict]]
+# None: the operation was not applied after all, and the request may run again.
+ReplayOperation = Callable[[idempotency.Replay], tuple[int, dict] | None]
+
+
+def idempotent(
+    request: Request,
+    run: Run,
+    *,
+    local: bool,
+    replay_operation: ReplayOperation | None = None,
+) -> Response:
+    """Answer `run()` under the request's Idempotency-Key, if it sent one.
+
+    `local`: the change is made in this database only, so it runs in one transaction
+    with storing its response. Otherwise it is a member mutation that calls upstream
+    (never inside a transaction): its operation binds the key when it is recorded, and
+    `replay_operation` renders that operation's outcome for a retry.
+    """
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        status, body = _run(run, local=local)
+        return Response(body, status=status)
+    claim = None
+    for _ in range(2):
+        claim, replay = idempotency.idempotency_claim(
+            scope=f"token:{request.user.pk}",
+            key=key,
+            method=request.method,
+            path=request.path,
+            body=request.body,
+        )
+        if replay is None:
+            break
+        answer = (
+            replay_operation(replay)
+            if replay.operation is not None
+            else (replay.status, replay.body)
+        )
+        if answer is not None:
+            status, body = answer
+            return Response(
+                body, status=status, headers={"Idempotent-Replayed": "true"}
+            )
+        # The operation turned out not applied (nothing charged): run the request anew.
+    if claim is None:
+        raise RuntimeError("an Idempotency-Key neither replayed nor claimed")
+    try:
+        with idempotency.idempotency_scope(claim):
+            status, body = _run(run, local=local, claim=claim)
+    except Exception as exc:
+        response = api_exception_handler(exc, {})
+        idempotency.idempotency_finish(
+            claim,
+            status=response.status_code if response is not None else 500,
+            body=response.data if response is not None else None,
+        )
+        raise
+    if not local and status != 202:
+        # 202: the key stays bound to the operation, which answers retries.
+        idempotency.idempotency_finish(claim, status=status, body=body)
+    return Response(body, status=status)
+
+
+def _run(
+    run: Run, *, local: bool, claim: idempotency.Claim | None = None
+) -> tuple[int, dict]:
+    if not local:
+        return run()
+    with transaction.atomic():
+        status, body = run()
+        if claim is not None:
+            idempotency.idempotency_finish(claim, status=status, body=body)
+    return status, body

@@ -1,0 +1,176 @@
+"""Idempotency keys survive a crash at any point: never stuck, never a second charge, and
+a retry learns what the first request did, gateway key included."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from members.crypto import sha256_hex
+from members.errors import Conflict
+from members.ledgercheck import ledger_violations
+from members.models import GatewayKey, IdempotencyRecord, LedgerTransaction, Operation
+from members.services import idempotency, operations
+from members.upstream import call_deadline_s, shared_client
+
+pytestmark = pytest.mark.django_db
+BASE = "/api/organization"
+CREATE = {"uid": "m1", "plan": "pro"}
+
+
+class Killed(BaseException):
+    """What kill -9 looks like from inside: nothing after it runs."""
+
+
+def post(api, path, body, key):
+    return api.post(
+        BASE + path,
+        data=json.dumps(body),
+        content_type="application/json",
+        headers={"Idempotency-Key": key},
+    )
+
+
+def create_dies_after_recording(monkeypatch, *, apply_upstream: bool):
+    """The web process dies once the operation is recorded: before its upstream call,
+    or just after upstream applied it."""
+    real_call = operations._call
+
+    def dying(op, client):
+        if apply_upstream:
+            real_call(op, client or shared_client())
+        raise Killed
+
+    monkeypatch.setattr(operations, "_execute", lambda op, client: dying(op, client))
+
+
+def charges(kind="member_create") -> int:
+    return LedgerTransaction.objects.filter(kind=kind).count()
+
+
+def test_a_replayed_create_returns_the_whole_response_stored_encrypted(api, funded):
+    first = post(api, "/members/create", CREATE, "k1")
+    again = post(api, "/members/create", CREATE, "k1")
+    assert first.status_code == again.status_code == 200
+    assert again.headers["Idempotent-Replayed"] == "true"
+    key = first.json()["member"]["api_key"]
+    # the client that lost the first answer still learns the full gateway key
+    assert again.json() == first.json()
+    assert GatewayKey.objects.filter(key_hash=sha256_hex(key)).exists()
+    record = IdempotencyRecord.objects.get(key="k1")
+    assert key not in record.response_encrypted
+    assert charges() == 1
+
+
+def test_a_key_whose_request_died_before_recording_is_free_after_the_lease(
+    api, funded, frozen, settings
+):
+    # given: a request that claimed its key and died before doing anything
+    body = json.dumps(CREATE).encode()
+    claim, _ = idempotency.idempotency_claim(
+        scope=f"token:{_token_pk()}",
+        key="k1",
+        method="POST",
+        path=f"{BASE}/members/create",
+        body=body,
+    )
+    # when: the client retries at once, then after the lease
+    early = post(api, "/members/create", CREATE, "k1")
+    frozen.advance(dt.timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS))
+    late = post(api, "/members/create", CREATE, "k1")
+    # then: in progress for at most the lease, then the request runs, once
+    assert early.status_code == 409
+    assert early.json()["code"] == "IDEMPOTENCY_IN_PROGRESS"
+    assert early.json()["details"]["retry_after_seconds"] == 30
+    assert late.status_code == 200 and charges() == 1
+    # and the dead request, were it to wake up, can no longer change anything
+    with idempotency.idempotency_scope(claim), pytest.raises(Conflict):
+        operations.member_create(uid="m2", plan="pro", actor="tests")
+    assert not Operation.objects.filter(member_uid="m2").exists()
+
+
+def test_a_key_bound_to_an_operation_upstream_applied_answers_its_outcome(
+    api, funded, frozen, sandbox, monkeypatch
+):
+    # given: the web process died right after upstream created the member
+    create_dies_after_recording(monkeypatch, apply_upstream=True)
+    with pytest.raises(Killed):
+        post(api, "/members/create", CREATE, "k1")
+    monkeypatch.undo()
+    record = IdempotencyRecord.objects.get(key="k1")
+    assert record.operation is not None  # bound in the same transaction
+    # when: the client retries while the call could still be running, then after
+    pending = post(api, "/members/create", CREATE, "k1")
+    frozen.advance(dt.timedelta(seconds=call_deadline_s() + 1))
+    settled = post(api, "/members/create", CREATE, "k1")
+    again = post(api, "/members/create", CREATE, "k1")
+    # then: 202 with the operation, then the member with its full key, charged once
+    assert pending.status_code == 202
+    assert pending.json()["operation"]["status"] == "pending"
+    assert settled.status_code == 200
+    key = settled.json()["member"]["api_key"]
+    assert GatewayKey.objects.filter(key_hash=sha256_hex(key), revoked_at=None).exists()
+    assert again.json()["member"]["api_key"] == key
+    assert key not in IdempotencyRecord.objects.get(key="k1").issued_key_encrypted
+    assert charges() == 1 and len(sandbox.state.members) == 1
+    assert ledger_violations() == []
+
+
+def test_a_key_bound_to_an_operation_never_sent_runs_again_once_decided(
+    api, funded, frozen, sandbox, monkeypatch
+):
+    # given: the web process died before upstream heard of the member
+    create_dies_after_recording(monkeypatch, apply_upstream=False)
+    with pytest.raises(Killed):
+        post(api, "/members/create", CREATE, "k1")
+    monkeypatch.undo()
+    # when: the client retries after no call can still be running
+    frozen.advance(dt.timedelta(seconds=call_deadline_s() + 1))
+    retried = post(api, "/members/create", CREATE, "k1")
+    # then: the first operation is failed (nothing charged) and the retry created it
+    assert retried.status_code == 200
+    assert list(Operation.objects.values_list("status", flat=True).order_by("id")) == [
+        "failed",
+        "succeeded",
+    ]
+    assert charges() == 1 and len(sandbox.state.members) == 1
+    assert ledger_violations() == []
+
+
+def test_a_local_change_and_its_stored_answer_commit_together(api, funded, frozen):
+    # given: a purchase whose request lost its claim to a retry after the lease
+    body = json.dumps({"credits": 10}).encode()
+    claim, _ = idempotency.idempotency_claim(
+        scope=f"token:{_token_pk()}",
+        key="buy",
+        method="POST",
+        path=f"{BASE}/credits/purchase",
+        body=body,
+    )
+    frozen.advance(idempotency.lease())
+    retry = post(api, "/credits/purchase", {"credits": 10}, "buy")
+    # when: the first request finishes late
+    from django.db import transaction
+
+    from members.services import ledger
+
+    with pytest.raises(Conflict), transaction.atomic():
+        ledger.credits_purchase(credits=10, actor="tests")
+        idempotency.idempotency_finish(claim, status=200, body={"late": True})
+    # then: only the retry bought anything
+    assert retry.status_code == 200
+    assert charges("purchase") == 2  # the fixture's purchase and the retry's
+
+
+def test_expired_records_are_dropped_with_their_responses(api, funded, frozen):
+    post(api, "/credits/purchase", {"credits": 5}, "old")
+    frozen.advance(dt.timedelta(hours=25))
+    post(api, "/credits/purchase", {"credits": 5}, "new")
+    assert idempotency.idempotency_records_clean() == 1
+    assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
+
+
+def _token_pk() -> int:
+    from members.models import ServiceToken
+
+    return ServiceToken.objects.get().pk
