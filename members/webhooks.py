@@ -16,12 +16,18 @@ from dataclasses import dataclass
 import httpx
 from django.conf import settings
 
+from outbound import http as outbound_http
+from outbound.addresses import Refused
+from outbound.http import Unresolved
+
 USER_AGENT = "orgportal-webhooks/1"
 EVENT_HEADER = "Orgportal-Event"
 DELIVERY_HEADER = "Orgportal-Delivery"
 SIGNATURE_HEADER = "Orgportal-Signature"
-# How much of a failing receiver's answer the attempt log keeps.
+# How much of a failing receiver's answer the attempt log keeps, in bytes.
 _BODY_EXCERPT = 200
+# Starts the error of an attempt refused because of where it would have gone.
+TARGET_REFUSED = "TARGET_REFUSED"
 
 
 def _digest(secret: str, body: bytes, t: int) -> str:
@@ -88,7 +94,12 @@ def _redacted(text: str, url: str) -> str:
 
 def post(*, url: str, secret: str, body: bytes, event: str, delivery_id: int) -> Sent:
     """POST one signed webhook. Any 2xx is delivered; any other status, a redirect, a
-    timeout or a refused connection is a failure. Never raises for network trouble."""
+    timeout or a refused connection is a failure. Never raises for network trouble.
+
+    A target that is or resolves to an internal address is refused before anything is
+    connected (`outbound`), unless WEBHOOK_ALLOW_PRIVATE_TARGETS allows private ones;
+    its error starts with TARGET_REFUSED and no answer is read, so nothing of what such
+    an address would have said reaches the delivery log."""
     # The signature time is the wall clock, not orgportal's controllable clock: receivers
     # compare it with their own clock to refuse replays.
     t = int(time.time())
@@ -104,12 +115,22 @@ def post(*, url: str, secret: str, body: bytes, event: str, delivery_id: int) ->
     status_code: int | None = None
     error = ""
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            response = client.post(url, content=body, headers=headers)
-        status_code = response.status_code
+        answer = outbound_http.post(
+            url,
+            content=body,
+            headers=headers,
+            timeout=timeout,
+            allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+            excerpt_bytes=_BODY_EXCERPT,
+        )
+        status_code = answer.status_code
         if not 200 <= status_code < 300:
-            excerpt = response.text[:_BODY_EXCERPT].strip()
+            excerpt = answer.excerpt.strip()
             error = f"HTTP {status_code}" + (f": {excerpt}" if excerpt else "")
+    except Refused as exc:
+        error = f"{TARGET_REFUSED}: {exc}"
+    except Unresolved as exc:
+        error = f"DNS: {exc}"
     except httpx.TimeoutException:
         error = f"timed out after {timeout:g} s"
     except httpx.HTTPError as exc:

@@ -282,6 +282,10 @@ def _send_email(delivery: Delivery) -> webhooks.Sent:
 
 
 def _send_webhook(delivery: Delivery) -> webhooks.Sent:
+    # A target refused for where it resolves (TARGET_REFUSED) is an ordinary failed
+    # attempt and is retried: DNS answers and WEBHOOK_ALLOW_PRIVATE_TARGETS can change
+    # before the next one, every retry checks again, and a refused attempt connects to
+    # nothing, so retrying costs one lookup.
     endpoint = delivery.endpoint
     try:
         secret = decrypt(endpoint.secret_encrypted)

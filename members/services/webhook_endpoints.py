@@ -1,5 +1,9 @@
 """Webhook endpoints: where notifications are POSTed, and the secret they are signed with.
 
+A URL that names a loopback, private, link-local, metadata or otherwise internal
+address, in any spelling, or that carries a user name or password, is refused here
+(INVALID_WEBHOOK_URL, naming the reason); `members.webhooks` checks again at send time.
+
 The signing secret is generated here, stored only Fernet-encrypted, and returned once
 (on create and on rotation). Every change is audited, never with the secret.
 """
@@ -7,6 +11,7 @@ The signing secret is generated here, stored only Fernet-encrypted, and returned
 import secrets
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.db import transaction
 
 from members.crypto import encrypt
@@ -14,6 +19,7 @@ from members.errors import NotFound, ValidationFailed
 from members.models import Delivery, Notification, WebhookEndpoint
 from members.services.audit import audit_record
 from orgportal import clock
+from outbound.addresses import Refused, check_url
 
 EVENTS = tuple(Notification.Event.values)
 SECRET_PREFIX = "whsec_"
@@ -38,6 +44,13 @@ def _valid_url(url) -> str:
             problem = "an absolute http:// or https:// URL"
         elif not parts.hostname:
             problem = "a URL with a host"
+        else:
+            # Only what the URL says is judged here, with no DNS lookup: what its name
+            # resolves to is judged again at every send.
+            try:
+                check_url(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS)
+            except Refused as exc:
+                problem = str(exc)
     if problem:
         raise ValidationFailed(
             f"Invalid webhook URL: {problem}",

@@ -24,13 +24,18 @@ from members.services.notifications import (
 )
 from members.services.org import org_settings
 from members.webhooks import verify
+from outbound import http as outbound_http
 from tests.members.webhook_receiver import Receiver
+from tests.outbound.stubs import StubResolver, guard_network
 
 RENEWED = "member.renewed"
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    # The receiver listens on loopback, an internal address: sending to it takes the
+    # development setting (the default refuses it).
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     running = Receiver().start()
     yield running
     running.stop()
@@ -193,6 +198,37 @@ def test_a_redirect_is_not_followed_and_counts_as_a_failure(endpoint, receiver, 
     notification = notify(**renewed_event())
     delivery = delivery_attempt(delivery_id=notification.deliveries.get().pk)
     assert delivery.status == "failed" and delivery.last_status_code == 302
+
+
+def test_a_name_that_now_resolves_inside_is_refused_logged_and_retried(
+    endpoint, receiver, frozen, settings, monkeypatch
+):
+    # given: an endpoint under a public-looking name that now resolves to the receiver
+    # on loopback, with private targets not allowed
+    webhook_endpoint_update(
+        endpoint_id=endpoint.pk,
+        url=f"http://hooks.example.com:{receiver.port}/hooks/orgportal",
+        actor="tests",
+    )
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    connects = guard_network(monkeypatch)
+    monkeypatch.setattr(
+        outbound_http, "resolve", StubResolver({"hooks.example.com": ["127.0.0.1"]})
+    )
+    receiver.status = 500  # what it would answer, were it asked
+    notification = notify(**renewed_event())
+    # when
+    delivery = delivery_attempt(delivery_id=notification.deliveries.get().pk)
+    # then: nothing connected, nothing of an answer kept, and tried again later
+    assert receiver.count() == 0 and connects == []
+    (attempt,) = delivery.attempt_log.all()
+    assert not attempt.ok and attempt.status_code is None
+    assert attempt.error == (
+        "TARGET_REFUSED: hooks.example.com resolves to 127.0.0.1, a loopback address"
+    )
+    assert delivery.status == "failed" and delivery.last_status_code is None
+    assert delivery.last_error == attempt.error
+    assert frozen.now() < delivery.next_attempt_at
 
 
 def test_a_delivery_is_given_up_after_the_last_attempt(

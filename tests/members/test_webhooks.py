@@ -90,7 +90,10 @@ def test_verify_accepts_any_matching_v1_during_a_rotation():
 
 
 @pytest.fixture
-def receiver():
+def receiver(settings):
+    # The receiver listens on loopback, an internal address: sending to it takes the
+    # development setting (the default refuses it).
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     running = Receiver().start()
     yield running
     running.stop()
@@ -154,11 +157,13 @@ def test_creating_an_endpoint_shows_its_secret_once(api, receiver):
     )
     assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"]
     assert replay.json()["webhook"] == webhook
-    assert replay.json()["secret"] != secret
+    # a client that lost the first answer still learns the secret...
+    assert replay.json()["secret"] == secret
     assert WebhookEndpoint.objects.count() == 1
+    # ...which is stored only encrypted
     stored_text = json.dumps(
         list(AuditEvent.objects.values("before", "after"))
-        + list(IdempotencyRecord.objects.values("response_body"))
+        + list(IdempotencyRecord.objects.values("response_encrypted"))
     )
     assert secret not in stored_text
 
@@ -347,6 +352,61 @@ def test_bad_input_is_a_400_with_a_code_never_a_500(
     if code:
         assert r.json()["code"] == code
         assert r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1:6379/", "127.0.0.1 is a loopback address"),
+        ("http://2130706433/", "2130706433 is 127.0.0.1, a loopback address"),
+        ("http://0x7f.1/", "0x7f.1 is 127.0.0.1, a loopback address"),
+        (
+            "http://[::ffff:10.0.0.5]/",
+            "::ffff:10.0.0.5 reaches 10.0.0.5, a private address",
+        ),
+        ("http://10.1.2.3/", "10.1.2.3 is a private address"),
+        (
+            "http://169.254.169.254/latest/",
+            "169.254.169.254 is a cloud metadata address",
+        ),
+        (
+            "http://metadata.google.internal/",
+            "metadata.google.internal is a cloud metadata name",
+        ),
+        ("http://localhost:6379", "localhost is a loopback name"),
+        ("https://user:pass@hooks.example.com/", "no user name or password in the URL"),
+    ],
+)
+def test_internal_targets_are_refused_by_the_api_naming_the_reason(
+    api, settings, url, reason
+):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    r = send(api, "post", "/webhooks", {"url": url})
+    assert r.status_code == 400, r.content
+    assert r.json()["code"] == "INVALID_WEBHOOK_URL"
+    assert r.json()["error"] == f"Invalid webhook URL: {reason}"
+    assert r.json()["details"] == {"url": [reason]}
+    assert WebhookEndpoint.objects.count() == 0
+
+
+def test_an_endpoint_cannot_be_moved_to_an_internal_target(api, receiver, settings):
+    # given: an endpoint on the loopback receiver, saved while that was allowed
+    webhook = create_endpoint(api, receiver)
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    # when
+    r = send(api, "patch", f"/webhooks/{webhook['id']}", {"url": "http://0177.1/x"})
+    # then
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_WEBHOOK_URL"
+    assert r.json()["details"] == {"url": ["0177.1 is 127.0.0.1, a loopback address"]}
+    assert WebhookEndpoint.objects.get().url == receiver.url
+
+
+def test_private_targets_are_accepted_when_allowed_but_never_metadata(api, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+    ok = send(api, "post", "/webhooks", {"url": "http://10.0.0.5:9000/hook"})
+    assert ok.status_code == 201, ok.content
+    r = send(api, "post", "/webhooks", {"url": "http://169.254.169.254/latest/"})
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_WEBHOOK_URL"
 
 
 def test_malformed_json_is_a_400(api):

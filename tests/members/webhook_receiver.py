@@ -1,6 +1,9 @@
 """A webhook receiver on loopback, as a parent SaaS would run one: it checks each POST's
 signature with `members.webhooks.verify` and answers as the test tells it to. It can be
-stopped (connections refused) and started again on the same port."""
+stopped (connections refused) and started again on the same port.
+
+Loopback is an internal address: the tests that send to it turn on
+WEBHOOK_ALLOW_PRIVATE_TARGETS (the `private_targets_allowed` fixture)."""
 
 import json
 import threading
@@ -43,6 +46,8 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(delay)
         try:
             self.send_response(status)
+            if receiver.location:
+                self.send_header("Location", receiver.location)
             self.send_header("Content-Type", "text/plain")
             payload = b"ok" if 200 <= status < 300 else b"receiver says no"
             self.send_header("Content-Length", str(len(payload)))
@@ -62,6 +67,8 @@ class Receiver:
         self.secret: str | None = None
         self.status = 204
         self.delay_s = 0.0
+        # Sent as the Location header of every answer (a redirect, with a 3xx status).
+        self.location: str | None = None
         self.port = 0
         self._server: _Server | None = None
 
