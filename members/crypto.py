@@ -1,11 +1,14 @@
-"""Secrets: hashing of keys we hand out, encryption of upstream secrets we keep."""
+"""Secrets: hashing of keys we hand out, encryption of upstream secrets we keep.
 
-import base64
+The keys come from the settings, which refuse to load without them (orgportal/keys.py);
+nothing here derives a key from anything else."""
+
 import hashlib
 import secrets
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 def sha256_hex(value: str) -> str:
@@ -19,11 +22,8 @@ def random_token(nbytes: int = 32) -> str:
 def _fernet() -> MultiFernet:
     keys = list(settings.FIELD_ENCRYPTION_KEYS)
     if not keys:
-        # Embedded default: derive a key from SECRET_KEY so a fresh checkout runs.
-        digest = hashlib.sha256(
-            ("field-encryption:" + settings.SECRET_KEY).encode()
-        ).digest()
-        keys = [base64.urlsafe_b64encode(digest).decode()]
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEYS is empty")
+    # The first key encrypts; every one of them decrypts, so keys rotate without loss.
     return MultiFernet([Fernet(k) for k in keys])
 
 
@@ -41,7 +41,6 @@ def decrypt(token: str) -> str:
 
 
 def signing_secret() -> str:
-    return (
-        settings.GATEWAY_KEY_SIGNING_SECRET
-        or hashlib.sha256(("gateway-keys:" + settings.SECRET_KEY).encode()).hexdigest()
-    )
+    if not settings.GATEWAY_KEY_SIGNING_SECRET:
+        raise ImproperlyConfigured("GATEWAY_KEY_SIGNING_SECRET is empty")
+    return settings.GATEWAY_KEY_SIGNING_SECRET

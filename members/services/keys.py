@@ -6,6 +6,7 @@ authorization always comes from the database.
 """
 
 import uuid
+from collections.abc import Iterable
 
 import jwt
 from django.db import transaction
@@ -13,6 +14,7 @@ from django.db import transaction
 from members.crypto import random_token, sha256_hex, signing_secret
 from members.errors import NotFound, ValidationFailed
 from members.models import GatewayKey, Member, ServiceToken
+from members.scopes import DEFAULT_SCOPES, UnknownScope, scopes_clean
 from members.services.audit import audit_record
 from orgportal import clock
 
@@ -86,12 +88,24 @@ def gateway_key_member(token: str) -> Member | None:
     return key.member if key else None
 
 
-def service_token_create(*, name: str, actor: str) -> tuple[ServiceToken, str]:
+def service_token_create(
+    *, name: str, actor: str, scopes: Iterable[str] | None = None
+) -> tuple[ServiceToken, str]:
+    """A new token with `scopes` (members.scopes; DEFAULT_SCOPES when None)."""
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise ValidationFailed(
             "A service token needs a name of 1 to 100 characters",
             details={"name": ["1 to 100 characters"]},
+        )
+    try:
+        granted = scopes_clean(DEFAULT_SCOPES if scopes is None else scopes)
+    except UnknownScope as exc:
+        raise ValidationFailed(str(exc), details={"scopes": [str(exc)]}) from None
+    if not granted:
+        raise ValidationFailed(
+            "A service token needs at least one scope",
+            details={"scopes": ["choose at least one"]},
         )
     token = SERVICE_TOKEN_PREFIX + random_token(32)
     with transaction.atomic():
@@ -101,12 +115,13 @@ def service_token_create(*, name: str, actor: str) -> tuple[ServiceToken, str]:
             prefix=token[:8],
             created_at=clock.now(),
             created_by=actor,
+            scopes=granted,
         )
         audit_record(
             actor=actor,
             action="service_token.create",
             obj=("service_token", record.pk),
-            after={"name": name},
+            after={"name": name, "scopes": granted},
         )
     return record, token
 

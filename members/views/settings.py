@@ -75,6 +75,8 @@ def audit_list(request):
             "next_before": next_before,
             "query": query.urlencode(),
         },
+        # An invalid filter is shown next to its field, with the unfiltered log.
+        status=400 if form.errors else 200,
     )
 
 
@@ -88,7 +90,9 @@ def token_list(request):
     if request.method == "POST" and form.is_valid():
         try:
             record, token = service_token_create(
-                name=form.cleaned_data["name"], actor=actor(request)
+                name=form.cleaned_data["name"],
+                scopes=form.cleaned_data["scopes"],
+                actor=actor(request),
             )
         except ServiceError as exc:
             form_errors_from(form, exc, default_field="name")

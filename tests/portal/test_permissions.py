@@ -148,7 +148,9 @@ def test_an_admin_may_act_on_members_but_not_owner_things(world, admin_client):
 
 
 def test_an_owner_may_do_owner_things(world, owner_client):
-    response = owner_client.post(reverse("portal:tokens"), {"name": "billing"})
+    response = owner_client.post(
+        reverse("portal:tokens"), {"name": "billing", "scopes": ["read"]}
+    )
     assert response.status_code == 200
     assert b"shown only once" in response.content
     assert response["Cache-Control"] == "no-store"
