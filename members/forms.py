@@ -3,11 +3,34 @@ and their errors are shown next to the same fields."""
 
 from django import forms
 
-from members import pricing
+from members import inputs, pricing, scopes
 from members.models import LedgerTransaction, Member, Notification, Plan
 
 STATUS_CHOICES = [("", "Any status")] + list(Member.Status.choices)
 TRI_STATE = [("", "Follow upstream"), ("yes", "Allowed"), ("no", "Blocked")]
+
+
+class FilterText(forms.CharField):
+    """Free text from a query string: NUL and other control characters refused."""
+
+    default_validators = [inputs.refuse_control_chars]
+
+
+def _count(**kwargs) -> forms.IntegerField:
+    """A number stored in an integer column: bounded by the column's range."""
+    return forms.IntegerField(min_value=0, max_value=inputs.INT_FIELD_MAX, **kwargs)
+
+
+def _row_id(**kwargs) -> forms.IntegerField:
+    """A keyset cursor: a primary key, bounded by its column's range."""
+    return forms.IntegerField(
+        required=False, min_value=1, max_value=inputs.ID_MAX, **kwargs
+    )
+
+
+def _date(**kwargs) -> forms.DateField:
+    # Years 1970..9000: the filters add a day to a date, which must stay in range.
+    return forms.DateField(validators=[inputs.refuse_far_dates], **kwargs)
 
 
 class LoginForm(forms.Form):
@@ -38,7 +61,7 @@ def _plan_choices(*, blank: str | None = None, only_available: bool = True):
 
 
 class MemberFilterForm(forms.Form):
-    q = forms.CharField(
+    q = FilterText(
         label="Search",
         required=False,
         max_length=100,
@@ -123,18 +146,10 @@ class MemberSettingsForm(forms.Form):
     auto_renew = forms.BooleanField(
         label="Renew automatically before the term ends", required=False
     )
-    rate_limit = forms.IntegerField(
-        label="Rate limit (requests / minute)", required=False, min_value=0
-    )
-    quota = forms.IntegerField(
-        label="Monthly quota (0 = unlimited)", required=False, min_value=0
-    )
-    websocket_symbols = forms.IntegerField(
-        label="WebSocket subscriptions", required=False, min_value=0
-    )
-    websocket_connections = forms.IntegerField(
-        label="WebSocket connections", required=False, min_value=0
-    )
+    rate_limit = _count(label="Rate limit (requests / minute)", required=False)
+    quota = _count(label="Monthly quota (0 = unlimited)", required=False)
+    websocket_symbols = _count(label="WebSocket subscriptions", required=False)
+    websocket_connections = _count(label="WebSocket connections", required=False)
     newsfeed = forms.ChoiceField(label="Newsfeed", required=False, choices=TRI_STATE)
 
     OVERRIDES = ("rate_limit", "quota", "websocket_symbols", "websocket_connections")
@@ -171,18 +186,18 @@ class LedgerFilterForm(forms.Form):
         required=False,
         choices=[("", "All kinds")] + list(LedgerTransaction.Kind.choices),
     )
-    uid = forms.CharField(label="Member uid", required=False, max_length=100)
-    since = forms.DateField(
+    uid = FilterText(label="Member uid", required=False, max_length=100)
+    since = _date(
         label="From (UTC)",
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    until = forms.DateField(
+    until = _date(
         label="Until (UTC, inclusive)",
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
     )
-    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    before = _row_id(widget=forms.HiddenInput)
 
     def clean(self):
         data = super().clean()
@@ -211,11 +226,14 @@ class OrgSettingsForm(forms.Form):
         help_text="Days before a term ends to send reminders, comma separated, e.g. 7, 3, 1",
     )
     renew_lead_hours = forms.IntegerField(
-        label="Auto-renew lead time (hours)", min_value=1
+        label="Auto-renew lead time (hours)",
+        min_value=1,
+        max_value=inputs.INT_FIELD_MAX,
     )
     low_balance_days = forms.IntegerField(
         label="Low-balance window (days)",
         min_value=1,
+        max_value=inputs.INT_FIELD_MAX,
         help_text="Alert when the wallet cannot pay the renewals due this soon",
     )
     notify_emails = forms.CharField(
@@ -239,6 +257,14 @@ class ServiceTokenForm(forms.Form):
         max_length=100,
         help_text="What will use it, e.g. billing-backend",
     )
+    scopes = forms.MultipleChoiceField(
+        label="Scopes",
+        choices=[(s, f"{s}: {scopes.SCOPE_HELP[s]}") for s in scopes.ALL_SCOPES],
+        initial=list(scopes.DEFAULT_SCOPES),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Only what the backend needs; admin can pay credits out and mint them",
+        error_messages={"required": "Choose at least one scope."},
+    )
 
 
 class WebhookEndpointForm(forms.Form):
@@ -255,9 +281,9 @@ class WebhookEndpointForm(forms.Form):
 
 
 class AuditFilterForm(forms.Form):
-    actor = forms.CharField(label="Actor", required=False, max_length=150)
-    action = forms.CharField(
+    actor = FilterText(label="Actor", required=False, max_length=150)
+    action = FilterText(
         label="Action", required=False, max_length=60, help_text="prefix, e.g. member."
     )
-    object_id = forms.CharField(label="Object id", required=False, max_length=120)
-    before = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+    object_id = FilterText(label="Object id", required=False, max_length=120)
+    before = _row_id(widget=forms.HiddenInput)

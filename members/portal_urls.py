@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from members import inputs  # noqa: F401  (registers the uid path converter)
 from members.views import auth, credits, dashboard, ledger, members, notifications
 from members.views import settings as org
 
@@ -15,26 +16,26 @@ urlpatterns = [
     path("members/", members.member_list, name="members"),
     path("members/new/", members.member_new, name="member_new"),
     path("members/new/preview/", members.member_new_preview, name="member_new_preview"),
-    path("members/<str:uid>/", members.member_detail, name="member"),
-    path("members/<str:uid>/change/", members.member_change, name="member_change"),
+    path("members/<uid:uid>/", members.member_detail, name="member"),
+    path("members/<uid:uid>/change/", members.member_change, name="member_change"),
     path(
-        "members/<str:uid>/change/preview/",
+        "members/<uid:uid>/change/preview/",
         members.member_change_preview,
         name="member_change_preview",
     ),
-    path("members/<str:uid>/renew/", members.member_renew, name="member_renew"),
-    path("members/<str:uid>/cancel/", members.member_cancel, name="member_cancel"),
-    path("members/<str:uid>/delete/", members.member_delete, name="member_delete"),
+    path("members/<uid:uid>/renew/", members.member_renew, name="member_renew"),
+    path("members/<uid:uid>/cancel/", members.member_cancel, name="member_cancel"),
+    path("members/<uid:uid>/delete/", members.member_delete, name="member_delete"),
     path(
-        "members/<str:uid>/settings/", members.member_settings, name="member_settings"
+        "members/<uid:uid>/settings/", members.member_settings, name="member_settings"
     ),
     path(
-        "members/<str:uid>/keys/rotate/",
+        "members/<uid:uid>/keys/rotate/",
         members.member_key_rotate,
         name="member_key_rotate",
     ),
     path(
-        "members/<str:uid>/keys/revoke/",
+        "members/<uid:uid>/keys/revoke/",
         members.member_keys_revoke,
         name="member_keys_revoke",
     ),

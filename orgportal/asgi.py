@@ -8,7 +8,11 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orgportal.settings")
 
-django_application = get_asgi_application()
+from orgportal.bodylimit import BodyLimit  # noqa: E402
+
+# Only Django reads request bodies: the market gateway serves GET and never calls
+# `receive`, so its hot path skips the wrapper.
+django_application = BodyLimit(get_asgi_application())
 
 from marketdata.gateway import MarketGateway  # noqa: E402  (needs Django set up)
 

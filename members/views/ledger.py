@@ -37,7 +37,10 @@ def ledger_list(request):
     context = {"form": form, "page": page, "query": query.urlencode(), **filters}
     if request.htmx and request.htmx.target == "ledger-table":
         return render(request, "portal/ledger/_table.html", context)
-    return render(request, "portal/ledger/list.html", context)
+    # An invalid filter is shown next to its field, above the unfiltered ledger.
+    return render(
+        request, "portal/ledger/list.html", context, status=400 if form.errors else 200
+    )
 
 
 class _Echo:
@@ -74,6 +77,9 @@ async def _async_chunks(chunks: Iterator[str]):
 @require_GET
 def ledger_export(request):
     form = LedgerFilterForm(request.GET or None)
+    if form.errors:
+        # Never the whole ledger in place of the filtered part that was asked for.
+        return ledger_list(request)
     chunks = _csv_chunks(portal_selectors.ledger_csv_rows(**_filters(form)))
     content = _async_chunks(chunks) if isinstance(request, ASGIRequest) else chunks
     response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")

@@ -6,11 +6,12 @@ between (proration is per second), the new amount is shown to confirm again.
 """
 
 from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from members import charts, portal_selectors
+from members import charts, inputs, portal_selectors
 from members.errors import ServiceError
 from members.forms import (
     ConfirmForm,
@@ -94,7 +95,13 @@ def member_list(request):
     }
     if request.htmx and request.htmx.target == "members-table":
         return render(request, "portal/members/_table.html", context)
-    return render(request, "portal/members/list.html", context)
+    # An invalid filter is shown next to its field, above the unfiltered list.
+    return render(
+        request,
+        "portal/members/list.html",
+        context,
+        status=400 if form.errors else 200,
+    )
 
 
 # --- create ----------------------------------------------------------------------------
@@ -157,7 +164,10 @@ def member_new(request):
 @role_required("admin")
 @require_GET
 def member_new_preview(request):
-    plan = request.GET.get("plan") or ""
+    try:
+        plan = inputs.query_text(request.GET.get("plan"))
+    except ValidationError as exc:
+        return _preview_refused(request, exc)
     if not plan:
         return render(request, "portal/members/_preview.html", {"preview": None})
     try:
@@ -165,6 +175,14 @@ def member_new_preview(request):
     except ServiceError as exc:
         return render(request, "portal/members/_preview.html", {"error": exc.message})
     return render(request, "portal/members/_preview.html", {"preview": preview})
+
+
+def _preview_refused(request, exc: ValidationError):
+    # Shown in place of the preview, as a plan the services refuse is: htmx swaps in
+    # only successful answers.
+    return render(
+        request, "portal/members/_preview.html", {"error": f"plan: {exc.messages[0]}"}
+    )
 
 
 # --- one member ------------------------------------------------------------------------
@@ -271,7 +289,10 @@ def member_change(request, uid: str):
 @role_required("admin")
 @require_GET
 def member_change_preview(request, uid: str):
-    plan = request.GET.get("plan") or ""
+    try:
+        plan = inputs.query_text(request.GET.get("plan"))
+    except ValidationError as exc:
+        return _preview_refused(request, exc)
     if not plan:
         return render(request, "portal/members/_preview.html", {"preview": None})
     try:
@@ -368,7 +389,10 @@ def member_settings(request, uid: str):
             initial=MemberSettingsForm.initial_for(member), member=member
         )
     return render(
-        request, "portal/members/settings.html", {"member": member, "form": form}
+        request,
+        "portal/members/settings.html",
+        {"member": member, "form": form},
+        status=400 if form.errors else 200,
     )
 
 

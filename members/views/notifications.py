@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from members import portal_selectors
+from members import inputs, portal_selectors
 from members.errors import ServiceError
 from members.forms import WebhookEndpointForm
 from members.models import Delivery, Notification, WebhookEndpoint
@@ -33,7 +33,7 @@ def _int(value) -> int | None:
         number = int(value)
     except (TypeError, ValueError):
         return None
-    return number if number > 0 else None
+    return number if 0 < number <= inputs.ID_MAX else None
 
 
 @role_required("viewer")
