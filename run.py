@@ -11,7 +11,9 @@ a fresh machine before any dependency is installed.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import importlib.util
 import json
 import os
 import signal
@@ -30,11 +32,13 @@ STAMP = VENV / ".requirements.sha256"
 RUN_DIR = ROOT / ".run"
 LOG_DIR = RUN_DIR / "logs"
 CREDENTIALS = RUN_DIR / "credentials.json"
+LOCK = RUN_DIR / "run.lock"
 MANAGE = str(ROOT / "manage.py")
 
 READY_TIMEOUT_SECONDS = 90
 STOP_GRACE_SECONDS = 10
 LOG_TAIL_LINES = 30
+LOGS_KEPT = 3  # earlier runs' logs: web.log.1 (the last run) to web.log.3
 USAGE = """usage:
   python3 run.py               run orgportal: sandbox, web and worker
   python3 run.py test [ARGS]   run the test suite; ARGS go to pytest"""
@@ -128,21 +132,22 @@ def bootstrap() -> None:
 
 
 def load_dotenv() -> None:
-    """Read .env like the settings do, so run.py and Django agree on ports and URLs.
+    """Read .env with the settings' own rules (orgportal/envfile.py, standard library
+    only), so run.py and Django agree on ports and URLs and on what is malformed.
 
     Variables already in the environment win, as in the settings.
     """
-    path = ROOT / ".env"
-    if not path.exists():
-        return
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        key, value = key.strip(), value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
+    # By path: importing the orgportal package would import Django and Celery.
+    spec = importlib.util.spec_from_file_location(
+        "orgportal_envfile", ROOT / "orgportal" / "envfile.py"
+    )
+    envfile = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(envfile)
+    try:
+        values = envfile.read(ROOT / ".env")
+    except envfile.EnvFileError as exc:
+        fail(str(exc))
+    for key, value in values.items():
         os.environ.setdefault(key, value)
 
 
@@ -161,6 +166,65 @@ def child_env() -> dict[str, str]:
 def ensure_run_dirs() -> None:
     for path in (RUN_DIR, LOG_DIR, RUN_DIR / "broker", RUN_DIR / "broker-processed"):
         path.mkdir(parents=True, exist_ok=True)
+
+
+# --- one launcher per checkout --------------------------------------------------------
+
+
+class AlreadyRunning(Exception):
+    """Another launcher holds the lock; the message names it."""
+
+
+def acquire_lock(path: Path, info: dict):
+    """Hold `path` locked (fcntl.flock) for as long as the returned file stays open,
+    with `info` (pid, ports, start time) written in it for a second launcher to show.
+
+    The kernel drops the lock when its holder dies, however it dies, so a lock file
+    left by a dead launcher is simply taken over; its contents are never trusted.
+    """
+    import fcntl
+
+    handle = open(path, "a+")  # noqa: SIM115 - held open for the whole run
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        text = handle.read()
+        handle.close()
+        raise AlreadyRunning(describe_holder(text)) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(json.dumps(info) + "\n")
+    handle.flush()
+    return handle
+
+
+def describe_holder(text: str) -> str:
+    try:
+        info = json.loads(text)
+        pid = int(info["pid"])
+    except (ValueError, KeyError, TypeError):
+        return (
+            "another `python3 run.py` is starting from this checkout; wait for it, "
+            "or stop it first"
+        )
+    return (
+        f"orgportal is already running from this checkout (pid {pid}, web port "
+        f"{info.get('web_port')}, sandbox port {info.get('sandbox_port')}, since "
+        f"{info.get('started', '?')}). A second one on the same data in .run/ would "
+        f"break it: stop it first (Ctrl-C in its terminal, or kill {pid}), or run "
+        "the other copy from another checkout."
+    )
+
+
+def rotate_logs(path: Path, keep: int = LOGS_KEPT) -> None:
+    """web.log -> web.log.1 -> ... -> web.log.<keep>: the last runs' logs survive."""
+    for n in range(keep - 1, 0, -1):
+        older = path.with_name(f"{path.name}.{n}")
+        if older.exists():
+            older.replace(path.with_name(f"{path.name}.{n + 1}"))
+    if path.exists():
+        path.replace(path.with_name(f"{path.name}.1"))
 
 
 # --- `run.py test` --------------------------------------------------------------------
@@ -201,6 +265,7 @@ class Child:
         self.process: subprocess.Popen | None = None
 
     def start(self, env: dict[str, str]) -> None:
+        rotate_logs(self.log_path)
         with open(self.log_path, "wb") as log:
             # A session of its own: the terminal's Ctrl-C reaches only run.py, which
             # then stops each child's whole process group (celery's pool included).
@@ -321,6 +386,10 @@ def output_tail(result: subprocess.CompletedProcess) -> str:
 def manage(args: list[str], env: dict[str, str], what: str) -> None:
     result = run_manage(args, env)
     if result.returncode != 0:
+        errors = [line for line in result.stderr.splitlines() if line.strip()]
+        if len(errors) == 1 and errors[0].startswith("error: "):
+            # manage.py's one line for an operator's mistake says all there is.
+            fail(f"{what} failed: {errors[0].removeprefix('error: ')}")
         fail(
             f"{what} failed (manage.py {' '.join(args)}, exit {result.returncode}):\n"
             + output_tail(result)
@@ -439,6 +508,18 @@ def banner(web_port: int, sandbox_port: int, credentials: dict) -> str:
             "  Admin login    none stored; create one: .venv/bin/python manage.py "
             "createsuperuser",
         ]
+    if os.environ.get("WEBHOOK_ALLOW_PRIVATE_TARGETS", "").lower() not in (
+        "false",
+        "0",
+        "no",
+        "off",
+    ):
+        lines += [
+            "  Webhooks       may target loopback and private addresses here "
+            "(development default;",
+            "                 WEBHOOK_ALLOW_PRIVATE_TARGETS=false refuses them, as "
+            "production does)",
+        ]
     if token:
         lines += [f"  Service token  {token}"]
     else:
@@ -484,9 +565,23 @@ def command_serve() -> int:
         fail(
             f"WEB_PORT and SANDBOX_PORT are both {web_port}; give them different ports"
         )
+    ensure_run_dirs()
+    # Before the port checks: a second launcher here is the likely reason they fail,
+    # and its message says so where theirs would only name a port.
+    try:
+        lock = acquire_lock(
+            LOCK,
+            {
+                "pid": os.getpid(),
+                "web_port": web_port,
+                "sandbox_port": sandbox_port,
+                "started": dt.datetime.now().astimezone().isoformat(" ", "seconds"),
+            },
+        )
+    except AlreadyRunning as exc:
+        fail(str(exc))
     check_port_free(sandbox_port, "SANDBOX_PORT", "sandbox")
     check_port_free(web_port, "WEB_PORT", "web")
-    ensure_run_dirs()
     env = child_env()
     env["WEB_PORT"] = str(web_port)
     env["SANDBOX_PORT"] = str(sandbox_port)
@@ -549,6 +644,8 @@ def command_serve() -> int:
     except BaseException:
         stop_all(children)
         raise
+    finally:
+        lock.close()  # only now may another launcher start on this data
 
 
 def main(argv: list[str]) -> int:

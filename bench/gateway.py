@@ -297,6 +297,8 @@ def main() -> None:
         "UPSTREAM_MARKET_URL": sandbox_url,
         "UPSTREAM_ORG_KEY": ORG_KEY,
         "LOG_LEVEL": "WARNING",
+        # Read at the end for the speculation counters; closed unless allowed.
+        "METRICS_ALLOWED_IPS": "127.0.0.1",
     }
     subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}

@@ -37,9 +37,11 @@ from marketdata.access import AccessCache
 from marketdata.db import in_thread
 from marketdata.limits import MemoryLimiter, RedisLimiter, month_key, redis_client
 from marketdata.metering import Meter
+from marketdata.routes import route_template
 from members.services import cache_events
 from orgportal import clock
-from orgportal.metrics import MARKET_SPECULATIVE
+from orgportal.metrics import HTTP_LATENCY, HTTP_REQUESTS, MARKET_SPECULATIVE
+from orgportal.middleware import _KNOWN_METHODS, request_id
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ _PASS_HEADERS = {
     b"content-encoding",
 }
 _JSON = (b"content-type", b"application/json")
+_REQUEST_ID = b"x-request-id"
 
 # Speculate only on a verdict this recent: a member that made a request in the last
 # second is an active client (the latency-sensitive ones call many times a second), and
@@ -104,6 +107,9 @@ class MarketGateway:
         # member id -> (monotonic time, rate remaining, quota left or None when
         # unlimited) as of this process's last limiter verdict for the member.
         self._headroom: dict[int, tuple[float, int, int | None]] = {}
+        # (method, route, status) -> its request counter and latency histogram: the
+        # labels are resolved once, not per request.
+        self._series: dict[tuple[str, str, int], tuple] = {}
         self.speculate = False
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -182,6 +188,40 @@ class MarketGateway:
     # --- the request --------------------------------------------------------------------
 
     async def __call__(self, scope, receive, send) -> None:
+        """Every answer carries X-Request-ID and is counted by route and status."""
+        started = time.perf_counter()
+        incoming = ""
+        for name, value in scope["headers"]:
+            if name == _REQUEST_ID:
+                incoming = value.decode("latin-1")
+                break
+        tag = (_REQUEST_ID, request_id(incoming).encode())
+        status = 500  # what the server answers if we fail before starting a response
+
+        async def tagged(message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message["headers"], tag]
+            await send(message)
+
+        try:
+            await self._serve(scope, tagged)
+        finally:
+            method = scope["method"]
+            if method not in _KNOWN_METHODS:
+                method = "OTHER"
+            route = route_template(scope["path"])
+            series = self._series.get((method, route, status))
+            if series is None:
+                series = self._series[method, route, status] = (
+                    HTTP_REQUESTS.labels(method, route, f"{status // 100}xx"),
+                    HTTP_LATENCY.labels(method, route),
+                )
+            series[0].inc()
+            series[1].observe(time.perf_counter() - started)
+
+    async def _serve(self, scope, send) -> None:
         if not self._started:
             await self.startup()
         now = clock.now()

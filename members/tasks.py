@@ -34,13 +34,6 @@ def operations_resolve_pending() -> int:
     return len(ids)
 
 
-@shared_task(time_limit=300, soft_time_limit=280)
-def login_attempts_clean() -> int:
-    from members.services.signin import login_attempts_clean as clean
-
-    return clean()
-
-
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
 def renewals_run() -> dict:
     """Reminders, auto-renewals, expiries and the low-balance alert. Safe to run twice

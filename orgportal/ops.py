@@ -5,6 +5,7 @@ A failed readiness check names a short reason; exception text is redacted of eve
 configured secret before it is shown, because probes' bodies end up in dashboards.
 """
 
+import hmac
 import logging
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ from django.http import HttpResponse, JsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from members.errors import error_body
+from orgportal.clientip import client_ip, in_networks
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,33 @@ def readyz(request):
 
 
 def metrics(request):
+    """Prometheus text, for a scraper that passes every configured check (settings
+    METRICS_TOKEN, METRICS_ALLOWED_IPS); with none configured, for no one."""
+    token, allowed = settings.METRICS_TOKEN, settings.METRICS_ALLOWED_IPS
+    if not token and not allowed:
+        return json_error(
+            request,
+            "Metrics are disabled: set METRICS_TOKEN or METRICS_ALLOWED_IPS.",
+            "METRICS_DISABLED",
+            403,
+        )
+    if allowed and not in_networks(client_ip(request), allowed):
+        return json_error(
+            request, "This address may not read metrics.", "FORBIDDEN", 403
+        )
+    if token:
+        scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            sent.strip().encode(), token.encode()
+        ):
+            response = json_error(
+                request,
+                "Send the metrics token as Authorization: Bearer <token>.",
+                "UNAUTHORIZED",
+                401,
+            )
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)
 
 

@@ -4,23 +4,47 @@ With no environment at all the project runs on the embedded default: SQLite, no 
 the sandbox upstream on its default port with its default organization key.
 """
 
+import datetime as dt
+import os
 import tempfile
 from pathlib import Path
 
 import environ
 from celery.schedules import crontab
 
+from orgportal import config, keys
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-RUN_DIR = BASE_DIR / ".run"
 
-env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# orgportal.config holds the parsing rules: a malformed .env line, a DEBUG that is not
+# true/false or a DATABASE_URL that is not one is a one-line error naming the variable.
+config.load_env_file(BASE_DIR / ".env")
+env = config.Env()
 
-DEBUG = env.bool("DEBUG", default=False)
-# The embedded default derives a stable key so a fresh checkout runs; production sets its own.
-SECRET_KEY = env.str(
-    "SECRET_KEY", default="orgportal-embedded-default-not-for-production"
+# The embedded default's data: SQLite database, broker, static files, generated secrets.
+RUN_DIR = Path(env.str("RUN_DIR", default=str(BASE_DIR / ".run")))
+# pytest sets PYTEST_VERSION for its session: tests get fixed secrets of their own and
+# the embedded default's plain-HTTP security defaults, whatever database they use.
+_TESTS = "PYTEST_VERSION" in os.environ
+# A deployment: HTTPS-only cookies, redirects and HSTS unless the environment says not.
+_DEPLOYED = not config.embedded_default() and not _TESTS
+
+# Parsed before anything that depends on whether it is set: a DATABASE_URL that is not
+# one is the mistake to report, not the secrets a deployment would then need.
+_DATABASE = config.database(
+    env.str("DATABASE_URL", default="") or f"sqlite:///{RUN_DIR / 'orgportal.sqlite3'}"
 )
+DEBUG = env.bool("DEBUG", default=False)
+# Outside the embedded default a missing or malformed secret stops the start here, with
+# one message naming each (orgportal/keys.py); the embedded default generates its own
+# once into RUN_DIR.
+_SECRETS = keys.secrets_load(
+    os.environ,
+    run_dir=RUN_DIR,
+    embedded=config.embedded_default(),
+    testing=_TESTS,
+)
+SECRET_KEY = _SECRETS.secret_key
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["*"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -35,9 +59,11 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served locally: the docs work offline
     "django_htmx",  # ships htmx as a static file: nothing is fetched at run time
+    "axes",  # sign-in lockout, for the portal and Django admin alike
     "members",
     "marketdata",
     "sandbox",
+    "outbound",  # checks where operator-named URLs may send to
 ]
 
 MIDDLEWARE = [
@@ -52,6 +78,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a locked-out sign-in into the sign-in page saying so.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "orgportal.urls"
@@ -73,11 +101,7 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": env.db_url(
-        "DATABASE_URL", default=f"sqlite:///{RUN_DIR / 'orgportal.sqlite3'}"
-    )
-}
+DATABASES = {"default": _DATABASE}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3's pool; a pooled connection must not be persistent as well.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
@@ -170,10 +194,10 @@ MARKET_SPECULATE = env.bool("MARKET_SPECULATE", default=True)
 USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=5.0)
 
 # --- Secrets at rest and keys ------------------------------------------------------------
-# Fernet key(s), comma separated, newest first; the embedded default derives one from
-# SECRET_KEY so a fresh checkout runs.
-FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[])
-GATEWAY_KEY_SIGNING_SECRET = env.str("GATEWAY_KEY_SIGNING_SECRET", default="")
+# Fernet keys, newest first: the first encrypts, every one decrypts (rotation). Read and
+# validated with SECRET_KEY above.
+FIELD_ENCRYPTION_KEYS = _SECRETS.field_encryption_keys
+GATEWAY_KEY_SIGNING_SECRET = _SECRETS.gateway_key_signing_secret
 
 # --- Organization ------------------------------------------------------------------------
 ORG_AUTO_RENEW_DEFAULT = env.bool("ORG_AUTO_RENEW_DEFAULT", default=True)
@@ -196,8 +220,18 @@ EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="orgportal@localhost")
 WEBHOOK_TIMEOUT = env.float("WEBHOOK_TIMEOUT", default=10.0)
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=12)
+# Webhook endpoints on loopback and private addresses (a receiver on this machine or the
+# local network), for development only. Unspecified, link-local and cloud metadata
+# addresses and URLs with a user name or password stay refused whatever this says. The
+# embedded default turns it on, and the outbound app logs a warning whenever it is on.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env.bool(
+    "WEBHOOK_ALLOW_PRIVATE_TARGETS", default=config.embedded_default()
+)
 ORG_MEMBER_EMAIL_DOMAIN = env.str("ORG_MEMBER_EMAIL_DOMAIN", default="company.com")
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=24)
+# How long a request's claim on its Idempotency-Key holds before a retry may take it over,
+# if the request has neither bound it to an operation nor finished (its process died).
+IDEMPOTENCY_LEASE_SECONDS = env.int("IDEMPOTENCY_LEASE_SECONDS", default=30)
 
 # --- Celery ------------------------------------------------------------------------------
 # Redis in production; with no Redis the embedded default uses kombu's filesystem
@@ -283,16 +317,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "members.tasks.idempotency_keys_clean",
         "schedule": 3600.0,
     },
-    "clean-login-attempts": {
-        "task": "members.tasks.login_attempts_clean",
-        "schedule": 86_400.0,
-    },
 }
 
 # --- REST API ----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["members.auth.ServiceTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # A service token with the scope members.scopes names for the route and method.
+    "DEFAULT_PERMISSION_CLASSES": ["members.auth.ServiceTokenScopes"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "members.errors.api_exception_handler",
@@ -327,6 +358,16 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# --- Metrics ----------------------------------------------------------------------------
+# /metrics answers a request that passes every check configured here: the bearer token,
+# and a client address (see TRUSTED_PROXIES) in the allow-list. With neither configured
+# it answers 403 to everyone, except that the embedded default allows loopback.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.networks(
+    "METRICS_ALLOWED_IPS",
+    default=config.LOOPBACK if config.embedded_default() else [],
+)
+
 # --- Logging: one JSON object per line ----------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
@@ -353,15 +394,56 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 # Secure cookies need HTTPS; the embedded default serves plain HTTP on loopback.
-SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=False)
-CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=False)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_DEPLOYED)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_DEPLOYED)
+# HTTPS (`manage.py check --deploy` is clean with the defaults of a deployment). Behind
+# a proxy that terminates TLS set SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=_DEPLOYED)
+# Probes and scrapers inside the network speak plain HTTP; a redirect would fail them.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+if env.str("SECURE_PROXY_SSL_HEADER", default=""):
+    _header, _, _value = env.str("SECURE_PROXY_SSL_HEADER").partition(",")
+    SECURE_PROXY_SSL_HEADER = (_header.strip(), _value.strip() or "https")
+SECURE_HSTS_SECONDS = env.int(
+    "SECURE_HSTS_SECONDS", default=365 * 86400 if _DEPLOYED else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", default=_DEPLOYED
+)
+# Preloading puts the whole domain into browsers' built-in HTTPS-only lists, which is
+# the domain owner's decision: opt in with SECURE_HSTS_PRELOAD=true; until then the
+# check's reminder about it is silenced.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 3600)  # seconds
 X_FRAME_OPTIONS = "DENY"
-# Lockout: this many failed sign-ins for one username, or from one IP address, within
-# the window lock that username or address out for PORTAL_LOCKOUT_MINUTES.
+# Lockout (django-axes): PORTAL_LOCKOUT_FAILURES failed sign-ins for one username, or
+# from one client address, each within PORTAL_LOCKOUT_MINUTES of the one before, lock
+# that username or address until PORTAL_LOCKOUT_MINUTES after the last of them. Every
+# authenticate() goes through it: the portal's sign-in and Django admin's.
 PORTAL_LOCKOUT_FAILURES = env.int("PORTAL_LOCKOUT_FAILURES", default=5)
-PORTAL_LOCKOUT_WINDOW_MINUTES = env.int("PORTAL_LOCKOUT_WINDOW_MINUTES", default=15)
 PORTAL_LOCKOUT_MINUTES = env.int("PORTAL_LOCKOUT_MINUTES", default=15)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = PORTAL_LOCKOUT_FAILURES
+AXES_COOLOFF_TIME = dt.timedelta(minutes=PORTAL_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# Attempts while locked are refused unchecked and not counted, so a lock ends on time.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "members.views.auth.lockout_username"
+AXES_CLIENT_IP_CALLABLE = "orgportal.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "members.views.auth.locked_out"
+# Failed attempts expire with the cool-off (each new failure or sign-in deletes the
+# expired ones); successful sign-ins are not logged, so nothing grows without bound.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
+# Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For is believed: the
+# client address of a request from one of them is the nearest untrusted address the
+# header names. Empty: REMOTE_ADDR is the client and forwarded headers are ignored.
+TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES", default=[])
 TEMPLATES[0]["OPTIONS"]["context_processors"].append(
     "members.views.common.portal_context"
 )

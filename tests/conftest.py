@@ -48,6 +48,10 @@ def _isolated(settings, request):
     settings.UPSTREAM_BACKOFF_BASE = 0.001
     settings.UPSTREAM_BACKOFF_CAP = 0.01
     settings.CELERY_TASK_ALWAYS_EAGER = False
+    # /metrics as the embedded default serves it (loopback, no token) on any database,
+    # so a test can read the counters through the test client.
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOWED_IPS = ["127.0.0.0/8", "::1/128"]
     yield
     clock.reset()
 
@@ -70,10 +74,29 @@ def frozen():
 
 @pytest.fixture
 def service_token(db):
+    """A token with every scope, so a test exercises the operation, not the scopes."""
+    from members.scopes import ALL_SCOPES
     from members.services.keys import service_token_create
 
-    _, token = service_token_create(name="tests", actor="tests")
+    _, token = service_token_create(name="tests", scopes=ALL_SCOPES, actor="tests")
     return token
+
+
+@pytest.fixture
+def scoped_api(db):
+    """An API client factory: `scoped_api("read", "members")` authenticates with a new
+    token holding exactly those scopes."""
+    from members.services.keys import service_token_create
+
+    def make(*scopes: str) -> APIClient:
+        _, token = service_token_create(
+            name=f"tests-{'-'.join(scopes) or 'none'}", scopes=scopes, actor="tests"
+        )
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+        return client
+
+    return make
 
 
 @pytest.fixture

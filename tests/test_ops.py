@@ -192,20 +192,85 @@ def test_failing_views_answer_json_errors(settings, url, status, code):
     assert "secret detail" not in response.content.decode()
 
 
-def test_a_body_over_the_limit_is_refused_with_413(client, settings):
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
-    before = _requests_total(client, route="healthz", method="POST", status="4xx")
+# --- who may read /metrics -----------------------------------------------------------
 
-    at_limit = client.post("/healthz", b"x" * 1024, content_type="application/json")
-    over_limit = client.post("/healthz", b"x" * 1025, content_type="application/json")
 
-    assert at_limit.status_code == 200
-    assert over_limit.status_code == 413
-    assert over_limit.json() == {
-        "error": "Request body too large (limit 1024 bytes)",
-        "code": "PAYLOAD_TOO_LARGE",
-        "details": {"limit": 1024},
-    }
-    assert "X-Request-ID" in over_limit
-    after = _requests_total(client, route="healthz", method="POST", status="4xx")
-    assert after == before + 1
+def test_metrics_are_refused_to_everyone_when_nothing_is_configured(client, settings):
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOWED_IPS = []
+
+    response = client.get("/metrics")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "METRICS_DISABLED"
+    assert "orgportal_http_requests_total" not in response.content.decode()
+
+
+def test_metrics_need_the_bearer_token_when_one_is_set(client, settings):
+    settings.METRICS_TOKEN = "scrape-secret-7"
+    settings.METRICS_ALLOWED_IPS = []
+
+    missing = client.get("/metrics", REMOTE_ADDR="192.0.2.10")
+    wrong = client.get(
+        "/metrics",
+        REMOTE_ADDR="192.0.2.10",
+        headers={"Authorization": "Bearer scrape-secret-8"},
+    )
+    right = client.get(
+        "/metrics",
+        REMOTE_ADDR="192.0.2.10",
+        headers={"Authorization": "Bearer scrape-secret-7"},
+    )
+
+    assert missing.status_code == wrong.status_code == 401
+    assert missing["WWW-Authenticate"].startswith("Bearer")
+    assert right.status_code == 200
+    assert "orgportal_http_requests_total" in right.content.decode()
+
+
+def test_metrics_answer_only_addresses_in_the_allow_list(client, settings):
+    settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOWED_IPS = ["10.20.0.0/16"]
+    settings.TRUSTED_PROXIES = ["10.99.0.1/32"]
+
+    inside = client.get("/metrics", REMOTE_ADDR="10.20.3.4")
+    outside = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
+    via_proxy = client.get(
+        "/metrics",
+        REMOTE_ADDR="10.99.0.1",
+        headers={"X-Forwarded-For": "10.20.3.4"},
+    )
+    spoofed = client.get(
+        "/metrics",
+        REMOTE_ADDR="192.0.2.10",
+        headers={"X-Forwarded-For": "10.20.3.4"},
+    )
+
+    assert inside.status_code == 200
+    assert via_proxy.status_code == 200
+    assert outside.status_code == spoofed.status_code == 403
+
+
+def test_metrics_with_token_and_allow_list_need_both(client, settings):
+    settings.METRICS_TOKEN = "scrape-secret-7"
+    settings.METRICS_ALLOWED_IPS = ["10.20.0.0/16"]
+    auth = {"Authorization": "Bearer scrape-secret-7"}
+
+    assert (
+        client.get("/metrics", REMOTE_ADDR="10.20.3.4", headers=auth).status_code == 200
+    )
+    assert (
+        client.get("/metrics", REMOTE_ADDR="10.21.3.4", headers=auth).status_code == 403
+    )
+    assert client.get("/metrics", REMOTE_ADDR="10.20.3.4").status_code == 401
+
+
+def test_the_site_root_is_counted_under_its_own_route(client):
+    before_root = _requests_total(client, route="/", status="3xx")
+    before_unmatched = _requests_total(client, route="unmatched", status="3xx")
+
+    response = client.get("/")  # signed out: sent to the sign-in page
+
+    assert response.status_code == 302
+    assert _requests_total(client, route="/", status="3xx") == before_root + 1
+    assert _requests_total(client, route="unmatched", status="3xx") == before_unmatched

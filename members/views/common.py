@@ -8,17 +8,12 @@ from django.http import HttpResponse
 from django.shortcuts import render
 
 from members.errors import ServiceError
-from members.services.signin import role_at_least, user_role
+from members.roles import role_at_least, user_role
 
 
 def actor(request) -> str:
     """How the audit log and the ledger name a portal user."""
     return f"staff:{request.user.get_username()}"
-
-
-def client_ip(request) -> str | None:
-    # REMOTE_ADDR only: a forwarded header is whatever the client says it is.
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _to_login(request):

@@ -124,7 +124,14 @@ def workers(sandbox, tmp_path):
         "UPSTREAM_ORG_KEY": ORG_KEY,
         "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
         "UPSTREAM_TIMEOUT": "2",
+        # a call's longest run (retries included) is short, so a renewal left in flight
+        # by a killed worker may be resolved by another within the test's minute
+        "UPSTREAM_CONNECT_TIMEOUT": "1",
+        "UPSTREAM_MAX_RETRIES": "1",
+        "UPSTREAM_BACKOFF_CAP": "0.5",
         "LOG_LEVEL": "INFO",
+        # the test's webhook receiver is on loopback
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
     }
     running = Workers(queue, env, tmp_path)
     yield running
@@ -134,8 +141,9 @@ def workers(sandbox, tmp_path):
         conn.default_channel.queue_delete(queue)
 
 
-def test_a_real_worker_delivers_a_signed_webhook(workers):
-    # given
+def test_a_real_worker_delivers_a_signed_webhook(workers, settings):
+    # given: a receiver on loopback, which only the development setting allows
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     receiver = Receiver().start()
     try:
         endpoint, secret = webhook_endpoint_create(url=receiver.url, actor="tests")

@@ -26,6 +26,19 @@ def signed_in(user: User) -> Client:
 
 
 @pytest.fixture
+def lockout_clock(frozen, monkeypatch):
+    """The frozen clock, for django-axes' lockout too (it reads Django's clock)."""
+    import axes.attempts
+    import axes.handlers.proxy
+
+    from orgportal import clock
+
+    monkeypatch.setattr(axes.handlers.proxy, "now", clock.now)
+    monkeypatch.setattr(axes.attempts, "now", clock.now)
+    return frozen
+
+
+@pytest.fixture
 def owner(db):
     return make_user("olivia", "owner")
 

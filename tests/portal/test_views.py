@@ -14,7 +14,6 @@ from members.models import (
     CashRefund,
     LedgerEntry,
     LedgerTransaction,
-    LoginAttempt,
     Member,
     OrgSettings,
 )
@@ -48,17 +47,23 @@ def test_sign_in_sends_to_next_and_refuses_a_foreign_next(db):
     assert response["Location"] == "/"
 
 
-def test_five_failures_lock_the_username_for_fifteen_minutes(db, frozen):
+def test_five_failures_lock_the_username_for_fifteen_minutes(db, lockout_clock):
+    frozen = lockout_clock
     make_user("olivia", "owner")
     client = Client()
-    for _ in range(5):
+    for _ in range(4):
         response = login(client, "olivia", "nope")
         assert b"Wrong username or password" in response.content
+    # the fifth failure locks, and the sign-in page says so
+    response = login(client, "olivia", "nope")
+    assert response.status_code == 429
+    assert b"Too many failed sign-ins" in response.content
     # locked: even the right password is refused, with a clear message
     response = login(client, "olivia")
     assert response.status_code == 429
     assert b"Too many failed sign-ins" in response.content
     assert b"15 minutes" in response.content
+    assert b'name="username"' in response.content  # the sign-in page, not a bare 403
     assert "_auth_user_id" not in client.session
     # from another address too: the username itself is locked
     assert login(Client(), "OLIVIA", ip="10.9.9.9").status_code == 429
@@ -69,7 +74,7 @@ def test_five_failures_lock_the_username_for_fifteen_minutes(db, frozen):
     assert response.status_code == 302 and response["Location"] == "/"
 
 
-def test_failures_from_one_address_lock_the_address(db, frozen):
+def test_failures_from_one_address_lock_the_address(db, lockout_clock):
     make_user("olivia", "owner")
     for i in range(5):
         login(Client(), f"guess{i}", "nope", ip="10.6.6.6")
@@ -77,7 +82,8 @@ def test_failures_from_one_address_lock_the_address(db, frozen):
     assert login(Client(), "olivia", ip="10.7.7.7").status_code == 302
 
 
-def test_failures_spread_over_more_than_the_window_do_not_lock(db, frozen):
+def test_failures_spread_over_more_than_the_window_do_not_lock(db, lockout_clock):
+    frozen = lockout_clock
     make_user("olivia", "owner")
     for _ in range(4):
         login(Client(), "olivia", "nope")
@@ -86,7 +92,7 @@ def test_failures_spread_over_more_than_the_window_do_not_lock(db, frozen):
     assert login(Client(), "olivia").status_code == 302
 
 
-def test_a_success_clears_the_failures_before_it(db, frozen):
+def test_a_success_clears_the_failures_before_it(db, lockout_clock):
     make_user("olivia", "owner")
     for _ in range(4):
         login(Client(), "olivia", "nope")
@@ -94,7 +100,6 @@ def test_a_success_clears_the_failures_before_it(db, frozen):
     for _ in range(4):
         login(Client(), "olivia", "nope")
     assert login(Client(), "olivia").status_code == 302
-    assert LoginAttempt.objects.filter(ok=False).count() == 8
 
 
 def test_session_cookie_is_http_only_and_logout_needs_post(db):
@@ -394,11 +399,15 @@ def test_dashboard_alerts_on_failed_deliveries_and_low_balance(viewer_client, fu
 # --- notifications and webhooks ----------------------------------------------------
 
 
-def test_webhook_endpoint_secret_shown_once_and_redelivery(owner_client, admin_client):
+def test_webhook_endpoint_secret_shown_once_and_redelivery(
+    owner_client, admin_client, settings
+):
     from members.models import Delivery, WebhookEndpoint
     from tests.members.webhook_receiver import Receiver
     from tests.portal import factories
 
+    # the receiver is on loopback, which only the development setting allows
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
     receiver = Receiver().start()
     try:
         # a bad URL is refused next to the field
