@@ -1,6 +1,7 @@
 """A real web process (uvicorn on 127.0.0.1) for tests that need process boundaries:
 several processes on one database, or a process killed mid-request."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -8,8 +9,25 @@ import time
 from pathlib import Path
 
 import httpx
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def web_env(sandbox, settings, **extra: str) -> dict:
+    """The environment of a web process on this test's PostgreSQL database, with the
+    sandbox as both upstreams and this run's Redis key prefix."""
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "UPSTREAM_ORG_URL": sandbox.url,
+        "UPSTREAM_MARKET_URL": sandbox.url,
+        "UPSTREAM_ORG_KEY": sandbox.state.org_key,
+        "LOG_LEVEL": "WARNING",
+        "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
+        **extra,
+    }
 
 
 class Web:

@@ -11,7 +11,7 @@ from django.db import connection
 
 from members.services import operations
 from tests.marketdata.conftest import free_port
-from tests.webproc import Web
+from tests.webproc import Web, web_env
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [
@@ -26,16 +26,7 @@ pytestmark = [
 
 @pytest.fixture
 def two_webs(sandbox, transactional_db, settings):
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "UPSTREAM_ORG_URL": sandbox.url,
-        "UPSTREAM_MARKET_URL": sandbox.url,
-        "UPSTREAM_ORG_KEY": sandbox.state.org_key,
-        "LOG_LEVEL": "WARNING",
-        "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
-    }
+    env = web_env(sandbox, settings)
     webs = [Web(env, free_port()), Web(env, free_port())]
     yield [web.url for web in webs]
     for web in webs:

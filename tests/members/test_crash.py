@@ -3,7 +3,6 @@ upstream applying some changes and then hanging: after a restart, every key answ
 what its request did, within the stated lease, and no retry charges twice."""
 
 import concurrent.futures
-import os
 import time
 
 import httpx
@@ -15,6 +14,7 @@ from members.ledgercheck import ledger_violations
 from members.models import GatewayKey, LedgerTransaction, Member, Operation
 from members.services import ledger
 from members.services.plans import plans_sync
+from tests import webproc
 from tests.marketdata.conftest import free_port
 from tests.webproc import Web
 
@@ -31,22 +31,15 @@ pytestmark = [
 
 @pytest.fixture
 def web_env(sandbox, service_token, settings):
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "UPSTREAM_ORG_URL": sandbox.url,
-        "UPSTREAM_MARKET_URL": sandbox.url,
-        "UPSTREAM_ORG_KEY": sandbox.state.org_key,
-        "UPSTREAM_TIMEOUT": str(UPSTREAM_TIMEOUT_S),
-        "UPSTREAM_CONNECT_TIMEOUT": "1",
-        "UPSTREAM_MAX_RETRIES": "0",
-        "UPSTREAM_BACKOFF_CAP": "0.1",
-        "IDEMPOTENCY_LEASE_SECONDS": str(LEASE_S),
-        "REDIS_KEY_PREFIX": settings.REDIS_KEY_PREFIX,
-        "LOG_LEVEL": "WARNING",
-    }
-    return env
+    return webproc.web_env(
+        sandbox,
+        settings,
+        UPSTREAM_TIMEOUT=str(UPSTREAM_TIMEOUT_S),
+        UPSTREAM_CONNECT_TIMEOUT="1",
+        UPSTREAM_MAX_RETRIES="0",
+        UPSTREAM_BACKOFF_CAP="0.1",
+        IDEMPOTENCY_LEASE_SECONDS=str(LEASE_S),
+    )
 
 
 def send(url: str, token: str, i: int) -> httpx.Response | None:
