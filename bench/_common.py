@@ -1,11 +1,28 @@
 """Helpers shared by the benchmark scripts: loopback ports, waiting, a fresh database."""
 
+import os
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def deployment_env(**env: str) -> dict[str, str]:
+    """os.environ with `env`, and the secrets a deployment must set (orgportal refuses
+    to start on PostgreSQL without them): the environment's own if it has them, else
+    ones generated once for the benchmarks into .run/bench/, so a kept benchmark
+    database stays readable from run to run."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from orgportal.keys import embedded_secrets_file
+
+    return {**embedded_secrets_file(ROOT / ".run" / "bench"), **os.environ, **env}
 
 
 def web_command(python: str, port: int, *extra: str) -> list[str]:

@@ -47,6 +47,7 @@ import redis as redis_sync
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    deployment_env,
     free_port,
     prepare_database,
     stop_processes,
@@ -288,18 +289,19 @@ def main() -> None:
     sandbox_port, proxy_port, web_port = free_port(), free_port(), free_port()
     plain_port = free_port()
     sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_url,
-        "SANDBOX_ORG_KEY": ORG_KEY,
-        "UPSTREAM_ORG_URL": sandbox_url,
-        "UPSTREAM_MARKET_URL": sandbox_url,
-        "UPSTREAM_ORG_KEY": ORG_KEY,
-        "LOG_LEVEL": "WARNING",
-        # Read at the end for the speculation counters; closed unless allowed.
-        "METRICS_ALLOWED_IPS": "127.0.0.1",
-    }
+    env = deployment_env(
+        **{
+            "DATABASE_URL": db_url,
+            "REDIS_URL": redis_url,
+            "SANDBOX_ORG_KEY": ORG_KEY,
+            "UPSTREAM_ORG_URL": sandbox_url,
+            "UPSTREAM_MARKET_URL": sandbox_url,
+            "UPSTREAM_ORG_KEY": ORG_KEY,
+            "LOG_LEVEL": "WARNING",
+            # Read at the end for the speculation counters; closed unless allowed.
+            "METRICS_ALLOWED_IPS": "127.0.0.1",
+        }
+    )
     subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     procs.append(

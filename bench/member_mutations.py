@@ -29,6 +29,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402
+    deployment_env,
     free_port,
     percentile,
     prepare_database,
@@ -70,15 +71,16 @@ def main() -> None:
     print("Preparing a fresh PostgreSQL database …", flush=True)
     prepare_database(db_url)
     sandbox_port, web_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "SANDBOX_ORG_KEY": ORG_KEY,
-        "UPSTREAM_ORG_URL": f"http://127.0.0.1:{sandbox_port}",
-        "UPSTREAM_ORG_KEY": ORG_KEY,
-        "LOG_LEVEL": "WARNING",
-        "DATABASE_POOL_MAX": "20",
-    }
+    env = deployment_env(
+        **{
+            "DATABASE_URL": db_url,
+            "SANDBOX_ORG_KEY": ORG_KEY,
+            "UPSTREAM_ORG_URL": f"http://127.0.0.1:{sandbox_port}",
+            "UPSTREAM_ORG_KEY": ORG_KEY,
+            "LOG_LEVEL": "WARNING",
+            "DATABASE_POOL_MAX": "20",
+        }
+    )
     env.pop("REDIS_URL", None)
     subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
     token = subprocess.run(

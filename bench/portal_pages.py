@@ -31,7 +31,7 @@ import psycopg
 from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import prepare_database  # noqa: E402
+from _common import deployment_env, prepare_database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -45,7 +45,7 @@ PLANS = [("pro", 1500, "pro"), ("ultra", 2500, "ultra"), ("mega", 5000, "mega")]
 
 
 def migrate(url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    env = deployment_env(DATABASE_URL=url, LOG_LEVEL="WARNING")
     env.pop("REDIS_URL", None)
     subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
@@ -283,7 +283,7 @@ def main() -> None:
             prepare_database(url)
             migrate(url)
             print(f"  loaded in {load(url, members, entries):.0f} s", flush=True)
-        env = {**os.environ, "DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+        env = deployment_env(DATABASE_URL=url, LOG_LEVEL="WARNING")
         env.pop("REDIS_URL", None)
         done = subprocess.run(
             [PY, __file__, "--measure", "--requests", str(args.requests)],

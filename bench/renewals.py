@@ -27,7 +27,13 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import free_port, prepare_database, stop_processes, wait_http  # noqa: E402
+from _common import (  # noqa: E402
+    deployment_env,
+    free_port,
+    prepare_database,
+    stop_processes,
+    wait_http,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -163,14 +169,15 @@ def main() -> None:
     print("Preparing a fresh PostgreSQL database …", flush=True)
     prepare_database(db_url)
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": db_url,
-        "SANDBOX_ORG_KEY": ORG_KEY,
-        "UPSTREAM_ORG_URL": f"http://127.0.0.1:{port}",
-        "UPSTREAM_ORG_KEY": ORG_KEY,
-        "LOG_LEVEL": "WARNING",
-    }
+    env = deployment_env(
+        **{
+            "DATABASE_URL": db_url,
+            "SANDBOX_ORG_KEY": ORG_KEY,
+            "UPSTREAM_ORG_URL": f"http://127.0.0.1:{port}",
+            "UPSTREAM_ORG_KEY": ORG_KEY,
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     env.pop("REDIS_URL", None)
     os.environ.update(env)
     os.environ.pop("REDIS_URL", None)
