@@ -22,7 +22,14 @@ def deployment_env(**env: str) -> dict[str, str]:
         sys.path.insert(0, str(ROOT))
     from orgportal.keys import embedded_secrets_file
 
-    return {**embedded_secrets_file(ROOT / ".run" / "bench"), **os.environ, **env}
+    # Loopback speaks plain HTTP: a deployment's redirect to HTTPS would answer 301.
+    plain_http = {"SECURE_SSL_REDIRECT": "false"}
+    return {
+        **embedded_secrets_file(ROOT / ".run" / "bench"),
+        **plain_http,
+        **os.environ,
+        **env,
+    }
 
 
 def web_command(python: str, port: int, *extra: str) -> list[str]:

@@ -124,12 +124,13 @@ def main() -> None:
             timeout=30,
             limits=httpx.Limits(max_connections=64),
         )
-        total_members = args.members * len(clients_list)
+        # two API paths (with and without keys) per client count
+        total_members = 2 * args.members * len(clients_list)
         api.post(
             "/credits/purchase", json={"credits": 50 * total_members + 100}
         ).raise_for_status()
 
-        def sequence(client: httpx.Client):
+        def sequence(client: httpx.Client, *, keyed: bool = False):
             def run(uid: str) -> list[float]:
                 out = []
                 for method, path, body in (
@@ -137,8 +138,10 @@ def main() -> None:
                     ("POST", f"/members/{uid}/update", {"plan": "ultra"}),
                     ("POST", f"/members/{uid}/cancel", None),
                 ):
+                    # a fresh Idempotency-Key: claimed, bound and stored each time
+                    headers = {"Idempotency-Key": uuid.uuid4().hex} if keyed else {}
                     t0 = time.perf_counter()
-                    response = client.request(method, path, json=body)
+                    response = client.request(method, path, json=body, headers=headers)
                     out.append(time.perf_counter() - t0)
                     if response.status_code != 200:
                         raise SystemExit(
@@ -154,8 +157,12 @@ def main() -> None:
 
         rows = []
         for clients in clients_list:
-            for name, client in (("sandbox direct", direct), ("orgportal API", api)):
-                rate, lat = run_load(sequence(client), args.members, clients)
+            for name, run in (
+                ("sandbox direct", sequence(direct)),
+                ("orgportal API", sequence(api)),
+                ("API + Idem-Key", sequence(api, keyed=True)),
+            ):
+                rate, lat = run_load(run, args.members, clients)
                 rows.append(
                     (
                         name,
@@ -188,6 +195,14 @@ def main() -> None:
             print(
                 f"  {clients} client(s): p50 +{(a[3] - d[3]) * 1000:.2f} ms, "
                 f"p99 +{(a[4] - d[4]) * 1000:.2f} ms"
+            )
+        print("Latency an Idempotency-Key adds (claim, bind, stored response):")
+        for clients in clients_list:
+            a = next(r for r in rows if r[0] == "orgportal API" and r[1] == clients)
+            k = next(r for r in rows if r[0] == "API + Idem-Key" and r[1] == clients)
+            print(
+                f"  {clients} client(s): p50 {(k[3] - a[3]) * 1000:+.2f} ms, "
+                f"p99 {(k[4] - a[4]) * 1000:+.2f} ms"
             )
         check = subprocess.run(
             [PY, "manage.py", "ledgercheck"],
