@@ -41,7 +41,7 @@ from marketdata.routes import route_template
 from members.services import cache_events
 from orgportal import clock
 from orgportal.metrics import HTTP_LATENCY, HTTP_REQUESTS, MARKET_SPECULATIVE
-from orgportal.middleware import _KNOWN_METHODS, request_id
+from orgportal.middleware import metric_method, request_id
 
 log = logging.getLogger(__name__)
 
@@ -208,9 +208,7 @@ class MarketGateway:
         try:
             await self._serve(scope, tagged)
         finally:
-            method = scope["method"]
-            if method not in _KNOWN_METHODS:
-                method = "OTHER"
+            method = metric_method(scope["method"])
             route = route_template(scope["path"])
             series = self._series.get((method, route, status))
             if series is None:

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.urls import Resolver404, resolve
 
 from orgportal.metrics import HTTP_REQUESTS
-from orgportal.middleware import _KNOWN_METHODS, UNMATCHED_ROUTE
+from orgportal.middleware import metric_method, route_label
 
 log = logging.getLogger(__name__)
 
@@ -136,10 +136,9 @@ async def _drain(receive) -> None:
 def _count(scope, path: str) -> None:
     # The same counter as Django's requests, labelled by URL pattern, never the raw path.
     try:
-        route = resolve(path).route or UNMATCHED_ROUTE
+        route = route_label(resolve(path))
     except Resolver404:
-        route = UNMATCHED_ROUTE
-    method = scope.get("method", "")
-    method = method if method in _KNOWN_METHODS else "OTHER"
+        route = route_label(None)
+    method = metric_method(scope.get("method", ""))
     HTTP_REQUESTS.labels(method=method, route=route, status="4xx").inc()
     log.info("request body over the limit refused", extra={"path": path})

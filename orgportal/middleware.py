@@ -57,10 +57,14 @@ def request_id(incoming: str) -> str:
     return os.urandom(16).hex()
 
 
-def _route(request) -> str:
-    # The URL pattern, never the raw path: a label per distinct path would grow the
-    # metric without bound.
-    match = getattr(request, "resolver_match", None)
+def metric_method(method: str) -> str:
+    # Any string is a valid method on the wire; only known ones become labels.
+    return method if method in _KNOWN_METHODS else "OTHER"
+
+
+def route_label(match) -> str:
+    """The URL pattern of a resolver match, never the raw path: a label per distinct
+    path would grow the metric without bound."""
     if match is None:
         return UNMATCHED_ROUTE
     # The site root's pattern is the empty string: a label of its own, not "unmatched".
@@ -68,9 +72,8 @@ def _route(request) -> str:
 
 
 def _finish(request, response, started: float):
-    route = _route(request)
-    # Any string is a valid method on the wire; only known ones become labels.
-    method = request.method if request.method in _KNOWN_METHODS else "OTHER"
+    route = route_label(getattr(request, "resolver_match", None))
+    method = metric_method(request.method)
     HTTP_LATENCY.labels(method=method, route=route).observe(
         time.perf_counter() - started
     )

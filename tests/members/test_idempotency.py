@@ -66,14 +66,7 @@ def test_a_key_whose_request_died_before_recording_is_free_after_the_lease(
     api, funded, frozen, settings
 ):
     # given: a request that claimed its key and died before doing anything
-    body = json.dumps(CREATE).encode()
-    claim, _ = idempotency.idempotency_claim(
-        scope=f"token:{_token_pk()}",
-        key="k1",
-        method="POST",
-        path=f"{BASE}/members/create",
-        body=body,
-    )
+    claim = claimed_and_died("k1", "/members/create", CREATE)
     # when: the client retries at once, then after the lease
     early = post(api, "/members/create", CREATE, "k1")
     frozen.advance(dt.timedelta(seconds=settings.IDEMPOTENCY_LEASE_SECONDS))
@@ -139,14 +132,7 @@ def test_a_key_bound_to_an_operation_never_sent_runs_again_once_decided(
 
 def test_a_local_change_and_its_stored_answer_commit_together(api, funded, frozen):
     # given: a purchase whose request lost its claim to a retry after the lease
-    body = json.dumps({"credits": 10}).encode()
-    claim, _ = idempotency.idempotency_claim(
-        scope=f"token:{_token_pk()}",
-        key="buy",
-        method="POST",
-        path=f"{BASE}/credits/purchase",
-        body=body,
-    )
+    claim = claimed_and_died("buy", "/credits/purchase", {"credits": 10})
     frozen.advance(idempotency.lease())
     retry = post(api, "/credits/purchase", {"credits": 10}, "buy")
     # when: the first request finishes late
@@ -170,7 +156,15 @@ def test_expired_records_are_dropped_with_their_responses(api, funded, frozen):
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["new"]
 
 
-def _token_pk() -> int:
+def claimed_and_died(key: str, path: str, body: dict) -> idempotency.Claim:
+    """A request of the test's token that claimed `key` and went no further."""
     from members.models import ServiceToken
 
-    return ServiceToken.objects.get().pk
+    claim, _ = idempotency.idempotency_claim(
+        scope=f"token:{ServiceToken.objects.get().pk}",
+        key=key,
+        method="POST",
+        path=BASE + path,
+        body=json.dumps(body).encode(),
+    )
+    return claim
