@@ -356,7 +356,7 @@ def main() -> None:
         )
         bare = procs[-1]
         # The gateway twice: as deployed, and without speculative forwarding (the A/B
-        # of marketdata/gateway.py's overlap of the limiter call and the upstream call).
+        # of marketdata/speculation.py's overlap of the limiter call and the upstream call).
         gateways = {}
         for port, speculate in ((plain_port, "0"), (web_port, "1")):
             procs.append(

@@ -35,6 +35,8 @@ class Access:
     data_points_max: int
     upstream_key: str
     generation: str
+    websocket_symbols: int = 0  # subscriptions one /live connection may hold
+    websocket_connections: int = 0  # concurrent /live connections
 
     def refusal(self, now: dt.datetime) -> tuple[str, str] | None:
         """(code, message) when the member may not use data now."""
@@ -73,6 +75,8 @@ def _load(key_hash: str) -> tuple[Access | None, int | None]:
             data_points_max=tiers.tier_features(tier).rest_data_points_max,
             upstream_key=decrypt(member.upstream_key_encrypted),
             generation="",
+            websocket_symbols=limits["websocket_symbols"],
+            websocket_connections=limits["websocket_connections"],
         ),
         member.pk,
     )

@@ -15,13 +15,34 @@ log = logging.getLogger(__name__)
 
 
 class _Counts:
-    __slots__ = ("requests", "bytes_out", "upstream_ms", "refused")
+    __slots__ = (
+        "requests",
+        "bytes_out",
+        "upstream_ms",
+        "refused",
+        "ws_messages",
+        "ws_bytes",
+        "ws_seconds",
+    )
 
     def __init__(self) -> None:
         self.requests = 0
         self.bytes_out = 0
         self.upstream_ms = 0
         self.refused: dict[str, int] = defaultdict(int)
+        self.ws_messages = 0
+        self.ws_bytes = 0
+        self.ws_seconds = 0
+
+    def add(self, other: "_Counts") -> None:
+        self.requests += other.requests
+        self.bytes_out += other.bytes_out
+        self.upstream_ms += other.upstream_ms
+        for reason, n in other.refused.items():
+            self.refused[reason] += n
+        self.ws_messages += other.ws_messages
+        self.ws_bytes += other.ws_bytes
+        self.ws_seconds += other.ws_seconds
 
 
 class Meter:
@@ -47,6 +68,23 @@ class Meter:
         counts.bytes_out += bytes_out
         counts.upstream_ms += upstream_ms
 
+    def record_stream(
+        self,
+        member_id: int,
+        day: dt.date,
+        *,
+        messages: int,
+        bytes_out: int,
+        seconds: int,
+    ) -> None:
+        """WebSocket traffic: data frames and bytes delivered, connection time."""
+        counts = self._pending.get((member_id, day))
+        if counts is None:
+            counts = self._pending[(member_id, day)] = _Counts()
+        counts.ws_messages += messages
+        counts.ws_bytes += bytes_out
+        counts.ws_seconds += seconds
+
     async def run(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
@@ -63,12 +101,7 @@ class Meter:
             await in_thread(_write)(batch)
         except Exception:
             for key, counts in batch.items():  # put them back: nothing is lost
-                mine = self._pending.setdefault(key, _Counts())
-                mine.requests += counts.requests
-                mine.bytes_out += counts.bytes_out
-                mine.upstream_ms += counts.upstream_ms
-                for reason, n in counts.refused.items():
-                    mine.refused[reason] += n
+                self._pending.setdefault(key, _Counts()).add(counts)
             raise
 
 
@@ -88,4 +121,7 @@ def _write(batch: dict) -> None:
                 bytes_out=F("bytes_out") + counts.bytes_out,
                 upstream_ms_total=F("upstream_ms_total") + counts.upstream_ms,
                 refused=refused,
+                ws_messages=F("ws_messages") + counts.ws_messages,
+                ws_bytes=F("ws_bytes") + counts.ws_bytes,
+                ws_connection_seconds=F("ws_connection_seconds") + counts.ws_seconds,
             )

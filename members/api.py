@@ -613,43 +613,6 @@ class MemberPreviewApi(APIView):
         )
 
 
-class MemberUsageApi(APIView):
-    class MemberUsageQuery(serializers.Serializer):
-        days = serializers.IntegerField(min_value=1, max_value=366, default=30)
-
-    class MemberUsageOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        uid = serializers.CharField()
-        quota = serializers.IntegerField()
-        quota_exceeded = serializers.BooleanField()
-        days = serializers.ListField(child=serializers.DictField())
-        totals = serializers.DictField()
-
-    @extend_schema(
-        parameters=[MemberUsageQuery],
-        responses={200: MemberUsageOut, **ERRORS},
-        summary="Gateway usage per day",
-    )
-    def get(self, request, uid):
-        query = self.MemberUsageQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        member = operations.member_get_live(uid)
-        days = selectors.member_usage(member=member, days=query.validated_data["days"])
-        return Response(
-            {
-                "success": True,
-                "uid": member.uid,
-                "quota": selectors.member_limits(member)["quota"],
-                "quota_exceeded": member.quota_exceeded,
-                "days": days,
-                "totals": {
-                    "requests": sum(d["requests"] for d in days),
-                    "bytes": sum(d["bytes"] for d in days),
-                },
-            }
-        )
-
-
 # --- money ---------------------------------------------------------------------------
 
 

@@ -27,6 +27,12 @@ def _plain(value: Number) -> str:
     return f"{int(value):,}"
 
 
+def short_decimal(value: Number) -> str:
+    """A number with no trailing zeros (up to 3 places): values and axis ticks alike
+    read naturally for small decimals such as minutes (1.5, 0.025, 1,234)."""
+    return f"{value:,.3f}".rstrip("0").rstrip(".")
+
+
 def nice_step(span: float, ticks: int = 4) -> float:
     """A round step (1, 2, 2.5 or 5 × 10^k) giving about `ticks` intervals over span."""
     if span <= 0:

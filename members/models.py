@@ -469,6 +469,10 @@ class UsageDay(models.Model):
     bytes_out = models.PositiveBigIntegerField(default=0)
     refused = models.JSONField(default=dict, help_text="refusal reason → count")
     upstream_ms_total = models.PositiveBigIntegerField(default=0)
+    # Market data WebSockets: data frames and bytes delivered, connection time.
+    ws_messages = models.PositiveBigIntegerField(default=0)
+    ws_bytes = models.PositiveBigIntegerField(default=0)
+    ws_connection_seconds = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["day"]

@@ -3,7 +3,15 @@
 from django.urls import path
 
 from members import inputs  # noqa: F401  (registers the uid path converter)
-from members.views import auth, credits, dashboard, ledger, members, notifications
+from members.views import (
+    auth,
+    credits,
+    dashboard,
+    ledger,
+    members,
+    notifications,
+    streams,
+)
 from members.views import settings as org
 
 app_name = "portal"
@@ -38,6 +46,16 @@ urlpatterns = [
         "members/<uid:uid>/keys/revoke/",
         members.member_keys_revoke,
         name="member_keys_revoke",
+    ),
+    path(
+        "members/<uid:uid>/connections/",
+        streams.member_connections,
+        name="member_connections",
+    ),
+    path(
+        "members/<uid:uid>/connections/disconnect/",
+        streams.member_connections_disconnect,
+        name="member_connections_disconnect",
     ),
     # money
     path("ledger/", ledger.ledger_list, name="ledger"),

@@ -62,6 +62,8 @@ REQUIRED_SCOPES: dict[str, dict[str, str | None]] = {
     "organization:member-rotate-key": {"POST": MEMBERS},
     "organization:member-revoke-keys": {"POST": MEMBERS},
     "organization:member-usage": {"GET": READ},
+    "organization:member-connections": {"GET": READ},
+    "organization:member-connections-disconnect": {"POST": MEMBERS},
     "organization:balance": {"GET": READ},
     "organization:ledger": {"GET": READ},
     # Mints or removes credits out of thin air.

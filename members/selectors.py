@@ -106,7 +106,15 @@ def members_page(
     return members, total
 
 
+def connection_minutes(seconds: int) -> float:
+    """Whole seconds of WebSocket connection time as minutes with one decimal place,
+    rounded half up (90 -> 1.5, 3 -> 0.1, 2 -> 0.0); exact, no float division."""
+    return ((seconds * 10 + 30) // 60) / 10
+
+
 def member_usage(*, member: Member, days: int) -> list[dict]:
+    """One dict per day with traffic. `refused` holds REST and WebSocket refusals
+    alike; the WebSocket gateway's codes start with WS_."""
     since = clock.now().date() - dt.timedelta(days=days - 1)
     return [
         {
@@ -117,11 +125,29 @@ def member_usage(*, member: Member, days: int) -> list[dict]:
             "upstream_ms_avg": round(row.upstream_ms_total / row.requests, 2)
             if row.requests
             else None,
+            "ws_messages": row.ws_messages,
+            "ws_bytes": row.ws_bytes,
+            "ws_connection_minutes": connection_minutes(row.ws_connection_seconds),
         }
         for row in UsageDay.objects.filter(member=member, day__gte=since).order_by(
             "day"
         )
     ]
+
+
+def member_usage_totals(days: list[dict]) -> dict:
+    """The sums of `member_usage` days, each as the days show it (minutes are added
+    in tenths so the total is exactly the sum of the daily figures)."""
+    return {
+        "requests": sum(d["requests"] for d in days),
+        "bytes": sum(d["bytes"] for d in days),
+        "ws_messages": sum(d["ws_messages"] for d in days),
+        "ws_bytes": sum(d["ws_bytes"] for d in days),
+        "ws_connection_minutes": sum(
+            round(d["ws_connection_minutes"] * 10) for d in days
+        )
+        / 10,
+    }
 
 
 def _renewing(*, within: dt.timedelta, at: dt.datetime):

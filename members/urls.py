@@ -2,6 +2,8 @@ from django.urls import path
 
 from members import (
     api,
+    api_streams,
+    api_usage,
     inputs,  # noqa: F401  (registers the uid path converter)
 )
 
@@ -36,7 +38,22 @@ urlpatterns = [
         api.MemberRevokeKeysApi.as_view(),
         name="member-revoke-keys",
     ),
-    path("members/<uid:uid>/usage", api.MemberUsageApi.as_view(), name="member-usage"),
+    path(
+        "members/<uid:uid>/usage",
+        api_usage.MemberUsageApi.as_view(),
+        name="member-usage",
+    ),
+    # A member's open market data WebSocket connections.
+    path(
+        "members/<uid:uid>/connections",
+        api_streams.MemberConnectionsApi.as_view(),
+        name="member-connections",
+    ),
+    path(
+        "members/<uid:uid>/connections/disconnect",
+        api_streams.MemberConnectionsDisconnectApi.as_view(),
+        name="member-connections-disconnect",
+    ),
     path("balance", api.BalanceApi.as_view(), name="balance"),
     path("ledger", api.LedgerApi.as_view(), name="ledger"),
     path("ledger/adjustments", api.AdjustmentApi.as_view(), name="ledger-adjustments"),

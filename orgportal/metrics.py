@@ -4,7 +4,7 @@ Counters live in the default registry of each process (web, worker); a multi-pro
 deployment scrapes each process.
 """
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "orgportal_http_requests_total",
@@ -43,4 +43,49 @@ MARKET_SPECULATIVE = Counter(
     "forwarded (allowed, answered) or wasted (refused, stale or limiter error: the "
     "upstream answer was dropped unseen).",
     ["outcome"],
+)
+
+# --- market data WebSockets (/live, /newsfeed) ------------------------------------------
+WS_CONNECTIONS = Gauge(
+    "orgportal_ws_connections",
+    "Open member WebSocket connections of this process, by path.",
+    ["path"],
+)
+WS_SUBSCRIPTIONS = Gauge(
+    "orgportal_ws_subscriptions",
+    "Subscriptions held by the open /live connections of this process.",
+)
+WS_UPSTREAM_STREAMS = Gauge(
+    "orgportal_ws_upstream_streams",
+    "Distinct upstream streams this process receives (pooled mode), or upstream "
+    "connections (member mode).",
+    ["mode"],
+)
+WS_REFUSALS = Counter(
+    "orgportal_ws_refusals_total",
+    "WebSocket connections or subscription messages refused, by reason.",
+    ["reason"],
+)
+WS_DELIVERIES = Counter(
+    "orgportal_ws_deliveries_total",
+    "Data frames handed to member WebSocket connections.",
+)
+WS_CONFLATED = Counter(
+    "orgportal_ws_conflated_total",
+    "Data frames replaced by a newer frame of the same series before a slow client "
+    "read them.",
+)
+WS_SLOW_CLOSES = Counter(
+    "orgportal_ws_slow_client_closes_total",
+    "Member WebSocket connections closed for falling too far behind.",
+)
+WS_UPSTREAM_RECONNECTS = Counter(
+    "orgportal_ws_upstream_reconnects_total",
+    "Upstream WebSocket connections lost and reopened, by cause.",
+    ["cause"],
+)
+WS_FANOUT_LAG = Histogram(
+    "orgportal_ws_fanout_lag_seconds",
+    "From an upstream frame's arrival to its hand-off to the last subscriber's buffer.",
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
 )

@@ -193,6 +193,30 @@ MARKET_CACHE_TTL = env.float("MARKET_CACHE_TTL", default=30.0)
 MARKET_SPECULATE = env.bool("MARKET_SPECULATE", default=True)
 USAGE_FLUSH_INTERVAL = env.float("USAGE_FLUSH_INTERVAL", default=5.0)
 
+# --- Market data WebSockets (/live, /newsfeed) ---------------------------------------------
+# The upstream's WebSocket base (production: wss://realtime.insightsentry.com); empty:
+# UPSTREAM_MARKET_URL with ws:// or wss:// (the sandbox serves both on one port).
+MARKET_WS_URL = env.str("MARKET_WS_URL", default="")
+# member: each member connection goes upstream with the member's own upstream key.
+# pooled: one upstream subscription per distinct stream, on MARKET_WS_POOL_KEY.
+MARKET_WS_MODE = env.str("MARKET_WS_MODE", default="member")
+MARKET_WS_POOL_KEY = env.str("MARKET_WS_POOL_KEY", default=UPSTREAM_ORG_KEY)
+# Subscriptions one pooled upstream connection carries (the pool key's own limit).
+MARKET_WS_POOL_SUBSCRIPTIONS = env.int("MARKET_WS_POOL_SUBSCRIPTIONS", default=100)
+MARKET_WS_POOL_CONNECTIONS = env.int("MARKET_WS_POOL_CONNECTIONS", default=10)
+# A pooled stream nobody wants any more is kept this long before it is torn down.
+MARKET_WS_POOL_GRACE_SECONDS = env.float("MARKET_WS_POOL_GRACE_SECONDS", default=30.0)
+# A dead process's connection slots come back within this many seconds.
+MARKET_WS_LEASE_SECONDS = env.float("MARKET_WS_LEASE_SECONDS", default=15.0)
+MARKET_WS_FIRST_MESSAGE_SECONDS = env.float(
+    "MARKET_WS_FIRST_MESSAGE_SECONDS", default=10.0
+)
+MARKET_WS_HEARTBEAT_SECONDS = env.float("MARKET_WS_HEARTBEAT_SECONDS", default=10.0)
+# An upstream connection silent this long (no data, no heartbeat) is reopened.
+MARKET_WS_STALE_SECONDS = env.float("MARKET_WS_STALE_SECONDS", default=30.0)
+MARKET_WS_BACKOFF_BASE = env.float("MARKET_WS_BACKOFF_BASE", default=1.0)
+MARKET_WS_BACKOFF_CAP = env.float("MARKET_WS_BACKOFF_CAP", default=60.0)
+
 # --- Secrets at rest and keys ------------------------------------------------------------
 # Fernet keys, newest first: the first encrypts, every one decrypts (rotation). Read and
 # validated with SECRET_KEY above.

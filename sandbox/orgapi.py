@@ -2,8 +2,9 @@
 
 `create_app(state)` builds one aiohttp application: the Organization API under
 `/api/organization/` (organization key, fault injection), the market data REST API under
-`/v3/` (member keys; `sandbox.market`) and the control API under `/_sandbox/` (no key,
-loopback only). Other simulated upstreams are added the same way: a sub-application
+`/v3/` (member keys; `sandbox.market`), the market data WebSockets `/live` and
+`/newsfeed` (`sandbox.live`) and the control API under `/_sandbox/` (no key, loopback
+only). Other simulated upstreams are added the same way: a sub-application
 with its own auth middleware plus fault injection.
 
 Handlers only parse and serialise; the rules live in `sandbox.state.SandboxState`.
@@ -21,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from orgportal import clock
+from sandbox import live
 from sandbox.market import MARKET_PREFIX, market_app, send_truncated
 from sandbox.state import (
     FAULT_SCOPES,
@@ -53,6 +55,7 @@ def create_app(state: SandboxState) -> web.Application:
     app[STATE_KEY] = state
     app.add_subapp(ORG_PREFIX, _org_app())
     app.add_subapp(MARKET_PREFIX, market_app(state))
+    live.install(app, state)
     app.add_subapp(CONTROL_PREFIX, _control_app())
     return app
 
@@ -329,6 +332,8 @@ def _control_app() -> web.Application:
             web.get("/usage", _usage_get),
             web.get("/market", _market_get),
             web.post("/market", _market_set),
+            web.get("/live", _live_get),
+            web.post("/live", _live_set),
         ]
     )
     return app
@@ -489,3 +494,15 @@ async def _market_set(request: web.Request) -> web.Response:
             raise _invalid(field, f"'{field}' must be at most {MAX_LONG_POLL_SECONDS}")
         state.long_poll_seconds = seconds
     return _ok({"market": _market_json(state)})
+
+
+async def _live_get(request: web.Request) -> web.Response:
+    return _ok(live.control_json(request.config_dict[live.HUB_KEY]))
+
+
+async def _live_set(request: web.Request) -> web.Response:
+    """Change WebSocket settings and inject faults (fields: `sandbox.live_config`)."""
+    body = await _json_body(request)
+    hub = request.config_dict[live.HUB_KEY]
+    await hub.control(body)
+    return _ok(live.control_json(hub))

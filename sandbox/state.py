@@ -238,6 +238,25 @@ class Faults:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """Settings and injected faults of the simulated market data WebSockets (`/live`,
+    `/newsfeed`; `sandbox.live`). Deadlines are `time.monotonic()` values."""
+
+    updates_per_second: float = 1.0  # updates of every stream, 0.1-1000
+    heartbeat_seconds: float = 10.0
+    news_every_seconds: float | None = None  # None: as often as synth publishes
+    auth_timeout_seconds: float = 30.0
+    org_ws_symbols: int = 100  # subscriptions allowed to the organization key
+    org_ws_connections: int = 10
+    # Subscription messages one key may send in the sliding window.
+    subscription_rate_limit: int = 300
+    subscription_rate_window_seconds: float = 300.0
+    garbage_rate: float = 0.0  # share of data frames replaced by a non-JSON frame
+    refuse_until: float = 0.0  # new upgrades answered 503 until then
+    stall_until: float = 0.0  # open connections send nothing until then
+
+
 def format_credits(hundredths: int) -> str:
     """Hundredths of a credit as a decimal string with two places: 12345 -> "123.45"."""
     sign = "-" if hundredths < 0 else ""
@@ -293,7 +312,7 @@ class SandboxState:
 
     def reset(self) -> None:
         """Back to a fresh start: the initial plan catalogue, no members, no faults,
-        default balance and market settings, seeds rewound."""
+        default balance, market and WebSocket settings, seeds rewound."""
         with self._lock:
             self.plans: dict[str, Plan] = {
                 name: Plan(name, price, name, TIER_LIMITS[name], custom=False)
@@ -307,6 +326,9 @@ class SandboxState:
             self.balance = self.initial_balance  # hundredths of a credit
             self.faults = Faults()
             self.fault_seed = self.seed
+            self.live = LiveConfig()
+            # Times of each WebSocket key's recent subscription messages, by key owner.
+            self.live_rates: dict[str, deque[float]] = {}
             self.rng = random.Random(self.seed)
             self.fault_rng = random.Random(self.seed)
 
@@ -527,6 +549,12 @@ class SandboxState:
                 self.fault_seed = seed
                 self.fault_rng = random.Random(seed)
             return self.faults
+
+    def live_set(self, **changes: Any) -> LiveConfig:
+        """Change some WebSocket settings (`LiveConfig` fields)."""
+        with self._lock:
+            self.live = dataclasses.replace(self.live, **changes)
+            return self.live
 
     def fault_draw(self, faults: Faults) -> FaultKind | None:
         """The fault for one in-scope request. Always two draws (three while drop_rate

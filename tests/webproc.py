@@ -9,9 +9,21 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# Marks of tests that run several web processes on one PostgreSQL database and Redis.
+MULTIPROCESS = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.postgres,
+    pytest.mark.skipif(
+        connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"),
+        reason="needs PostgreSQL and Redis",
+    ),
+]
 
 
 def web_env(sandbox, settings, **extra: str) -> dict:

@@ -30,6 +30,7 @@ from members.views.common import (
     not_found,
     role_required,
 )
+from members.views.streams import member_streams_context
 
 
 def _amount_text(amount: int) -> str:
@@ -200,6 +201,7 @@ def member_detail(request, uid: str):
         title=f"Gateway requests per day of {member.uid}, last 30 days (UTC)",
         unit="requests",
     )
+    context.update(member_streams_context(member))
     return render(request, "portal/members/detail.html", context)
 
 

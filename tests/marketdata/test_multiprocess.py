@@ -2,26 +2,17 @@
 a revocation in one place is seen by the other on its very next request."""
 
 import concurrent.futures
-import os
 from pathlib import Path
 
 import httpx
 import pytest
-from django.db import connection
 
 from members.services import operations
 from tests.marketdata.conftest import free_port
-from tests.webproc import Web, web_env
+from tests.webproc import MULTIPROCESS, Web, web_env
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = [
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.postgres,
-    pytest.mark.skipif(
-        connection.vendor != "postgresql" or not os.environ.get("REDIS_URL"),
-        reason="needs PostgreSQL and Redis",
-    ),
-]
+pytestmark = MULTIPROCESS
 
 
 @pytest.fixture

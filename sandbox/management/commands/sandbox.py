@@ -63,13 +63,16 @@ class Command(BaseCommand):
         members = [self._create_member(state, spec) for spec in member]
 
         def banner(url: str) -> None:
+            ws = url.replace("http://", "ws://", 1)
             lines = [
                 f"Sandbox listening on {url} (seed {seed})",
                 f"  Organization API  {url}/api/organization/",
                 f"  Organization key  {org_key}",
                 f"  Market data API   {url}/v3/  (Authorization: Bearer <member key>)",
+                f"  Market data WS    {ws}/live and {ws}/newsfeed  (api_key: a member "
+                "key, or the organization key for pooled streams)",
                 f"  Control API       {url}/_sandbox/ (faults, reset, state, usage, "
-                "plans, market; loopback only)",
+                "plans, market, live; loopback only)",
                 "",
             ]
             if members:

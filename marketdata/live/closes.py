@@ -1,0 +1,99 @@
+"""Every close code, close reason and status message the WebSocket gateway sends, in
+one place. Status and error frames keep the upstream's shape, a JSON object with one
+`message` key; close reasons say what happened in a few words (at most 123 bytes)."""
+
+import json
+
+# RFC 6455 codes where one fits; 4xxx (private use) where the client should tell apart
+# causes no standard code names.
+NORMAL = 1000
+GOING_AWAY = 1001
+POLICY = 1008
+INTERNAL = 1011
+TRY_AGAIN = 1013
+SLOW = 4008  # the client fell too far behind
+
+
+def message(text: str) -> str:
+    """A status or error frame, as upstream writes them."""
+    return json.dumps({"message": text})
+
+
+CONNECTING = message("Connecting...")
+CONNECTED = message("Connected to orgportal")
+RECOVERED = message("Reconnected to the market data upstream; resubscribed")
+
+
+def degraded(cause: str) -> str:
+    return message(
+        f"Market data upstream connection lost ({cause}); reconnecting, your "
+        "subscriptions are kept"
+    )
+
+
+def too_many_messages(limit: int, window_s: int) -> str:
+    return message(
+        f"Rate limit exceeded: more than {limit} subscription messages in "
+        f"{window_s // 60} minutes; this message was ignored, your data keeps flowing"
+    )
+
+
+def trimmed(limit: int, dropped: list[str]) -> str:
+    return message(
+        f"Your plan changed: subscriptions trimmed to {limit}; dropped "
+        + ", ".join(dropped)
+    )
+
+
+def pool_full(codes: list[str]) -> str:
+    return message(
+        "The gateway's upstream capacity is full; not streaming "
+        + ", ".join(codes)
+        + " until capacity frees up"
+    )
+
+
+# (code, reason) pairs
+def invalid_key() -> tuple[int, str]:
+    return POLICY, "invalid api key"
+
+
+def first_message_timeout(seconds: float) -> tuple[int, str]:
+    return POLICY, f"no subscription message within {seconds:g} s"
+
+
+def member_refused(code: str) -> tuple[int, str]:
+    """The member may not use data now (MEMBER_CANCELLED, MEMBER_EXPIRED, ...)."""
+    return POLICY, code.lower().replace("_", " ")
+
+
+def key_revoked() -> tuple[int, str]:
+    return POLICY, "api key revoked or rotated"
+
+
+def connection_limit(limit: int) -> tuple[int, str]:
+    return POLICY, f"connection limit of {limit} reached"
+
+
+def newsfeed_not_in_plan() -> tuple[int, str]:
+    return POLICY, "news feed not in plan"
+
+
+def limits_unavailable() -> tuple[int, str]:
+    return TRY_AGAIN, "usage limits cannot be checked right now; retry shortly"
+
+
+def slow_client(pending: int) -> tuple[int, str]:
+    return SLOW, f"client too slow: {pending} updates behind"
+
+
+def upstream_refused_key() -> tuple[int, str]:
+    return INTERNAL, "upstream refused this member's data key; the operator is told"
+
+
+def shutting_down() -> tuple[int, str]:
+    return GOING_AWAY, "server restarting; reconnect"
+
+
+def disconnected_by_operator() -> tuple[int, str]:
+    return POLICY, "disconnected by the operator"

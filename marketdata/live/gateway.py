@@ -1,0 +1,509 @@
+"""The `/live` and `/newsfeed` ASGI WebSocket handler (mounted in orgportal/asgi.py).
+
+A connection's life: accept, `{"message": "Connecting..."}`, then the first message
+(the subscription, or on /newsfeed the key alone) within MARKET_WS_FIRST_MESSAGE_SECONDS
+or a clear close. The gateway key in `api_key` decides who it is (the same cached
+records as the REST gateway, marketdata.access); a /live connection takes one of the
+member's connection slots (marketdata.live.slots); each subscription message is counted
+(300 per 5 minutes) and checked against the plan (marketdata.live.rules) before the feed
+(member or pooled mode) gets it. Text `ping` is answered `pong`; unknown frames are
+ignored. Each client has its own writer (marketdata.live.outbox).
+
+Members change under open connections: a change this process hears of (in-process, or
+Redis pub/sub from others) rechecks that member's connections at once; a sweep every
+second closes expired members, renews slots and, with Redis, compares each member's
+generation, so a missed message still takes effect within SWEEP_EVERY_S * GENERATION_EVERY
+(2 s). Revoked, rotated, cancelled, expired and deleted members are closed; a lowered
+plan trims subscriptions (or closes the newest connections over a lowered limit).
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+
+from django.conf import settings
+from redis.exceptions import RedisError
+
+from marketdata.live import closes, registry, rules
+from marketdata.live.client import Client
+from marketdata.live.member_feed import MemberFeed
+from marketdata.live.outbox import Outbox
+from marketdata.live.slots import (
+    MESSAGE_LIMIT,
+    MESSAGE_WINDOW_S,
+    MemorySlots,
+    RedisSlots,
+)
+from orgportal import clock
+from orgportal.metrics import WS_CONNECTIONS, WS_REFUSALS, WS_SUBSCRIPTIONS
+
+log = logging.getLogger(__name__)
+
+PATHS = ("/live", "/newsfeed")
+SWEEP_EVERY_S = 1.0
+GENERATION_EVERY = 2  # sweeps between generation checks (Redis only)
+METER_EVERY = 5  # sweeps between handing traffic counts to the usage meter
+CLOSE_GRACE_S = 2.0  # a writer gets this long to send its close frame
+
+
+def ws_base_url() -> str:
+    if settings.MARKET_WS_URL:
+        return settings.MARKET_WS_URL.rstrip("/")
+    base = settings.UPSTREAM_MARKET_URL.rstrip("/")
+    return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+
+
+class LiveGateway:
+    def __init__(self, runtime) -> None:
+        self.runtime = runtime
+        self.clients: dict[int, set[Client]] = {}  # member id -> open connections
+        self._started = False
+        self._start_lock: asyncio.Lock | None = None
+        self.feed = None
+        self._handlers: set[asyncio.Task] = set()  # one per open connection
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def startup(self) -> None:
+        if self._started:
+            return
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._started:
+                return
+            await self.runtime.startup()
+            rt = self.runtime
+            lease = settings.MARKET_WS_LEASE_SECONDS
+            if rt.redis is not None:
+                self.slots = RedisSlots(rt.redis, settings.REDIS_KEY_PREFIX, lease)
+            else:
+                self.slots = MemorySlots(lease)
+            backoff = (settings.MARKET_WS_BACKOFF_BASE, settings.MARKET_WS_BACKOFF_CAP)
+            if settings.MARKET_WS_MODE == "pooled":
+                from marketdata.live.pool import PooledFeed
+
+                self.feed = PooledFeed(
+                    rt.session,
+                    ws_base_url(),
+                    settings.MARKET_WS_POOL_KEY,
+                    stale_after=settings.MARKET_WS_STALE_SECONDS,
+                    backoff=backoff,
+                    per_connection=settings.MARKET_WS_POOL_SUBSCRIPTIONS,
+                    max_connections=settings.MARKET_WS_POOL_CONNECTIONS,
+                    grace_s=settings.MARKET_WS_POOL_GRACE_SECONDS,
+                )
+            else:
+                self.feed = MemberFeed(
+                    rt.session,
+                    ws_base_url(),
+                    stale_after=settings.MARKET_WS_STALE_SECONDS,
+                    backoff=backoff,
+                )
+            await self.feed.start()
+            rt.on_member_change(self._member_changed)
+            rt.spawn(self._sweep())
+            registry.serve_locally(asyncio.get_running_loop(), self)
+            if rt.redis is not None:
+                rt.spawn(registry.listen(rt.redis, self))
+            self._started = True
+
+    async def shutdown(self) -> None:
+        if not self._started:
+            return
+        self.runtime.off_member_change(self._member_changed)
+        registry.stop_serving_locally(self)
+        for client in [c for group in self.clients.values() for c in group]:
+            client.close(*closes.shutting_down())
+        # Their usage is metered before the runtime's last flush.
+        handlers = list(self._handlers)
+        if handlers:
+            _, late = await asyncio.wait(handlers, timeout=CLOSE_GRACE_S + 1)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await self.feed.stop()
+        self._started = False
+
+    # --- a connection -------------------------------------------------------------------
+
+    async def __call__(self, scope, receive, send) -> None:
+        event = await receive()
+        if event["type"] != "websocket.connect":
+            return
+        if scope["path"] not in PATHS:
+            await send({"type": "websocket.close", "code": closes.POLICY})
+            return
+        if not self._started:
+            await self.startup()
+        await send({"type": "websocket.accept"})
+        handler = asyncio.current_task()
+        self._handlers.add(handler)
+        peer = scope.get("client") or ("", 0)
+        client = Client(scope["path"], f"{peer[0]}:{peer[1]}", Outbox(send))
+        writer = asyncio.create_task(client.outbox.run())
+        client.say(closes.CONNECTING)
+        WS_CONNECTIONS.labels(client.path).inc()
+        reader = asyncio.create_task(self._read(client, receive))
+        try:
+            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            reader.cancel()
+            await asyncio.gather(reader, return_exceptions=True)
+            if not writer.done():
+                client.outbox.close(closes.NORMAL, "")
+                # Gone clients make the writer fail (the server's ClientDisconnected):
+                # nothing to do about it but finish.
+                await asyncio.wait({writer}, timeout=CLOSE_GRACE_S)
+                writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
+            WS_CONNECTIONS.labels(client.path).dec()
+            await self._forget(client)
+            self._handlers.discard(handler)
+
+    async def _read(self, client: Client, receive) -> None:
+        deadline = time.monotonic() + settings.MARKET_WS_FIRST_MESSAGE_SECONDS
+        while client.access is None:  # before the first message
+            left = deadline - time.monotonic()
+            try:
+                event = await asyncio.wait_for(receive(), max(left, 0.001))
+            except TimeoutError:
+                self._refused(None, "FIRST_MESSAGE_TIMEOUT")
+                client.close(
+                    *closes.first_message_timeout(
+                        settings.MARKET_WS_FIRST_MESSAGE_SECONDS
+                    )
+                )
+                return
+            message = self._frame(client, event)
+            if message is _GONE:
+                return
+            if message is None or not isinstance(message.get("api_key"), str):
+                continue
+            if client.path == "/live" and "subscriptions" not in message:
+                continue  # e.g. {"type": "auth", ...} first: not fatal
+            if not await self._admit(client, message["api_key"]):
+                return
+            if client.path == "/live":
+                await self._subscribe(client, message)
+        while True:
+            message = self._frame(client, await receive())
+            if message is _GONE:
+                return
+            if (
+                message is not None
+                and client.path == "/live"
+                and "subscriptions" in message
+            ):
+                await self._subscribe(client, message)
+
+    def _frame(self, client: Client, event: dict):
+        """The JSON object a frame carries; None for anything else; _GONE on close."""
+        if event["type"] == "websocket.disconnect":
+            return _GONE
+        text = event.get("text")
+        if text is None:
+            return None  # binary frames mean nothing here
+        if text == "ping":
+            client.say("pong")
+            return None
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return None
+        return message if isinstance(message, dict) else None
+
+    async def _admit(self, client: Client, token: str) -> bool:
+        key_hash = hashlib.sha256(token.encode()).hexdigest()
+        rt = self.runtime
+        access = rt.access.cached(key_hash) or await rt.access.get(key_hash)
+        if access is None:
+            self._refused(None, "INVALID_API_KEY")
+            client.close(
+                *closes.invalid_key(), message=closes.message("Invalid API key")
+            )
+            return False
+        refusal = access.refusal(clock.now())
+        if refusal:
+            self._refused(access.member_id, refusal[0])
+            client.close(
+                *closes.member_refused(refusal[0]), message=closes.message(refusal[1])
+            )
+            return False
+        if client.path == "/newsfeed" and not access.newsfeed:
+            self._refused(access.member_id, "NEWSFEED_NOT_IN_PLAN")
+            client.close(
+                *closes.newsfeed_not_in_plan(),
+                message=closes.message("News feed not in plan"),
+            )
+            return False
+        client.token, client.key_hash = token, key_hash
+        client.admit(access)
+        if client.path == "/live":
+            slot = self.slots.name(client.id)
+            try:
+                held = await self.slots.hold(
+                    access.member_id, slot, access.websocket_connections
+                )
+            except RedisError:
+                client.close(*closes.limits_unavailable())
+                return False
+            if not held:
+                limit = access.websocket_connections
+                self._refused(access.member_id, "CONNECTION_LIMIT")
+                client.close(
+                    *closes.connection_limit(limit),
+                    message=closes.message(
+                        f"Connection limit exceeded: {limit} allowed"
+                    ),
+                )
+                return False
+            client.slot = slot
+        self.clients.setdefault(access.member_id, set()).add(client)
+        client.say(closes.CONNECTED)
+        if client.path == "/newsfeed":
+            self.feed.attach(client)
+            self._list(access.member_id)
+        return True
+
+    async def _subscribe(self, client: Client, message: dict) -> None:
+        if message.get("api_key") != client.token:
+            client.say(
+                closes.message(
+                    "api_key must be the key this connection was opened with"
+                )
+            )
+            return
+        try:
+            counted = await self.slots.count_message(
+                client.member_id, f"{client.id}:{time.monotonic_ns()}"
+            )
+        except RedisError:
+            counted = True  # fail open: upstream applies the same limit itself
+        if not counted:
+            self._refused(client.member_id, "SUBSCRIPTION_MESSAGE_RATE")
+            client.say(closes.too_many_messages(MESSAGE_LIMIT, MESSAGE_WINDOW_S))
+            return
+        try:
+            accepted, notes = rules.check(message, client.plan)
+        except rules.Refused as exc:
+            self._refused(client.member_id, "SUBSCRIPTION_REFUSED")
+            client.say(closes.message(str(exc)))
+            return
+        for note in notes:
+            client.say(closes.message(note))
+        self._apply(client, accepted)
+
+    def _apply(self, client: Client, accepted: list) -> None:
+        WS_SUBSCRIPTIONS.inc(rules.count(accepted) - rules.count(client.subscriptions))
+        first = client.feed_state is None
+        client.subscriptions = accepted
+        if first:
+            self.feed.attach(client)
+        self.feed.replace(client)
+        self._list(client.member_id)
+
+    def _list(self, member_id: int) -> None:
+        """Refresh the operators' listing of the member's connections (Redis)."""
+        redis = self.runtime.redis
+        if redis is None:
+            return
+        listings = [c.describe() for c in self.clients.get(member_id, ())]
+
+        async def publish():
+            with contextlib.suppress(RedisError, OSError):
+                await registry.publish(redis, member_id, listings)
+
+        self.runtime.spawn(publish())
+
+    async def _forget(self, client: Client) -> None:
+        if client.access is None:
+            return
+        member_id = client.member_id
+        group = self.clients.get(member_id)
+        if group is not None:
+            group.discard(client)
+            if not group:
+                del self.clients[member_id]
+        WS_SUBSCRIPTIONS.dec(rules.count(client.subscriptions))
+        if client.feed_state is not None:
+            await self.feed.detach(client)
+        if client.slot is not None:
+            with contextlib.suppress(RedisError):
+                await self.slots.release(member_id, client.slot)
+        with contextlib.suppress(RedisError, OSError):
+            await registry.unpublish(self.runtime.redis, member_id, client.id)
+        self._meter(client)
+
+    def _meter(self, client: Client) -> None:
+        """Hand what the client was sent since the last time to the usage meter, in
+        whole seconds of connection time (the remainder carries over)."""
+        now = time.monotonic()
+        seconds = int(now - client.metered_at)
+        messages = client.messages - client.metered_messages
+        sent = client.bytes - client.metered_bytes
+        if not (seconds or messages or sent):
+            return
+        client.metered_at += seconds
+        client.metered_messages, client.metered_bytes = client.messages, client.bytes
+        self.runtime.meter.record_stream(
+            client.member_id,
+            clock.now().date(),
+            messages=messages,
+            bytes_out=sent,
+            seconds=seconds,
+        )
+
+    def _refused(self, member_id: int | None, reason: str) -> None:
+        WS_REFUSALS.labels(reason).inc()
+        if member_id is not None:
+            self.runtime.meter.record(
+                member_id,
+                clock.now().date(),
+                refused=f"WS_{reason}",
+                bytes_out=0,
+                upstream_ms=0,
+            )
+
+    # --- members changing under open connections ---------------------------------------
+
+    def _member_changed(self, member_id: int) -> None:
+        if member_id in self.clients:
+            self.runtime.spawn(self._recheck(member_id))
+
+    async def _recheck(self, member_id: int) -> None:
+        for client in sorted(
+            self.clients.get(member_id, ()), key=lambda c: c.slot or ""
+        ):
+            await self._recheck_client(client)
+
+    async def _recheck_client(self, client: Client) -> None:
+        if client.outbox.closed is not None:
+            return
+        access = await self.runtime.access.get(client.key_hash)
+        if access is None:
+            client.close(
+                *closes.key_revoked(), message=closes.message("API key revoked")
+            )
+            return
+        refusal = access.refusal(clock.now())
+        if refusal:
+            client.close(
+                *closes.member_refused(refusal[0]), message=closes.message(refusal[1])
+            )
+            return
+        if client.path == "/newsfeed":
+            if not access.newsfeed:
+                client.close(
+                    *closes.newsfeed_not_in_plan(),
+                    message=closes.message("News feed not in plan"),
+                )
+            client.access = access
+            return
+        client.admit(access)
+        if client.slot is not None:
+            try:
+                held = await self.slots.hold(
+                    access.member_id, client.slot, access.websocket_connections
+                )
+            except RedisError:
+                held = True  # keep what was granted; the next sweep asks again
+            if not held:
+                limit = access.websocket_connections
+                client.close(
+                    *closes.connection_limit(limit),
+                    message=closes.message(
+                        f"Connection limit lowered to {limit}; this connection was closed"
+                    ),
+                )
+                return
+        kept = rules.trim(client.subscriptions, client.plan)
+        if len(kept) != len(client.subscriptions):
+            dropped = [s.code for s in client.subscriptions if s not in kept]
+            client.say(closes.trimmed(client.plan.symbols, dropped))
+            self._apply(client, kept)
+
+    async def _sweep(self) -> None:
+        """Every second: expiry, slot renewal (every lease/3), generations (Redis)."""
+        rounds = 0
+        renew_every = max(1, int(self.slots.lease_ms / 3000 / SWEEP_EVERY_S))
+        heartbeat_every = max(
+            1, round(settings.MARKET_WS_HEARTBEAT_SECONDS / SWEEP_EVERY_S)
+        )
+        while True:
+            await asyncio.sleep(SWEEP_EVERY_S)
+            rounds += 1
+            try:
+                await self._sweep_once(rounds, renew_every, heartbeat_every)
+            except Exception:
+                log.exception("websocket sweep failed; next one in a second")
+
+    async def _sweep_once(self, rounds: int, renew_every: int, heartbeat_every: int):
+        now = clock.now()
+        clients = [c for group in self.clients.values() for c in group]
+        if rounds % heartbeat_every == 0:
+            beat = f'{{"server_time": {int(time.time() * 1000)}}}'
+            for client in clients:
+                client.say(beat)
+        for client in clients:
+            refusal = client.access.refusal(now)
+            if refusal and client.outbox.closed is None:
+                client.close(
+                    *closes.member_refused(refusal[0]),
+                    message=closes.message(refusal[1]),
+                )
+        if rounds % renew_every == 0:
+            for client in clients:
+                if client.slot is not None and client.outbox.closed is None:
+                    await self._recheck_slot(client)
+        if rounds % METER_EVERY == 0:
+            for client in clients:
+                self._meter(client)
+            for member_id in list(self.clients):
+                self._list(member_id)
+        if self.runtime.redis is not None and rounds % GENERATION_EVERY == 0:
+            await self._check_generations()
+
+    async def _recheck_slot(self, client: Client) -> None:
+        try:
+            held = await self.slots.hold(
+                client.member_id, client.slot, client.access.websocket_connections
+            )
+        except RedisError:
+            return
+        if not held:
+            limit = client.access.websocket_connections
+            client.close(*closes.connection_limit(limit))
+
+    async def _check_generations(self) -> None:
+        members = list(self.clients)
+        if not members:
+            return
+        generations = await asyncio.gather(
+            *(self.runtime.limiter.generation(m) for m in members)
+        )
+        for member_id, generation in zip(members, generations, strict=True):
+            group = self.clients.get(member_id) or ()
+            if any(c.access.generation != generation for c in group):
+                self.runtime.access.invalidate(member_id)
+                await self._recheck(member_id)
+
+    def connections_of(self, member_id: int) -> list[dict]:
+        return [c.describe() for c in self.clients.get(member_id, ())]
+
+    def disconnect(self, member_id: int, connection_id: str | None = None) -> int:
+        closed = 0
+        for client in list(self.clients.get(member_id, ())):
+            if connection_id is None or client.id == connection_id:
+                client.close(
+                    *closes.disconnected_by_operator(),
+                    message=closes.message("Disconnected by the operator"),
+                )
+                closed += 1
+        return closed
+
+
+_GONE = object()

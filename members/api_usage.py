@@ -1,0 +1,82 @@
+"""REST API extension: a member's gateway usage per UTC day, REST and WebSocket.
+
+Views parse input, call one service or selector and shape the output.
+"""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from members import selectors
+from members.api import ERRORS
+from members.services import operations
+
+
+class UsageDayOut(serializers.Serializer):
+    day = serializers.CharField(
+        help_text="UTC day, YYYY-MM-DD; days without traffic are left out"
+    )
+    requests = serializers.IntegerField(help_text="market data REST requests answered")
+    bytes = serializers.IntegerField(help_text="REST response bytes sent")
+    refused = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="refusal code -> count. Codes starting WS_ are the WebSocket "
+        "gateway's (e.g. WS_CONNECTION_LIMIT, WS_SUBSCRIPTION_REFUSED); the others "
+        "are the REST gateway's error codes.",
+    )
+    upstream_ms_avg = serializers.FloatField(
+        allow_null=True, help_text="mean upstream time of the REST requests, ms"
+    )
+    ws_messages = serializers.IntegerField(
+        help_text="WebSocket data messages delivered (/live and /newsfeed)"
+    )
+    ws_bytes = serializers.IntegerField(help_text="WebSocket bytes delivered")
+    ws_connection_minutes = serializers.FloatField(
+        help_text="time the member's WebSocket connections were open, summed over "
+        "connections, in minutes with one decimal place (rounded half up)"
+    )
+
+
+class UsageTotalsOut(serializers.Serializer):
+    requests = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    ws_messages = serializers.IntegerField()
+    ws_bytes = serializers.IntegerField()
+    ws_connection_minutes = serializers.FloatField(
+        help_text="the sum of the days' ws_connection_minutes"
+    )
+
+
+class MemberUsageApi(APIView):
+    class MemberUsageQuery(serializers.Serializer):
+        days = serializers.IntegerField(min_value=1, max_value=366, default=30)
+
+    class MemberUsageOut(serializers.Serializer):
+        success = serializers.BooleanField()
+        uid = serializers.CharField()
+        quota = serializers.IntegerField()
+        quota_exceeded = serializers.BooleanField()
+        days = UsageDayOut(many=True, help_text="oldest first")
+        totals = UsageTotalsOut(help_text="sums over `days`")
+
+    @extend_schema(
+        parameters=[MemberUsageQuery],
+        responses={200: MemberUsageOut, **ERRORS},
+        summary="Gateway usage per day",
+    )
+    def get(self, request, uid):
+        query = self.MemberUsageQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        member = operations.member_get_live(uid)
+        days = selectors.member_usage(member=member, days=query.validated_data["days"])
+        return Response(
+            {
+                "success": True,
+                "uid": member.uid,
+                "quota": selectors.member_limits(member)["quota"],
+                "quota_exceeded": member.quota_exceeded,
+                "days": days,
+                "totals": selectors.member_usage_totals(days),
+            }
+        )
