@@ -404,22 +404,8 @@ class LiveGateway:
             client.access = access
             return
         client.admit(access)
-        if client.slot is not None:
-            try:
-                held = await self.slots.hold(
-                    access.member_id, client.slot, access.websocket_connections
-                )
-            except RedisError:
-                held = True  # keep what was granted; the next sweep asks again
-            if not held:
-                limit = access.websocket_connections
-                client.close(
-                    *closes.connection_limit(limit),
-                    message=closes.message(
-                        f"Connection limit lowered to {limit}; this connection was closed"
-                    ),
-                )
-                return
+        if client.slot is not None and not await self._keep_slot(client, lowered=True):
+            return
         kept = rules.trim(client.subscriptions, client.plan)
         if len(kept) != len(client.subscriptions):
             dropped = [s.code for s in client.subscriptions if s not in kept]
@@ -458,7 +444,7 @@ class LiveGateway:
         if rounds % renew_every == 0:
             for client in clients:
                 if client.slot is not None and client.outbox.closed is None:
-                    await self._recheck_slot(client)
+                    await self._keep_slot(client)
         if rounds % METER_EVERY == 0:
             for client in clients:
                 self._meter(client)
@@ -467,16 +453,22 @@ class LiveGateway:
         if self.runtime.redis is not None and rounds % GENERATION_EVERY == 0:
             await self._check_generations()
 
-    async def _recheck_slot(self, client: Client) -> None:
+    async def _keep_slot(self, client: Client, *, lowered: bool = False) -> bool:
+        """Renew the client's slot under its member's current limit; close it (and
+        return False) when the member has no slot for it any more. A Redis failure
+        keeps what was granted: the next sweep asks again."""
+        limit = client.access.websocket_connections
         try:
-            held = await self.slots.hold(
-                client.member_id, client.slot, client.access.websocket_connections
-            )
+            held = await self.slots.hold(client.member_id, client.slot, limit)
         except RedisError:
-            return
+            return True
         if not held:
-            limit = client.access.websocket_connections
-            client.close(*closes.connection_limit(limit))
+            text = f"Connection limit lowered to {limit}; this connection was closed"
+            client.close(
+                *closes.connection_limit(limit),
+                message=closes.message(text) if lowered else None,
+            )
+        return held
 
     async def _check_generations(self) -> None:
         members = list(self.clients)

@@ -9,7 +9,6 @@ from marketdata.live.link import Backoff, Link
 from orgportal.metrics import WS_DELIVERIES, WS_UPSTREAM_STREAMS
 
 _LINKS = WS_UPSTREAM_STREAMS.labels("member")
-_DELIVERIES = WS_DELIVERIES
 
 
 class MemberFeed:
@@ -33,7 +32,7 @@ class MemberFeed:
                 client.say(text)  # upstream's error about a subscription
             else:
                 client.deliver(text)
-                _DELIVERIES.inc()
+                WS_DELIVERIES.inc()
 
         def on_status(state: str, cause: str) -> None:
             client.say(

@@ -46,6 +46,12 @@ redis.call('PEXPIRE', KEYS[1], window)
 return 1
 """
 
+
+def slot_name(connection_id: str) -> str:
+    """A slot name that sorts by the time it was taken."""
+    return f"{int(time.time() * 1000):015d}:{connection_id}"
+
+
 MESSAGE_LIMIT = 300  # subscription messages per member ...
 MESSAGE_WINDOW_S = 300  # ... in this many seconds (upstream's rule)
 
@@ -57,11 +63,8 @@ class RedisSlots:
         self._acquire = client.register_script(_ACQUIRE)
         self._count = client.register_script(_COUNT_MESSAGE)
         self._redis = client
-        self._ids = 0
 
-    def name(self, connection_id: str) -> str:
-        """A slot name that sorts by the time it was taken."""
-        return f"{int(time.time() * 1000):015d}:{connection_id}"
+    name = staticmethod(slot_name)
 
     async def hold(self, member_id: int, slot: str, limit: int) -> bool:
         """Take the slot or renew it; False when the member has no slot for it (over
@@ -100,8 +103,7 @@ class MemorySlots:
         self._slots: dict[int, dict[str, float]] = {}
         self._messages: dict[int, deque[float]] = {}
 
-    def name(self, connection_id: str) -> str:
-        return f"{int(time.time() * 1000):015d}:{connection_id}"
+    name = staticmethod(slot_name)
 
     async def hold(self, member_id: int, slot: str, limit: int) -> bool:
         if limit <= 0:
