@@ -8,17 +8,20 @@ minimal RFC 6455 client that finds `last_update` by a byte search, no JSON parsi
 
 1,000 clients (one minute series each, 100 per symbol, 10 symbols) connect to one
 server at 1 update/s; the sandbox's rate per symbol is then stepped (10, 25, 50, 100,
-200/s), each step measured over a window after a warm-up; then the other server. What
+200/s; each stream at its own phase of the period, or with --phases aligned all at
+the same instant), each step measured over a window after a warm-up; then the other
+server. What
 is missing is counted against a reference connection straight to the sandbox. Then
 member mode: 100 connections (10 members × 10) through the gateway in
 MARKET_WS_MODE=member and straight to the sandbox on the members' upstream keys.
 
     python bench/ws_fanout.py [--quick] [--rates 10,25,50,100,200] [--seconds 8]
-                              [--json FILE] [--profile FILE]
+                              [--phases spread|aligned] [--json FILE] [--profile FILE]
 
 Needs PostgreSQL (DATABASE_URL, default .../orgportal_bench_ws, recreated; a sqlite:///
 URL works too). --profile: py-spy records the gateway (raw stacks into FILE) for 15 s
-at 50 updates/s, after that step; the top frames by own time are printed.
+at 50 updates/s, after that step, and in member mode (FILE.member) after its first
+window; the top frames by own time are printed.
 """
 
 import argparse
@@ -58,6 +61,7 @@ PER_MEMBER = 10  # client connections per member
 CONNECT_RATE = 1  # updates/s while clients connect
 HOLD_P99_MS = 20.0
 PROFILE_RATE, PROFILE_S = 50, 15
+PHASES = {"spread": "each at its own phase", "aligned": "all at the same instant"}
 
 
 # --- measuring -------------------------------------------------------------------------
@@ -104,9 +108,9 @@ def percentile(hist: Counter, q: float) -> float | None:
     return None
 
 
-def set_rate(target: dict, rate: int) -> None:
+def set_rate(target: dict, rate: int, **more) -> None:
     url, body = target["sandbox"] + "/_sandbox/live", {"updates_per_second": rate}
-    httpx.post(url, json=body).raise_for_status()
+    httpx.post(url, json=body | more).raise_for_status()
 
 
 def measure(load, target: dict, rate: int, args, seconds: float, spy=None) -> dict:
@@ -166,7 +170,7 @@ def phase(load, target: dict, specs: list, rates: list, args, profile=None) -> l
             r["closes"], closed = r["closed_total"] - closed, r["closed_total"]
             show(r)
             results.append(r)
-            if profile is not None and rate == PROFILE_RATE:
+            if profile is not None and rate == profile["rate"]:
                 spy = py_spy(profile["file"], PROFILE_S)
                 profile["run"] = measure(load, target, rate, args, PROFILE_S, spy)
                 profile["top_own"] = top_frames(Path(profile["file"]))
@@ -204,6 +208,18 @@ def ms(value: float | None, width: int = 0) -> str:
     """A latency; past the histogram's last bin, only a floor is known."""
     text = fmt(value, ".1f") if (value or 0) < BINS / 10 - 1 else ">10000"
     return f"{text:>{width}}"
+
+
+def show_profile(name: str, profile: dict) -> None:
+    run = profile["run"]
+    print(
+        f"\ngateway ({name}) profile: py-spy, {PROFILE_S} s at {profile['rate']} "
+        f"updates/s ({run['deliveries_per_s']:,.0f} deliveries/s, gateway CPU "
+        f"{run['cpu_percent']['server']:.0f}%), raw stacks in {profile['file']}; "
+        "top frames by own time (share of samples):"
+    )
+    for frame, share in profile["top_own"]:
+        print(f"{share:>6.1f}%  {frame}")
 
 
 def held(r: dict) -> bool:
@@ -259,13 +275,14 @@ def report(args, bare: list, gate: list, members: list) -> None:
         f"{len(SYMBOLS)} symbols) from {WORKERS} load processes, connected at "
         f"{CONNECT_RATE}/s (bare relay in {bare[0]['connect_s']:g} s, gateway in "
         f"{gate[0]['connect_s']:g} s); per step {args.warmup:g} s warm-up, "
-        f"{args.seconds:g} s window; loopback, {os.cpu_count()} CPUs shared by all\n"
+        f"{args.seconds:g} s window; the sandbox's streams tick {PHASES[args.phases]}; "
+        f"loopback, {os.cpu_count()} CPUs shared by all\n"
         "latency = receipt (time.time) − upstream last_update (whole ms, truncated): "
         "each figure reads 0–1 ms high, alike for both servers"
     )
     cols = "deliv/s  p50 ms  p99 ms conflated   missing closes   CPU"
     names = f"{'bare relay (websockets broadcast)':^57}|{'gateway, pooled mode':^57}"
-    print(f"{'':17}|{names}|\n upd/s  offered/s| {cols} | {cols} |  load  other")
+    print(f"{'':17}|{names}|\n upd/s  offered/s| {cols} | {cols} |  load  machine")
     for b, g in zip(bare, gate, strict=True):
         cells = []
         for r in (b, g):
@@ -278,19 +295,18 @@ def report(args, bare: list, gate: list, members: list) -> None:
             )
         cpu = [r["cpu_percent"] for r in (b, g)]
         load = statistics.mean(c["load"] for c in cpu)
-        rest = (c["machine"] - c["server"] - c["load"] - c["sandbox"] for c in cpu)
-        other = statistics.mean(rest)
+        machine = statistics.mean(c["machine"] for c in cpu)
         print(
             f"{b['rate']:>6}{b['offered'] / b['seconds']:>11,.0f}|{cells[0]} |"
-            f"{cells[1]} |{load:>5.0f}%{other:>6.0f}%"
+            f"{cells[1]} |{load:>5.0f}%{machine:>8.0f}%"
         )
     sandbox = max(r["cpu_percent"]["sandbox"] for r in bare + gate)
     print(
         "missing: updates sent upstream in the window, not received by 1.5 s after "
         "it; CPU in the window, % of one core: the server process; load: the load "
-        "generator's processes; other: the machine's busy time less the server, load "
-        f"and sandbox (the sandbox: ≤ {sandbox:.0f}%), mean of the two runs; ?: "
-        "/metrics did not answer within 5 s"
+        f"generator's processes; machine: all busy time (of {os.cpu_count() * 100}%; "
+        f"the sandbox: ≤ {sandbox:.0f}%), mean of the two runs; ?: /metrics did not "
+        "answer within 5 s"
     )
     totals = gate[0]["phase"]
     per = [
@@ -351,6 +367,12 @@ def main() -> None:
     add("--clients", type=int, default=1000, help="a multiple of 10")
     add("--member-rate", type=int, default=10)
     add("--member-rounds", type=int, default=2)
+    add(
+        "--phases",
+        choices=("spread", "aligned"),
+        default="spread",
+        help="the sandbox's streams tick at their own phase, or all at once",
+    )
     add("--quick", action="store_true", help="500 clients, 10 and 50/s, 3 s windows")
     add("--json", metavar="FILE", help="write the raw figures here")
     add("--profile", metavar="FILE", help="py-spy raw stacks of the gateway at 50/s")
@@ -430,7 +452,7 @@ def main() -> None:
             return dict(name=name, port=port, pids=pids, metrics=url, sandbox=sandbox)
 
         direct = target("sandbox direct", sandbox_port, sandbox_pid)
-        set_rate(direct, CONNECT_RATE)
+        set_rate(direct, CONNECT_RATE, phases=args.phases)
         ref = load.ask([("open", sandbox_port, [(ORG_KEY, SYMBOLS)], True)])[0]
         if not ref["opened"]:
             raise SystemExit(f"the reference connection failed: {ref['errors']}")
@@ -441,32 +463,32 @@ def main() -> None:
         )
         specs = [(keys[j // PER_MEMBER][0], c) for j, c in enumerate(codes)]
         pooled = target("gateway", pooled_port, pids["pooled"], True)
-        profile = {"file": args.profile} if args.profile else None
+        profile = {"file": args.profile, "rate": PROFILE_RATE} if args.profile else None
         gate = phase(load, pooled, specs, rates, args, profile)
         few = [(keys[j // PER_MEMBER], codes[j]) for j in range(10 * PER_MEMBER)]
         member = target("gateway, member mode", member_port, pids["member"], True)
         paths = [(direct, [(k[1], c) for k, c in few])]
         paths.append((member, [(k[0], c) for k, c in few]))
-        members = []
+        members, member_profile = [], None
+        if args.profile:
+            member_profile = {
+                "file": args.profile + ".member",
+                "rate": args.member_rate,
+            }
         for n in range(args.member_rounds):
             pair = {}
             for t, s in paths if n % 2 == 0 else paths[::-1]:
-                pair[t["name"]] = phase(load, t, s, [args.member_rate], args)[0]
+                spied = member_profile if t is member and n == 0 else None
+                pair[t["name"]] = phase(load, t, s, [args.member_rate], args, spied)[0]
             members.append((pair[direct["name"]], pair[member["name"]]))
         report(args, bare, gate, members)
-        if profile is not None and "top_own" in profile:
-            run = profile["run"]
-            print(
-                f"\ngateway profile: py-spy, {PROFILE_S} s at {PROFILE_RATE} updates/s "
-                f"({run['deliveries_per_s']:,.0f} deliveries/s, gateway CPU "
-                f"{run['cpu_percent']['server']:.0f}%), raw stacks in {args.profile}; "
-                "top frames by own time (share of samples):"
-            )
-            for frame, share in profile["top_own"]:
-                print(f"{share:>6.1f}%  {frame}")
+        for name, spied in (("pooled", profile), ("member mode", member_profile)):
+            if spied is not None and "top_own" in spied:
+                show_profile(name, spied)
         if args.json:
             figures = {"clients": args.clients, "symbols": SYMBOLS, "bare": bare}
             figures |= {"gateway": gate, "profile": profile, "warmup": args.warmup}
+            figures["member_profile"] = member_profile
             figures["member"] = [{"direct": d, "gateway": g} for d, g in members]
             Path(args.json).write_text(json.dumps(figures, indent=1))
             print(f"raw figures written to {args.json}")

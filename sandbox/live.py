@@ -4,8 +4,8 @@ symbols and prices (`sandbox.synth`).
 
 `install(app, state)` mounts both on the root application; `sandbox.orgapi` also mounts
 the control API (`/_sandbox/live`). What a key may subscribe to and the settings are
-in `sandbox.live_config`, what is sent in `sandbox.live_streams`. The protocol is
-upstream's:
+in `sandbox.live_config`, what is sent in `sandbox.live_streams` (news in
+`sandbox.live_news`), when in `sandbox.live_ticker`. The protocol is upstream's:
 
 1. On connect the server says `{"message": "Connecting..."}`.
 2. The first JSON object with `api_key` (on `/live` also `subscriptions`) authenticates:
@@ -20,17 +20,17 @@ upstream's:
    sliding window are refused the same way while data keeps flowing.
 4. A series subscription new to the connection first gets its history (100 bars, or 1,
    30,000 with `max_bars`, or exactly `max_dp`), then single-bar updates; quotes come
-   in messages of up to 10 codes; both at `updates_per_second` (`sandbox.live_streams`).
+   in messages of up to 10 codes; both at `updates_per_second` (`sandbox.live_ticker`).
    Subscriptions kept by a replacing message keep flowing without a new history.
 5. Text `ping` is answered `pong`; `{"server_time": <ms>}` every `heartbeat_seconds`.
-6. `/newsfeed` sends the 10 most recent news items, then each new one (`NewsFeed`).
+6. `/newsfeed` sends the 10 most recent news items, then each new one
+   (`sandbox.live_news`).
 """
 
 import asyncio
 import contextlib
 import hmac
 import json
-import math
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -39,7 +39,6 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from orgportal import clock
-from sandbox import synth
 from sandbox.live_config import (
     QUOTES_PER_SUBSCRIPTION,
     Access,
@@ -49,17 +48,18 @@ from sandbox.live_config import (
     parse_changes,
     parse_subscriptions,
 )
+from sandbox.live_news import NewsFeed
 from sandbox.live_streams import (
     IDLE_SECONDS,
     Conn,
     History,
     Output,
     QuoteStream,
-    Scheduler,
     SeriesStream,
     dumps,
     wall_ms,
 )
+from sandbox.live_ticker import Scheduler
 from sandbox.state import (
     SandboxError,
     SandboxState,
@@ -69,7 +69,6 @@ from sandbox.state import (
 __all__ = ["HUB_KEY", "Access", "Hub", "control_json", "install"]
 
 SERVER_NAME = "SANDBOX:LOCAL"
-INITIAL_NEWS = 10  # news items a /newsfeed connection starts with
 # Seconds a closing handshake may take before the connection is cut.
 CLOSE_TIMEOUT = 2.0
 MAX_FRAME_BYTES = 1024 * 1024
@@ -80,89 +79,6 @@ GOING_AWAY = 1001
 
 def _message(text: str) -> bytes:
     return dumps({"message": text})
-
-
-# --- the news feed ------------------------------------------------------------------
-
-
-def fast_news_item(slot: int, every: float) -> dict[str, Any]:
-    """The news item of `slot` when items come every `every` seconds: synth's story of
-    that index, published at slot × every, with an id no other cadence or slot has."""
-    story = synth.NEWS_EVERY
-    item = dict(synth.news(slot * story + story - 1, limit=1)[0])
-    ident = f"sbx-{round(every * 1000)}ms-{slot}"
-    item["id"] = ident
-    item["link"] = f"https://news.sandbox.invalid/{ident}"
-    item["published_at"] = round(slot * every, 3)
-    return item
-
-
-class NewsFeed:
-    """The news every `/newsfeed` connection shares: on joining, the 10 most recent
-    items (oldest first), then each new one. New items come as synth publishes them, or
-    every `news_every_seconds` when that is set (then `fast_news_item`)."""
-
-    def __init__(self, state: SandboxState, output: Output) -> None:
-        self.state = state
-        self.output = output
-        self.conns: dict[Conn, None] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._every: float | None = None
-        self._slot = 0  # the last fast slot published
-
-    def join(self, conn: Conn) -> None:
-        now = clock.now().timestamp()
-        items = synth.news(now, limit=INITIAL_NEWS)
-        items.reverse()
-        for item in items:
-            self.output.data(conn, dumps(item))
-        conn.news_mark = items[-1]["published_at"] if items else now
-        self.conns[conn] = None
-        if self._task is None or self._task.done():
-            self._task = asyncio.get_running_loop().create_task(self._run())
-
-    def leave(self, conn: Conn) -> None:
-        self.conns.pop(conn, None)
-
-    def stop(self) -> None:
-        self.conns.clear()
-        if self._task is not None:
-            self._task.cancel()
-
-    async def _run(self) -> None:
-        while self.conns:
-            every = self.state.live.news_every_seconds
-            now = clock.now().timestamp()
-            if not self.output.stalled():
-                self._publish(self._due(now, every))
-            if every is None:
-                wait = 1.0 - now % 1.0
-            else:
-                wait = (math.floor(now / every) + 1) * every - now
-            await asyncio.sleep(min(max(wait, 0.001), IDLE_SECONDS))
-
-    def _due(self, now: float, every: float | None) -> list[dict[str, Any]]:
-        if every is None:
-            self._every = None
-            items = synth.news(now, limit=INITIAL_NEWS)
-            items.reverse()
-            return items
-        slot = math.floor(now / every)
-        if every != self._every:
-            self._every, self._slot = every, slot - 1
-        first = max(self._slot + 1, slot - INITIAL_NEWS + 1)
-        self._slot = max(self._slot, slot)
-        return [fast_news_item(index, every) for index in range(first, slot + 1)]
-
-    def _publish(self, items: list[dict[str, Any]]) -> None:
-        for item in items:
-            published = item["published_at"]
-            payload = None
-            for conn in self.conns:
-                if published > conn.news_mark:
-                    payload = payload or dumps(item)
-                    self.output.data(conn, payload)
-                    conn.news_mark = published
 
 
 # --- the hub ------------------------------------------------------------------------
@@ -506,6 +422,12 @@ def control_json(hub: Hub) -> dict[str, Any]:
             "subscriptions": conn.items,
             "sent": conn.sent,
             "dropped": conn.dropped,
+            # the key's, in the current rate window (subscription_rate_window_seconds)
+            "subscription_messages": len(
+                hub.state.live_rates.get(conn.access.id, ())
+                if conn.access is not None
+                else ()
+            ),
         }
         for conn in hub.conns.values()
         if not conn.closing

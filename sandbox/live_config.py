@@ -12,6 +12,8 @@ changes; a bad value answers 400 INVALID_REQUEST naming the field, like
 Fields a POST takes:
 
 - `updates_per_second` (0.1-1000): updates per second of every stream;
+- `phases` ("spread" or "aligned"): streams tick at their own phase of the period (the
+  default, as independent instruments do) or all at the same instant (the worst burst);
 - `heartbeat_seconds`, `auth_timeout_seconds` (0.01-3600);
 - `news_every_seconds` (0.05-86400, or null for synth's own cadence);
 - `org_ws_symbols`, `org_ws_connections` (integers >= 0): the organization key's limits;
@@ -52,6 +54,7 @@ __all__ = [
 ]
 
 DEFAULT_CLOSE_ERROR = "Internal server error"
+PHASES = ("spread", "aligned")
 # A close frame's reason must fit in 123 bytes.
 MAX_REASON_BYTES = 120
 
@@ -143,6 +146,10 @@ def parse_changes(body: Mapping[str, Any], *, now: float | None = None) -> LiveC
             settings[field] = (
                 None if value is None else _number(field, value, *_NEWS_EVERY)
             )
+        elif field == "phases":
+            if value not in PHASES:
+                raise _invalid(field, '\'phases\' must be "spread" or "aligned"')
+            settings[field] = value
         elif field == "drop":
             if not isinstance(value, bool):
                 raise _invalid(field, "'drop' must be true or false")
@@ -160,6 +167,7 @@ def config_json(config: LiveConfig, *, now: float | None = None) -> dict[str, An
     moment = time.monotonic() if now is None else now
     return {
         "updates_per_second": config.updates_per_second,
+        "phases": config.phases,
         "heartbeat_seconds": config.heartbeat_seconds,
         "news_every_seconds": config.news_every_seconds,
         "auth_timeout_seconds": config.auth_timeout_seconds,

@@ -3,9 +3,12 @@ streams and their ticker, and initial history (`sandbox.live` holds the protocol
 
 A stream is one symbol and type with its bar options (`SeriesSpec.key`), or one group of
 up to 10 quote codes. It exists while some connection subscribes to it. One scheduler
-ticks every stream at `LiveConfig.updates_per_second`: each tick builds the stream's
+(`sandbox.live_ticker`) ticks every stream at `LiveConfig.updates_per_second`: each
+tick builds the stream's
 update once, as a complete WebSocket frame, and writes those same bytes to every
 subscriber; the frames of one tick that go to the same connection leave in one write.
+Each stream ticks at its own phase of the period, fixed by its key (`LiveConfig.phases`
+"spread", as independent instruments update), or all at the same instant ("aligned").
 
 Prices come from `sandbox.synth`, so they equal the REST API's at the same second. Synth
 prices only move once a second; between seconds an update moves close and volume (and
@@ -16,9 +19,9 @@ the update is built, in ms.
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import logging
-import math
 import random
 import struct
 import time
@@ -26,7 +29,6 @@ from typing import Any
 
 from aiohttp import web
 
-from orgportal import clock
 from sandbox import synth
 from sandbox.state import SandboxState
 
@@ -35,7 +37,6 @@ __all__ = [
     "History",
     "Output",
     "QuoteStream",
-    "Scheduler",
     "SeriesSpec",
     "SeriesStream",
     "dumps",
@@ -46,11 +47,6 @@ logger = logging.getLogger(__name__)
 
 # Bytes a connection may have waiting in its transport; data frames past it are dropped.
 SEND_BUFFER_LIMIT = 2 * 1024 * 1024
-# A stream behind its schedule sends the updates it missed together, at most this many
-# (one write per connection, so an overloaded sandbox batches rather than falls behind);
-# further behind than MAX_LAG_SECONDS it skips the rest.
-MAX_BURST = 10
-MAX_LAG_SECONDS = 0.05
 # Longest the background loops sleep before reading the settings again.
 IDLE_SECONDS = 0.25
 # Initial histories longer than this are computed off the event loop.
@@ -231,13 +227,16 @@ def _bar_end(value: float | None) -> str:
 class Stream:
     """What the scheduler ticks: subscribers and when the next update is due."""
 
-    __slots__ = ("broken", "conns", "key", "next_at")
+    __slots__ = ("broken", "conns", "key", "next_at", "phase")
 
     def __init__(self, key: tuple) -> None:
         self.key = key
         self.conns: dict[Conn, None] = {}  # insertion-ordered set
         self.next_at = 0.0  # loop time
         self.broken = False
+        # Where in each period the stream ticks, as a share of it (phases "spread").
+        digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+        self.phase = int.from_bytes(digest) / 2**64
 
     def payload(self, now: float, ms: int) -> bytes | None:
         raise NotImplementedError
@@ -386,140 +385,3 @@ def _history_body(spec: SeriesSpec, count: int, second: int) -> tuple[bytes, byt
     )
     tail = f',"bar_type":"{result.bar_type}","series":[{_rows(result.bars)}]}}'
     return head.encode(), tail.encode()
-
-
-# --- the scheduler ----------------------------------------------------------------
-
-
-class Scheduler:
-    """Ticks every stream at the configured rate, all on one task. Streams at the same
-    rate are kept in phase, so one wake-up serves them all; the task ends when the last
-    stream goes and starts again with the next."""
-
-    def __init__(self, state: SandboxState, output: Output) -> None:
-        self.state = state
-        self.output = output
-        self.streams: dict[tuple, Stream] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._period = 0.0
-
-    def attach(self, conn: Conn, stream: Stream) -> Stream:
-        """Subscribe `conn` to `stream`, or to the running stream with its key."""
-        running = self.streams.get(stream.key)
-        if running is None:
-            running = self.streams[stream.key] = stream
-            loop = asyncio.get_running_loop()
-            period = 1.0 / self.state.live.updates_per_second
-            running.next_at = (math.floor(loop.time() / period) + 1) * period
-            if self._task is None or self._task.done():
-                self._task = loop.create_task(self._run())
-            else:
-                self._wake()
-        running.conns[conn] = None
-        return running
-
-    def detach(self, conn: Conn, key: tuple) -> None:
-        stream = self.streams.get(key)
-        if stream is None:
-            return
-        stream.conns.pop(conn, None)
-        if not stream.conns:
-            del self.streams[key]
-
-    def stop(self) -> None:
-        self.streams.clear()
-        if self._task is not None:
-            self._task.cancel()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _sleep(self, delay: float) -> None:
-        loop = asyncio.get_running_loop()
-        waiter = self._waiter = loop.create_future()
-        handle = loop.call_later(delay, _resolve, waiter)
-        try:
-            await waiter
-        finally:
-            handle.cancel()
-            self._waiter = None
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self.streams:
-            config = self.state.live
-            period = 1.0 / config.updates_per_second
-            now = loop.time()
-            if period != self._period:
-                # A new rate applies at once, in phase for every stream.
-                aligned = (math.floor(now / period) + 1) * period
-                for stream in self.streams.values():
-                    stream.next_at = min(stream.next_at, aligned)
-                self._period = period
-            early = min(0.0005, period / 4)
-            due = []
-            for stream in self.streams.values():
-                if stream.next_at <= now + early:
-                    count = min(MAX_BURST, 1 + int((now - stream.next_at) / period))
-                    due.append((stream, max(1, count)))
-            if due:
-                if not self.output.stalled():
-                    self._tick(due, period, config.garbage_rate)
-                for stream, count in due:
-                    stream.next_at += count * period
-                    if stream.next_at < now - MAX_LAG_SECONDS:
-                        stream.next_at = (math.floor(now / period) + 1) * period
-            if not self.streams:
-                break
-            soonest = min(stream.next_at for stream in self.streams.values())
-            delay = soonest - loop.time()
-            if delay > 0:
-                await self._sleep(min(delay, IDLE_SECONDS))
-            else:
-                await asyncio.sleep(0)
-
-    def _tick(
-        self, due: list[tuple[Stream, int]], period: float, garbage_rate: float
-    ) -> None:
-        """Build `count` updates of each due stream (the late ones at the moments they
-        were due) and write each connection's frames at once."""
-        now = clock.now().timestamp()
-        ms = wall_ms()
-        rng = self.output.rng
-        outbox: dict[Conn, list[bytes]] = {}
-        for stream, count in due:
-            if stream.broken or not stream.conns:
-                continue
-            for late in range(count - 1, -1, -1):
-                try:
-                    payload = stream.payload(now - late * period, ms)
-                except Exception:
-                    # Keep the others flowing; say it once.
-                    stream.broken = True
-                    logger.exception("live stream %s failed", stream.key)
-                    break
-                if payload is None:
-                    break
-                frame = text_frame(payload)
-                for conn in stream.conns:
-                    data = frame
-                    if garbage_rate and rng.random() < garbage_rate:
-                        data = garbled(payload)
-                    box = outbox.get(conn)
-                    if box is None:
-                        outbox[conn] = [data]
-                    else:
-                        box.append(data)
-        for conn, frames in outbox.items():
-            if len(frames) == 1:
-                conn.write(frames[0])
-            else:
-                conn.write(b"".join(frames), len(frames))
-
-
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)

@@ -244,6 +244,9 @@ class LiveConfig:
     `/newsfeed`; `sandbox.live`). Deadlines are `time.monotonic()` values."""
 
     updates_per_second: float = 1.0  # updates of every stream, 0.1-1000
+    # "spread": each stream ticks at its own phase of the period (as independent
+    # instruments do); "aligned": every stream at the same instant (the worst burst).
+    phases: str = "spread"
     heartbeat_seconds: float = 10.0
     news_every_seconds: float | None = None  # None: as often as synth publishes
     auth_timeout_seconds: float = 30.0

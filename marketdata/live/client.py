@@ -81,6 +81,16 @@ class Client:
     def close(self, code: int, reason: str, message: str | None = None) -> None:
         self.outbox.close(code, reason, message=message, now=True)
 
+    def unmetered(self) -> tuple[int, int, int]:
+        """Messages, bytes and whole seconds of connection time since the last call
+        (the part-second carries over), marked as metered."""
+        seconds = int(time.monotonic() - self.metered_at)
+        messages = self.messages - self.metered_messages
+        sent = self.bytes - self.metered_bytes
+        self.metered_at += seconds
+        self.metered_messages, self.metered_bytes = self.messages, self.bytes
+        return messages, sent, seconds
+
     def describe(self) -> dict:
         """For operators: what this connection is and holds."""
         return {

@@ -306,16 +306,18 @@ class LiveGateway:
         self.feed.replace(client)
         self._list(client.member_id)
 
-    def _list(self, member_id: int) -> None:
-        """Refresh the operators' listing of the member's connections (Redis)."""
+    def _list(self, *member_ids: int) -> None:
+        """Refresh the operators' listing of these members' connections (Redis)."""
         redis = self.runtime.redis
         if redis is None:
             return
-        listings = [c.describe() for c in self.clients.get(member_id, ())]
+        listings = {
+            m: [c.describe() for c in self.clients.get(m, ())] for m in member_ids
+        }
 
         async def publish():
             with contextlib.suppress(RedisError, OSError):
-                await registry.publish(redis, member_id, listings)
+                await registry.publish(redis, listings)
 
         self.runtime.spawn(publish())
 
@@ -339,23 +341,16 @@ class LiveGateway:
         self._meter(client)
 
     def _meter(self, client: Client) -> None:
-        """Hand what the client was sent since the last time to the usage meter, in
-        whole seconds of connection time (the remainder carries over)."""
-        now = time.monotonic()
-        seconds = int(now - client.metered_at)
-        messages = client.messages - client.metered_messages
-        sent = client.bytes - client.metered_bytes
-        if not (seconds or messages or sent):
-            return
-        client.metered_at += seconds
-        client.metered_messages, client.metered_bytes = client.messages, client.bytes
-        self.runtime.meter.record_stream(
-            client.member_id,
-            clock.now().date(),
-            messages=messages,
-            bytes_out=sent,
-            seconds=seconds,
-        )
+        """Hand what the client was sent since the last time to the usage meter."""
+        messages, sent, seconds = client.unmetered()
+        if messages or sent or seconds:
+            self.runtime.meter.record_stream(
+                client.member_id,
+                clock.now().date(),
+                messages=messages,
+                bytes_out=sent,
+                seconds=seconds,
+            )
 
     def _refused(self, member_id: int | None, reason: str) -> None:
         WS_REFUSALS.labels(reason).inc()
@@ -445,11 +440,14 @@ class LiveGateway:
             for client in clients:
                 if client.slot is not None and client.outbox.closed is None:
                     await self._keep_slot(client)
-        if rounds % METER_EVERY == 0:
-            for client in clients:
+        # Each member's traffic metered and listing renewed every METER_EVERY rounds,
+        # a share of the members each round, so no round stalls the loop.
+        turn = [m for m in self.clients if m % METER_EVERY == rounds % METER_EVERY]
+        for member_id in turn:
+            for client in self.clients[member_id]:
                 self._meter(client)
-            for member_id in list(self.clients):
-                self._list(member_id)
+        if turn:
+            self._list(*turn)
         if self.runtime.redis is not None and rounds % GENERATION_EVERY == 0:
             await self._check_generations()
 

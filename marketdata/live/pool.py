@@ -21,18 +21,25 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 
 from marketdata.live import closes, rules
 from marketdata.live.client import Client
 from marketdata.live.link import Backoff, Link
+from marketdata.live.news_pool import NewsPool
 from marketdata.live.outbox import text_frame
+from marketdata.live.slots import MESSAGE_LIMIT, MESSAGE_WINDOW_S
 from orgportal.metrics import WS_DELIVERIES, WS_FANOUT_LAG, WS_UPSTREAM_STREAMS
 
 log = logging.getLogger(__name__)
 
 _STREAMS = WS_UPSTREAM_STREAMS.labels("pooled")
 HISTORY_DEFAULT = 100  # bars a stream asks upstream for when nobody asks for more
-NEWS_KEPT = 10  # news items a joiner of /newsfeed gets first
+# Changes to a pool connection's streams within this long go upstream as one message.
+SUBSCRIBE_BATCH_S = 0.02
+# The pool key's own subscription messages stay this far under upstream's limit.
+MESSAGE_MARGIN = 10
+RATE_LIMITED_RETRY_S = 5.0  # when upstream says the pool key sent too many anyway
 _SUFFIX = {
     "second": "s",
     "minute": "m",
@@ -106,6 +113,11 @@ class PoolConnection:
         self.link = feed.link("/live", self._frame, feed._status)
         self.link.subscriptions = []
         self.pending: list[Stream] = []  # sent upstream, not yet confirmed
+        # Set aside after upstream refused a message of several new streams: retried
+        # one at a time, so only the one upstream refuses is refused to its members.
+        self.suspects: list[Stream] = []
+        self._flush: asyncio.TimerHandle | None = None
+        self._sent: deque[float] = deque()  # when subscription messages went upstream
 
     def used(self) -> int:
         series = sum(1 for s in self.streams.values() if not s.is_quote)
@@ -142,11 +154,54 @@ class PoolConnection:
             self.series.pop(stream.route, None)
         if stream in self.pending:
             self.pending.remove(stream)
+        if stream in self.suspects:
+            self.suspects.remove(stream)
         stream.conn = None
         self.resubscribe()
 
     def resubscribe(self) -> None:
-        self.link.replace([s.upstream_item() for s in self.streams.values()])
+        """Send the streams upstream (replace-all) once this moment's changes are in,
+        and no faster than the pool key's subscription message limit allows."""
+        if self._flush is None:
+            delay = max(SUBSCRIBE_BATCH_S, self._wait())
+            self._flush = asyncio.get_running_loop().call_later(delay, self._send)
+
+    async def close(self) -> None:
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        await self.link.stop()
+
+    def _wait(self) -> float:
+        """Seconds until the pool key may send another subscription message."""
+        now, sent = time.monotonic(), self._sent
+        while sent and sent[0] <= now - MESSAGE_WINDOW_S:
+            sent.popleft()
+        if len(sent) < MESSAGE_LIMIT - MESSAGE_MARGIN:
+            return 0.0
+        return sent[0] + MESSAGE_WINDOW_S - now
+
+    def _send(self) -> None:
+        self._flush = None
+        wait = self._wait()
+        if wait > 0:
+            self._flush = asyncio.get_running_loop().call_later(wait, self._send)
+            return
+        self._sent.append(time.monotonic())
+        suspects = self.suspects
+        self.link.replace(
+            [s.upstream_item() for s in self.streams.values() if s not in suspects]
+        )
+
+    def _confirmed(self, stream: Stream) -> None:
+        self.pending.remove(stream)
+        if not self.pending and self.suspects:
+            self._try_next_suspect()
+
+    def _try_next_suspect(self) -> None:
+        stream = self.suspects.pop(0)
+        self.pending.append(stream)
+        self.resubscribe()
 
     def _frame(self, text: str, message: dict) -> None:
         arrived = time.perf_counter()
@@ -156,7 +211,7 @@ class PoolConnection:
             if stream is not None:
                 self.feed._series(stream, text, message, series)
                 if stream in self.pending:
-                    self.pending.remove(stream)
+                    self._confirmed(stream)
         elif "data" in message:
             self.feed._quotes(self, message)
         elif "message" in message:
@@ -164,11 +219,25 @@ class PoolConnection:
         WS_FANOUT_LAG.observe(time.perf_counter() - arrived)
 
     def _upstream_error(self, text: str) -> None:
-        """Upstream refused the last replace-all (e.g. "Invalid Symbol Code"): the
-        streams not yet confirmed are refused to their subscribers and dropped."""
+        """Upstream refused the last replace-all (e.g. "Invalid Symbol Code"), and with
+        it every stream not yet confirmed. One such stream is refused to its
+        subscribers and dropped; several are set aside and retried one at a time, so
+        that only the one at fault is refused."""
+        if "rate limit" in text.lower():
+            # Nothing changed upstream (another process on the pool key, say): the
+            # same set goes again later.
+            if self._flush is not None:
+                self._flush.cancel()
+            loop = asyncio.get_running_loop()
+            self._flush = loop.call_later(RATE_LIMITED_RETRY_S, self._send)
+            return
         refused, self.pending = self.pending, []
-        for stream in refused:
-            self.feed._refuse(stream, text)
+        if len(refused) == 1:
+            self.feed._refuse(refused[0], text)
+        else:
+            self.suspects.extend(refused)
+        if self.suspects and not self.pending:
+            self._try_next_suspect()
 
 
 class PooledFeed:
@@ -193,7 +262,7 @@ class PooledFeed:
         self.streams: dict[tuple, Stream] = {}
         self.connections: list[PoolConnection] = []
         self.unplaced: list[Stream] = []  # wanted, but the pool key is full
-        self.news: NewsPool | None = None
+        self.news: NewsPool | None = None  # /newsfeed
         self._numbers = 0
 
     async def start(self) -> None:
@@ -201,7 +270,7 @@ class PooledFeed:
 
     async def stop(self) -> None:
         for conn in self.connections:
-            await conn.link.stop()
+            await conn.close()
         self.connections.clear()
         if self.news is not None:
             await self.news.stop()
@@ -328,7 +397,7 @@ class PooledFeed:
         conn.remove(stream)
         if not conn.streams:
             self.connections.remove(conn)
-            asyncio.get_running_loop().create_task(conn.link.stop())
+            asyncio.get_running_loop().create_task(conn.close())
         while self.unplaced and self._place(self.unplaced[0]):
             self.unplaced.pop(0)
 
@@ -389,7 +458,7 @@ class PooledFeed:
             if stream is None:
                 continue
             if stream in conn.pending:
-                conn.pending.remove(stream)
+                conn._confirmed(stream)
             encoded = json.dumps(row)
             for client in stream.subscribers:
                 per_client.setdefault(client, []).append(encoded)
@@ -415,59 +484,3 @@ class PooledFeed:
                 client.close(
                     *closes.upstream_refused_key(), message=closes.message(reason)
                 )
-
-
-class NewsPool:
-    """/newsfeed in pooled mode: one upstream connection while anyone listens; the
-    newest items are kept for joiners."""
-
-    def __init__(self, feed: PooledFeed) -> None:
-        self.feed = feed
-        self.clients: set[Client] = set()
-        self.recent: list[str] = []
-        self.link: Link | None = None
-        self._teardown: asyncio.TimerHandle | None = None
-
-    def join(self, client: Client) -> None:
-        self.clients.add(client)
-        for frame in self.recent:
-            client.deliver(frame)
-        if self._teardown is not None:
-            self._teardown.cancel()
-            self._teardown = None
-        if self.link is None:
-            self.link = self.feed.link("/newsfeed", self._frame, self._status).start()
-
-    def leave(self, client: Client) -> None:
-        self.clients.discard(client)
-        if not self.clients and self.link is not None and self._teardown is None:
-            self._teardown = asyncio.get_running_loop().call_later(
-                self.feed.grace_s, self._close
-            )
-
-    def _close(self) -> None:
-        self._teardown = None
-        if not self.clients and self.link is not None:
-            link, self.link = self.link, None
-            self.recent.clear()
-            asyncio.get_running_loop().create_task(link.stop())
-
-    async def stop(self) -> None:
-        if self.link is not None:
-            await self.link.stop()
-            self.link = None
-
-    def _frame(self, text: str, message: dict) -> None:
-        if "message" in message and len(message) == 1:
-            return
-        self.recent.append(text)
-        del self.recent[:-NEWS_KEPT]
-        wire = text_frame(text.encode())
-        for client in self.clients:
-            client.deliver(text, None, wire)
-        WS_DELIVERIES.inc(len(self.clients))
-
-    def _status(self, state: str, cause: str) -> None:
-        frame = closes.RECOVERED if state == "recovered" else closes.degraded(cause)
-        for client in self.clients:
-            client.say(frame)

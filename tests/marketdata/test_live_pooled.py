@@ -124,6 +124,60 @@ def test_an_invalid_symbol_is_refused_without_harming_the_others(
     run(scenario())
 
 
+def test_a_bad_symbol_sent_upstream_with_good_ones_refuses_only_itself(
+    pooled, web, member_key, sandbox
+):
+    # given: two members asking for new streams in the same moment, so that one
+    # upstream message carries both, and upstream refuses it whole
+    bad_key = member_key("bad2", "ultra")
+    good_key = member_key("good2", "pro")
+
+    async def scenario():
+        (bad, bad_frames), (good, good_frames) = await asyncio.gather(
+            open_live(web.url, bad_key, series(CODES[0]), series("NOPE:NOPE")),
+            open_live(web.url, good_key, series(CODES[1])),
+        )
+
+        # then: the bad symbol is refused to its member only; every good stream
+        # flows, its history first
+        await bad_frames.wait_for(has_message("Invalid Symbol Code"))
+        for frames, code in ((bad_frames, CODES[0]), (good_frames, CODES[1])):
+            first = await frames.wait_for(is_series())
+            assert first["code"] == code and len(first["series"]) == 100
+            await frames.wait_for(is_series(1))
+        assert not any(
+            "message" in m for m in good_frames.items if "Connect" not in str(m)
+        )
+        assert org_streams(sandbox) == (1, 2)
+        await bad.close()
+        await good.close()
+
+    run(scenario())
+
+
+def test_changes_in_one_moment_go_upstream_as_one_message(
+    pooled, web, member_key, sandbox
+):
+    keys = [member_key(f"b{i}", "pro") for i in range(20)]
+
+    async def scenario():
+        opened = await asyncio.gather(
+            *(
+                open_live(web.url, key, series(CODES[i % 3]))
+                for i, key in enumerate(keys)
+            )
+        )
+        for _, frames in opened:
+            await frames.wait_for(is_series())
+        sent = httpx.get(f"{sandbox.url}/_sandbox/live").json()["connections"]
+        org = [c for c in sent if c["key"] == "org"]
+        assert len(org) == 1 and org[0]["subscription_messages"] <= 3
+        for ws, _ in opened:
+            await ws.close()
+
+    run(scenario())
+
+
 def test_newsfeed_is_one_upstream_connection_and_joiners_get_the_recent_items(
     pooled, web, member_key, sandbox
 ):

@@ -592,6 +592,33 @@ async def test_every_bar_type_streams_with_its_label(org, ws_url):
     await ws.close()
 
 
+@pytest.mark.parametrize("phases", ["spread", "aligned"])
+async def test_streams_tick_at_their_own_phase_unless_aligned(org, ws_url, phases):
+    # given: three streams at 20 updates/s
+    configure(org, updates_per_second=20, phases=phases)
+    codes = (BTC, ETH, "FX:EURUSD")
+    ws = await open_live(ws_url("/live"), ORG_KEY, [minute(code) for code in codes])
+    await frames_for(ws, 0.3)  # the histories
+
+    # when
+    frames = [json.loads(f) for f in await frames_for(ws, 1.0)]
+
+    # then: one build moment (last_update) per tick, shared by every stream only when
+    # aligned; spread, streams share one only by accident (a late wake-up)
+    moments = {code: set() for code in codes}
+    for frame in frames:
+        if frame.get("code") in moments:
+            moments[frame["code"]].add(frame["last_update"])
+    assert all(len(seen) >= 15 for seen in moments.values()), moments
+    shared = set.intersection(*moments.values())
+    if phases == "aligned":
+        assert len(shared) >= 15
+    else:
+        assert len(shared) <= 2
+        assert len(moments[BTC] & moments[ETH]) <= 2
+    await ws.close()
+
+
 async def test_a_slow_reader_loses_frames_without_holding_up_others(
     org, ws_url, sandbox
 ):
@@ -803,6 +830,8 @@ async def test_stopping_the_server_closes_its_websockets_promptly():
         ({"refuse_seconds": -1}, "refuse_seconds"),
         ({"stall_seconds": "1"}, "stall_seconds"),
         ({"garbage_rate": 1.5}, "garbage_rate"),
+        ({"phases": "random"}, "phases"),
+        ({"phases": None}, "phases"),
         ({"drop": "yes"}, "drop"),
         ({"close_error": ""}, "close_error"),
         ({"close_error": "x" * 200}, "close_error"),
@@ -827,6 +856,7 @@ def test_the_control_api_shows_and_reset_restores_the_defaults(org):
         "success": True,
         "config": {
             "updates_per_second": 1.0,
+            "phases": "spread",
             "heartbeat_seconds": 10.0,
             "news_every_seconds": None,
             "auth_timeout_seconds": 30.0,
@@ -849,8 +879,10 @@ def test_the_control_api_shows_and_reset_restores_the_defaults(org):
         org_ws_symbols=7,
         garbage_rate=0.25,
         stall_seconds=30,
+        phases="aligned",
     )
     assert changed["config"]["updates_per_second"] == 1000
+    assert changed["config"]["phases"] == "aligned"
     assert changed["config"]["news_every_seconds"] == 0.05
     assert changed["config"]["org_ws_symbols"] == 7
     assert 29 < changed["config"]["stall_seconds"] <= 30
