@@ -491,6 +491,8 @@ def banner(web_port: int, sandbox_port: int, credentials: dict) -> str:
         f"  API docs       {web}/api/docs/",
         f"  Market data    {web}/v3/...  and  ws://127.0.0.1:{web_port}/live, /newsfeed"
         "  (members' gateway keys)",
+        f"  Accounts       ws://127.0.0.1:{web_port}/v1/accounts/ws  (Aries protocol;"
+        " members with a brokerage link)",
         f"  Sandbox        http://127.0.0.1:{sandbox_port}  (simulated upstreams)",
         f"                 its keys: {LOG_DIR.relative_to(ROOT)}/sandbox.log",
         "",

@@ -109,6 +109,15 @@ class RedisLimiter:
         value = await self._redis.get(generation_key(self._key, member_id))
         return value.decode() if value else "0"
 
+    async def generations(self, member_ids: list[int]) -> list[str]:
+        """Several members' generations in one round trip (the streaming gateways'
+        sweeps check every connected member's)."""
+        if not member_ids:
+            return []
+        keys = [generation_key(self._key, m) for m in member_ids]
+        values = await self._redis.mget(keys)
+        return [v.decode() if v else "0" for v in values]
+
     def _encoded_keys(self, member_id: int, month: str) -> bytes:
         keys = self._keys.get((member_id, month))
         if keys is None:
@@ -228,6 +237,9 @@ class MemoryLimiter:
 
     async def generation(self, member_id: int) -> str:
         return str(self._generations.get(member_id, 0))
+
+    async def generations(self, member_ids: list[int]) -> list[str]:
+        return [str(self._generations.get(m, 0)) for m in member_ids]
 
     async def check(
         self,

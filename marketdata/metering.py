@@ -7,7 +7,6 @@ import logging
 from collections import defaultdict
 
 from django.db import transaction
-from django.db.models import F
 
 from marketdata.db import in_thread
 
@@ -23,6 +22,8 @@ class _Counts:
         "ws_messages",
         "ws_bytes",
         "ws_seconds",
+        "account_events",
+        "account_seconds",
     )
 
     def __init__(self) -> None:
@@ -33,6 +34,8 @@ class _Counts:
         self.ws_messages = 0
         self.ws_bytes = 0
         self.ws_seconds = 0
+        self.account_events = 0
+        self.account_seconds = 0
 
     def add(self, other: "_Counts") -> None:
         self.requests += other.requests
@@ -43,6 +46,8 @@ class _Counts:
         self.ws_messages += other.ws_messages
         self.ws_bytes += other.ws_bytes
         self.ws_seconds += other.ws_seconds
+        self.account_events += other.account_events
+        self.account_seconds += other.account_seconds
 
 
 class Meter:
@@ -85,6 +90,16 @@ class Meter:
         counts.ws_bytes += bytes_out
         counts.ws_seconds += seconds
 
+    def record_accounts(
+        self, member_id: int, day: dt.date, *, events: int, seconds: int
+    ) -> None:
+        """Account stream traffic: events delivered, connection time."""
+        counts = self._pending.get((member_id, day))
+        if counts is None:
+            counts = self._pending[(member_id, day)] = _Counts()
+        counts.account_events += events
+        counts.account_seconds += seconds
+
     async def run(self, interval: float) -> None:
         while True:
             await asyncio.sleep(interval)
@@ -105,23 +120,55 @@ class Meter:
             raise
 
 
+# The counters of UsageDay, and where _Counts keeps each.
+_COLUMNS = (
+    ("requests", "requests"),
+    ("bytes_out", "bytes_out"),
+    ("upstream_ms_total", "upstream_ms"),
+    ("ws_messages", "ws_messages"),
+    ("ws_bytes", "ws_bytes"),
+    ("ws_connection_seconds", "ws_seconds"),
+    ("account_events", "account_events"),
+    ("account_connection_seconds", "account_seconds"),
+)
+_ROWS_PER_STATEMENT = 200  # 11 parameters a row, well under SQLite's limit
+
+
 def _write(batch: dict) -> None:
+    """Add the counts in one transaction: every row's counters by one upsert per 200
+    rows (a round trip, not three, per member: this runs beside the gateways' event
+    loop, and a flush of thousands of members must not hold it), then the refusal
+    counts of the rows that have some. Rows in (member, day) order: one lock order
+    for every process."""
     from members.models import UsageDay
 
+    rows = sorted(batch.items())
     with transaction.atomic():
-        for (member_id, day), counts in sorted(batch.items()):
-            row, _ = UsageDay.objects.select_for_update().get_or_create(
-                member_id=member_id, day=day
-            )
+        for start in range(0, len(rows), _ROWS_PER_STATEMENT):
+            _upsert(UsageDay, rows[start : start + _ROWS_PER_STATEMENT])
+        for (member_id, day), counts in rows:
+            if not counts.refused:
+                continue
+            row = UsageDay.objects.select_for_update().get(member_id=member_id, day=day)
             refused = dict(row.refused)
             for reason, n in counts.refused.items():
                 refused[reason] = refused.get(reason, 0) + n
-            UsageDay.objects.filter(pk=row.pk).update(
-                requests=F("requests") + counts.requests,
-                bytes_out=F("bytes_out") + counts.bytes_out,
-                upstream_ms_total=F("upstream_ms_total") + counts.upstream_ms,
-                refused=refused,
-                ws_messages=F("ws_messages") + counts.ws_messages,
-                ws_bytes=F("ws_bytes") + counts.ws_bytes,
-                ws_connection_seconds=F("ws_connection_seconds") + counts.ws_seconds,
-            )
+            UsageDay.objects.filter(pk=row.pk).update(refused=refused)
+
+
+def _upsert(model, rows: list) -> None:
+    connection = transaction.get_connection()
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ["member_id", "day", "refused", *(column for column, _ in _COLUMNS)]
+    empty = model._meta.get_field("refused").get_db_prep_save({}, connection)
+    values, params = [], []
+    for (member_id, day), counts in rows:
+        values.append("(" + ", ".join(["%s"] * len(names)) + ")")
+        params += [member_id, day, empty]
+        params += [getattr(counts, attr) for _, attr in _COLUMNS]
+    added = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c, _ in _COLUMNS)
+    # Names come from the model and _COLUMNS only; every value is a parameter.
+    insert = f"INSERT INTO {table} ({', '.join(names)}) VALUES "  # noqa: S608
+    update = f" ON CONFLICT (member_id, day) DO UPDATE SET {added}"
+    with connection.cursor() as cursor:
+        cursor.execute(insert + ", ".join(values) + update, params)

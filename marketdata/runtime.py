@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class Runtime:
-    """What every gateway of a web process shares: the upstream session, Redis, the
+    """What every gateway of a web process shares: the upstream sessions, Redis, the
     limiter, the member cache, the meter and its background tasks.
 
     `startup` is idempotent (the first request may start it when the server sends no
@@ -38,7 +38,8 @@ class Runtime:
         self._callbacks: list[Callable[[int], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self.session: aiohttp.ClientSession
+        self.session: aiohttp.ClientSession  # REST calls
+        self.streams_session: aiohttp.ClientSession  # upstream WebSockets
         self.redis = None
         self.limiter: RedisLimiter | MemoryLimiter
         self.access: AccessCache
@@ -66,6 +67,15 @@ class Runtime:
                 connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
                 auto_decompress=False,
             )
+            # Upstream WebSockets (market data streams, account streams) hold their
+            # connection for hours: one each, never queued behind the REST pool's
+            # limit, never counted in it.
+            self.streams_session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=settings.UPSTREAM_CONNECT_TIMEOUT
+                ),
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+            )
             self.redis = None
             if settings.REDIS_URL:
                 self.redis = redis_client(settings.REDIS_URL)
@@ -92,6 +102,7 @@ class Runtime:
         self._tasks.clear()
         await self.meter.flush()
         await self.session.close()
+        await self.streams_session.close()
         cache_events.unlisten(self._member_changed)
         self.access.close()
         if self.redis is not None:

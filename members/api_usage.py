@@ -36,6 +36,14 @@ class UsageDayOut(serializers.Serializer):
         help_text="time the member's WebSocket connections were open, summed over "
         "connections, in minutes with one decimal place (rounded half up)"
     )
+    account_events = serializers.IntegerField(
+        help_text="account stream events delivered (/v1/accounts/ws): orders, "
+        "positions, balances, P&L, watchlists, news"
+    )
+    account_connection_minutes = serializers.FloatField(
+        help_text="time the member's account stream connections were open, summed "
+        "over connections, in minutes with one decimal place (rounded half up)"
+    )
 
 
 class UsageTotalsOut(serializers.Serializer):
@@ -45,6 +53,10 @@ class UsageTotalsOut(serializers.Serializer):
     ws_bytes = serializers.IntegerField()
     ws_connection_minutes = serializers.FloatField(
         help_text="the sum of the days' ws_connection_minutes"
+    )
+    account_events = serializers.IntegerField()
+    account_connection_minutes = serializers.FloatField(
+        help_text="the sum of the days' account_connection_minutes"
     )
 
 

@@ -473,6 +473,9 @@ class UsageDay(models.Model):
     ws_messages = models.PositiveBigIntegerField(default=0)
     ws_bytes = models.PositiveBigIntegerField(default=0)
     ws_connection_seconds = models.PositiveBigIntegerField(default=0)
+    # Account streams (/v1/accounts/ws): events delivered, connection time.
+    account_events = models.PositiveBigIntegerField(default=0)
+    account_connection_seconds = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["day"]

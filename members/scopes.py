@@ -32,7 +32,8 @@ ADMIN = "admin"
 ALL_SCOPES: tuple[str, ...] = (READ, MEMBERS, CREDITS, ADMIN)
 SCOPE_HELP = {
     READ: "read everything (every GET)",
-    MEMBERS: "create, change, renew, cancel and delete members; rotate or revoke keys",
+    MEMBERS: "create, change, renew, cancel and delete members; rotate or revoke keys; "
+    "link and unlink brokerage accounts",
     CREDITS: "buy credits",
     ADMIN: "refunds, ledger adjustments and reversals, webhook endpoints; implies all",
 }
@@ -64,6 +65,8 @@ REQUIRED_SCOPES: dict[str, dict[str, str | None]] = {
     "organization:member-usage": {"GET": READ},
     "organization:member-connections": {"GET": READ},
     "organization:member-connections-disconnect": {"POST": MEMBERS},
+    # Brokerage links: reading never shows a token; linking stores the member's tokens.
+    "organization:member-brokerage": {"GET": READ, "PUT": MEMBERS, "DELETE": MEMBERS},
     "organization:balance": {"GET": READ},
     "organization:ledger": {"GET": READ},
     # Mints or removes credits out of thin air.

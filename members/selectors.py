@@ -128,6 +128,10 @@ def member_usage(*, member: Member, days: int) -> list[dict]:
             "ws_messages": row.ws_messages,
             "ws_bytes": row.ws_bytes,
             "ws_connection_minutes": connection_minutes(row.ws_connection_seconds),
+            "account_events": row.account_events,
+            "account_connection_minutes": connection_minutes(
+                row.account_connection_seconds
+            ),
         }
         for row in UsageDay.objects.filter(member=member, day__gte=since).order_by(
             "day"
@@ -145,6 +149,11 @@ def member_usage_totals(days: list[dict]) -> dict:
         "ws_bytes": sum(d["ws_bytes"] for d in days),
         "ws_connection_minutes": sum(
             round(d["ws_connection_minutes"] * 10) for d in days
+        )
+        / 10,
+        "account_events": sum(d["account_events"] for d in days),
+        "account_connection_minutes": sum(
+            round(d["account_connection_minutes"] * 10) for d in days
         )
         / 10,
     }

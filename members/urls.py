@@ -97,3 +97,8 @@ urlpatterns += [
         name="delivery-redeliver",
     ),
 ]
+
+# Brokerage links (the brokerage app): members/{uid}/brokerage.
+from django.urls import include  # noqa: E402
+
+urlpatterns += [path("", include("brokerage.urls"))]

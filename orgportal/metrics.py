@@ -89,3 +89,27 @@ WS_FANOUT_LAG = Histogram(
     "From an upstream frame's arrival to its hand-off to the last subscriber's buffer.",
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1),
 )
+
+# --- account streams (/v1/accounts/ws) ------------------------------------------------
+ACCOUNT_CONNECTIONS = Gauge(
+    "orgportal_account_ws_connections",
+    "Open member connections to /v1/accounts/ws in this process.",
+)
+ACCOUNT_SESSIONS = Gauge(
+    "orgportal_account_ws_upstream_sessions",
+    "Upstream Aries account sessions of this process (one per member with clients).",
+)
+ACCOUNT_EVENTS = Counter(
+    "orgportal_account_ws_events_total",
+    "Account, P&L, watchlist and news events handed to member connections.",
+)
+ACCOUNT_DENIED = Counter(
+    "orgportal_account_ws_access_denied_total",
+    "Subscriptions refused and upstream events withheld because the account is not "
+    "linked to the member.",
+)
+ACCOUNT_REAUTHS = Counter(
+    "orgportal_account_ws_upstream_reauths_total",
+    "Upstream re-authentications with a refreshed brokerage token, by outcome.",
+    ["outcome"],
+)

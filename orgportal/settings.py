@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "axes",  # sign-in lockout, for the portal and Django admin alike
     "members",
     "marketdata",
+    "brokerage",  # members' Aries brokerage links
     "sandbox",
     "outbound",  # checks where operator-named URLs may send to
 ]
@@ -217,6 +218,41 @@ MARKET_WS_STALE_SECONDS = env.float("MARKET_WS_STALE_SECONDS", default=30.0)
 MARKET_WS_BACKOFF_BASE = env.float("MARKET_WS_BACKOFF_BASE", default=1.0)
 MARKET_WS_BACKOFF_CAP = env.float("MARKET_WS_BACKOFF_CAP", default=60.0)
 
+# --- Upstream: Aries (brokerage accounts) ------------------------------------------------
+# The OAuth2 token endpoint (POST /oauth2/token) lives here; production: https://api.aries.com
+UPSTREAM_ARIES_URL = env.str(
+    "UPSTREAM_ARIES_URL", default=f"http://127.0.0.1:{SANDBOX_PORT}"
+).rstrip("/")
+# The accounts WebSocket; default: UPSTREAM_ARIES_URL as ws:// (wss:// for https://).
+_aries_scheme, _, _aries_rest = UPSTREAM_ARIES_URL.partition("://")
+UPSTREAM_ARIES_WS_URL = env.str(
+    "UPSTREAM_ARIES_WS_URL",
+    default=f"{'wss' if _aries_scheme == 'https' else 'ws'}://{_aries_rest}"
+    "/v1/accounts/ws",
+)
+# A link's token_status is "expiring" this many seconds or less before its access
+# token expires.
+BROKERAGE_EXPIRING_SECONDS = env.int("BROKERAGE_EXPIRING_SECONDS", default=600)
+# The refresher trades a link's refresh token this many seconds before the access token
+# expires; longer than the expiring window, so a healthy link is never seen expiring.
+BROKERAGE_REFRESH_LEAD_SECONDS = env.int("BROKERAGE_REFRESH_LEAD_SECONDS", default=900)
+
+# --- Account stream gateway (/v1/accounts/ws, accountstream/) ----------------------------
+# As Aries: authenticate within this many seconds of connecting, or authTimeout.
+ACCOUNTS_WS_AUTH_SECONDS = env.float("ACCOUNTS_WS_AUTH_SECONDS", default=5.0)
+# The gateway's own session per authentication (Aries: 65 minutes), its refreshAuth
+# warning this long before the end.
+ACCOUNTS_WS_SESSION_SECONDS = env.float("ACCOUNTS_WS_SESSION_SECONDS", default=3900.0)
+ACCOUNTS_WS_REFRESH_WARNING_SECONDS = env.float(
+    "ACCOUNTS_WS_REFRESH_WARNING_SECONDS", default=300.0
+)
+# A member's upstream session stays this long after their last client leaves.
+ACCOUNTS_WS_UPSTREAM_GRACE_SECONDS = env.float(
+    "ACCOUNTS_WS_UPSTREAM_GRACE_SECONDS", default=30.0
+)
+ACCOUNTS_WS_BACKOFF_BASE = env.float("ACCOUNTS_WS_BACKOFF_BASE", default=1.0)
+ACCOUNTS_WS_BACKOFF_CAP = env.float("ACCOUNTS_WS_BACKOFF_CAP", default=60.0)
+
 # --- Secrets at rest and keys ------------------------------------------------------------
 # Fernet keys, newest first: the first encrypts, every one decrypts (rotation). Read and
 # validated with SECRET_KEY above.
@@ -341,6 +377,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "members.tasks.idempotency_keys_clean",
         "schedule": 3600.0,
     },
+}
+
+# Brokerage links due within BROKERAGE_REFRESH_LEAD_SECONDS get a new token pair.
+CELERY_BEAT_SCHEDULE["brokerage-refresh"] = {
+    "task": "brokerage.tasks.brokerage_refresh_due",
+    "schedule": env.float("BROKERAGE_REFRESH_INTERVAL", default=60.0),
 }
 
 # --- REST API ----------------------------------------------------------------------------

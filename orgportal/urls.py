@@ -18,6 +18,8 @@ urlpatterns = [
         RedirectView.as_view(url="/login/?next=/admin/", query_string=False),
     ),
     path("admin/", admin.site.urls),
+    # The portal's brokerage link actions on a member (the card is on its page).
+    path("", include("brokerage.portal_urls")),
     # The staff portal: dashboard at /, sign-in at /login/.
     path("", include("members.portal_urls")),
 ]

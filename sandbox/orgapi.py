@@ -23,6 +23,7 @@ from aiohttp import web
 
 from orgportal import clock
 from sandbox import live
+from sandbox.aries import routes as aries
 from sandbox.market import MARKET_PREFIX, market_app, send_truncated
 from sandbox.state import (
     FAULT_SCOPES,
@@ -56,6 +57,7 @@ def create_app(state: SandboxState) -> web.Application:
     app.add_subapp(ORG_PREFIX, _org_app())
     app.add_subapp(MARKET_PREFIX, market_app(state))
     live.install(app, state)
+    aries.install(app, state)
     app.add_subapp(CONTROL_PREFIX, _control_app())
     return app
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import jwt
 
 from orgportal import clock
+from sandbox.aries.book import AriesBook
 
 DEFAULT_ORG_KEY = "sandbox-org-key"
 DEFAULT_SEED = 42
@@ -332,6 +333,8 @@ class SandboxState:
             self.live = LiveConfig()
             # Times of each WebSocket key's recent subscription messages, by key owner.
             self.live_rates: dict[str, deque[float]] = {}
+            # The simulated Aries brokerage: users, accounts, orders, tokens, settings.
+            self.aries = AriesBook()
             self.rng = random.Random(self.seed)
             self.fault_rng = random.Random(self.seed)
 

@@ -87,7 +87,7 @@ class LiveGateway:
                 from marketdata.live.pool import PooledFeed
 
                 self.feed = PooledFeed(
-                    rt.session,
+                    rt.streams_session,
                     ws_base_url(),
                     settings.MARKET_WS_POOL_KEY,
                     stale_after=settings.MARKET_WS_STALE_SECONDS,
@@ -98,7 +98,7 @@ class LiveGateway:
                 )
             else:
                 self.feed = MemberFeed(
-                    rt.session,
+                    rt.streams_session,
                     ws_base_url(),
                     stale_after=settings.MARKET_WS_STALE_SECONDS,
                     backoff=backoff,
@@ -472,9 +472,7 @@ class LiveGateway:
         members = list(self.clients)
         if not members:
             return
-        generations = await asyncio.gather(
-            *(self.runtime.limiter.generation(m) for m in members)
-        )
+        generations = await self.runtime.limiter.generations(members)
         for member_id, generation in zip(members, generations, strict=True):
             group = self.clients.get(member_id) or ()
             if any(c.access.generation != generation for c in group):

@@ -6,7 +6,12 @@ import uuid
 
 import pytest
 
-from marketdata.limits import MemoryLimiter, RedisLimiter, redis_client
+from marketdata.limits import (
+    MemoryLimiter,
+    RedisLimiter,
+    generation_key,
+    redis_client,
+)
 
 NOW = 1_800_000_000_000  # ms
 
@@ -93,3 +98,18 @@ async def test_a_stale_generation_is_reported_not_counted(limiter):
     decision = await check(limiter, m, gen="stale-one")
     assert decision.reason == "stale" and not decision.allowed
     assert await limiter.quota_used(member_id=m, month="202603") == 0
+
+
+async def test_many_members_generations_come_in_one_call(limiter):
+    a, b = member(), member()
+    before = await limiter.generations([a, b])
+    if isinstance(limiter, MemoryLimiter):
+        limiter.bump(a)
+    else:  # what members.services.cache_events does on a change
+        await limiter._redis.incr(generation_key("orgportal", a))
+
+    after = await limiter.generations([a, b])
+
+    assert after[0] != before[0] and after[1] == before[1]
+    assert after == [await limiter.generation(a), await limiter.generation(b)]
+    assert await limiter.generations([]) == []

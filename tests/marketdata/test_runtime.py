@@ -194,3 +194,41 @@ async def test_a_change_announced_by_another_process_is_told(settings):
     finally:
         publisher.close()
         await runtime.shutdown()
+
+
+async def test_upstream_websockets_are_not_held_to_the_rest_pools_limit(runtime):
+    # given: a WebSocket server on loopback, and more upstream streams to open than
+    # the REST pool's 256 connections
+    from aiohttp import web
+
+    async def hold(request):
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for _ in ws:
+            pass
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", hold)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+    await site.start()
+    port = runner.addresses[0][1]
+    limit = runtime.session.connector.limit
+
+    # when
+    streams = await asyncio.wait_for(
+        asyncio.gather(
+            *(
+                runtime.streams_session.ws_connect(f"http://127.0.0.1:{port}/ws")
+                for _ in range(limit + 20)
+            )
+        ),
+        30,
+    )
+
+    # then: every one is open at once
+    assert len(streams) == limit + 20 and not any(ws.closed for ws in streams)
+    await asyncio.gather(*(ws.close() for ws in streams))
+    await runner.cleanup()

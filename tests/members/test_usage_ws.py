@@ -46,10 +46,18 @@ def test_each_day_carries_websocket_traffic_and_both_gateways_refusals(api):
         ws_messages=120,
         ws_bytes=4567,
         ws_connection_seconds=90,
+        account_events=40,
+        account_connection_seconds=150,
         refused={"RATE_LIMITED": 1, "WS_CONNECTION_LIMIT": 2},
     )
     UsageDay.objects.create(
-        member=member, day=today, ws_messages=5, ws_bytes=50, ws_connection_seconds=3
+        member=member,
+        day=today,
+        ws_messages=5,
+        ws_bytes=50,
+        ws_connection_seconds=3,
+        account_events=2,
+        account_connection_seconds=9,
     )
     # when the parent SaaS reads the member's usage
     body = api.get(f"{BASE}/{member.uid}/usage").json()
@@ -64,6 +72,8 @@ def test_each_day_carries_websocket_traffic_and_both_gateways_refusals(api):
         "ws_messages": 120,
         "ws_bytes": 4567,
         "ws_connection_minutes": 1.5,
+        "account_events": 40,
+        "account_connection_minutes": 2.5,
     }
     assert (second["ws_connection_minutes"], second["upstream_ms_avg"]) == (0.1, None)
     # and the totals add the days up as shown
@@ -73,6 +83,8 @@ def test_each_day_carries_websocket_traffic_and_both_gateways_refusals(api):
         "ws_messages": 125,
         "ws_bytes": 4617,
         "ws_connection_minutes": 1.6,
+        "account_events": 42,
+        "account_connection_minutes": 2.7,
     }
 
 
@@ -88,6 +100,11 @@ def test_the_schema_documents_the_websocket_usage_fields(client):
     assert "WS_" in day["refused"]["description"]
     assert day["refused"]["additionalProperties"] == {"type": "integer"}
     assert {"ws_messages", "ws_bytes", "ws_connection_minutes"} <= set(
+        components["UsageTotalsOut"]["properties"]
+    )
+    assert day["account_events"]["type"] == "integer"
+    assert "one decimal place" in day["account_connection_minutes"]["description"]
+    assert {"account_events", "account_connection_minutes"} <= set(
         components["UsageTotalsOut"]["properties"]
     )
 

@@ -1,0 +1,340 @@
+"""Account streams: the gateway's /v1/accounts/ws beside the sandbox's Aries directly, in
+one run.
+
+On loopback, each its own process: the sandbox (the Aries upstream), its own
+`redis-server`, the web process as deployed (uvicorn, one worker) and the load
+generator (2 processes of a minimal RFC 6455 client, bench/account_load.py). 500
+brokerage users with one account each are created in the sandbox and linked to 500
+members through the brokerage service. Each path in turn: 500 clients (one per
+member) authenticate (the gateway key, or straight to the sandbox the user's Aries
+token) and subscribe to their account; the sandbox then sends `load` balance events
+to every account subscription (each account at its own phase, the envelope timestamp
+in milliseconds) for a warm-up and a measured window. Per path: events/s received,
+p50/p99 from the event's timestamp to receipt, and events the sandbox sent that never
+arrived (counted after the load stops and the pipes drain).
+
+    python bench/account_streams.py [--members 500] [--rate 50] [--seconds 8]
+                                    [--rounds 3] [--json FILE] [--profile FILE]
+
+Needs PostgreSQL (DATABASE_URL, default .../orgportal_bench_accounts, recreated).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    deployment_env,
+    free_port,
+    prepare_database,
+    stop_processes,
+    wait_http,
+    web_command,
+)
+from account_load import BINS, LOCAL, WORKERS, Load  # noqa: E402
+from ws_fanout import cpu_seconds, py_spy, top_frames  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+ORG_KEY = "sandbox-org-key"
+DRAIN_S = 1.5  # after the load stops, for the last events to arrive
+PROFILE_S = 15
+
+
+def percentile(hist: Counter, q: float) -> float | None:
+    total = sum(hist.values())
+    if not total:
+        return None
+    rank, seen = q * (total - 1), 0
+    for bin_, count in sorted(hist.items()):
+        seen += count
+        if seen > rank:
+            return (bin_ + 0.5) / 10
+    return (BINS - 0.5) / 10
+
+
+def control(sandbox: str, **body) -> dict:
+    response = httpx.post(f"{sandbox}/_sandbox/aries", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def load_sent(sandbox: str) -> dict[str, int]:
+    """Load events the sandbox sent so far, per open connection."""
+    conns = httpx.get(f"{sandbox}/_sandbox/aries", timeout=30).json()["connections"]
+    return {str(c["id"]): c.get("load_sent", 0) for c in conns}
+
+
+def create_users(sandbox: str, count: int) -> list[dict]:
+    with httpx.Client(base_url=sandbox, timeout=30) as client:
+        return [
+            client.post("/_sandbox/aries/users", json={"accounts": 1}).json()
+            for _ in range(count)
+        ]
+
+
+def link_members(env: dict, users: list[dict]) -> list[str]:
+    """A member per user, linked to it: their gateway keys, in order."""
+    setup = (
+        "import json, sys\n"
+        "from brokerage.services import brokerage_link\n"
+        "from members.services import ledger, operations\n"
+        "from members.services.plans import plans_sync\n"
+        "users = json.load(sys.stdin)\n"
+        "plans_sync(); ledger.credits_purchase(credits=len(users) * 100, actor='b')\n"
+        "for i, u in enumerate(users):\n"
+        "    o = operations.member_create(uid=f'acct{i}', plan='pro', actor='b')\n"
+        "    brokerage_link(uid=f'acct{i}', access_token=u['access_token'],\n"
+        "        refresh_token=u['refresh_token'], account_ids=u['account_ids'],\n"
+        "        actor='b')\n"
+        "    print(json.dumps(o.api_key))\n"
+    )
+    done = subprocess.run(
+        [PY, "manage.py", "shell", "-c", setup],
+        cwd=ROOT,
+        env=env,
+        input=json.dumps(users),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode:
+        raise SystemExit(f"member setup failed:\n{done.stderr}")
+    return [json.loads(ln) for ln in done.stdout.splitlines() if ln.startswith('"')]
+
+
+def phase(load: Load, target: dict, specs: list, args, spy=None) -> dict:
+    """Connect every client, run the load for warm-up + window, stop, count."""
+    sandbox = target["sandbox"]
+    started = time.monotonic()
+    opened = load.ask(
+        [("open", target["port"], specs[i::WORKERS]) for i in range(WORKERS)]
+    )
+    clients = sum(o["opened"] for o in opened)
+    errors = [e for o in opened for e in o["errors"]][:3]
+    connect_s = time.monotonic() - started
+    before = load_sent(sandbox)
+    control(sandbox, load_events_per_second=args.rate)
+    t0 = time.time() + args.warmup
+    t1 = t0 + args.seconds
+    for pipe in load.pipes:
+        pipe.send(("measure", t0 * 1000, t1 * 1000))
+    time.sleep(max(0.0, t0 - time.time()))
+    profiler = spy(target["pid"]) if spy else None
+    pids = {"server": [target["pid"]], "sandbox": [target["sandbox_pid"]]}
+    pids |= {"load": target["load_pids"], "machine": [None]}
+    cpu0 = {k: sum(map(cpu_seconds, v)) for k, v in pids.items()}
+    time.sleep(max(0.0, t1 - time.time()))
+    cpu = {
+        k: round((sum(map(cpu_seconds, v)) - cpu0[k]) / args.seconds * 100, 1)
+        for k, v in pids.items()
+    }
+    hist, received = Counter(), 0
+    for pipe in load.pipes:
+        part, count = pipe.recv()
+        hist.update(part)
+        received += count
+    control(sandbox, load_events_per_second=0)
+    time.sleep(DRAIN_S)
+    if profiler is not None:
+        profiler.wait(60)
+    after = load_sent(sandbox)
+    sent = sum(n - before.get(c, 0) for c, n in after.items())
+    counts = load.ask([("count",)] * WORKERS)
+    got, closed = sum(c[0] for c in counts), sum(c[1] for c in counts)
+    load.ask([("close",)] * WORKERS)
+    time.sleep(1.0)
+    return {
+        "path": target["name"],
+        "clients": clients,
+        "failed": len(specs) - clients,
+        "errors": errors,
+        "connect_s": round(connect_s, 1),
+        "events_per_s": received / args.seconds,
+        **{f"p{q}": percentile(hist, q / 100) for q in (50, 90, 99, 99.9)},
+        "sent": sent,
+        "received_total": got,
+        "missing": sent - got,
+        "closed": closed,
+        "cpu_percent": cpu,
+    }
+
+
+def report(args, runs: list[dict]) -> None:
+    print(
+        f"\n{args.members} members, one client and one account each, {args.rate} "
+        f"events/s per account ({args.members * args.rate:,}/s offered); "
+        f"{args.warmup:g} s warm-up, {args.seconds:g} s window, {args.rounds} "
+        f"round(s), medians; loopback, {os.cpu_count()} CPUs shared by all\n"
+        "latency = receipt (time.time) − the event's envelope timestamp (ms, "
+        "truncated): each figure reads 0–1 ms high, alike for both paths"
+    )
+    print(
+        f"{'path':<18}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}"
+        f"{'sent':>10}{'missing':>9}  CPU: server  sandbox  load  machine"
+    )
+    for name in ("sandbox direct", "gateway"):
+        mine = [r for r in runs if r["path"] == name]
+
+        def med(key, rs=mine):
+            values = [r[key] for r in rs if r[key] is not None]
+            return statistics.median(values) if values else float("nan")
+
+        cpu = {
+            k: statistics.median(r["cpu_percent"][k] for r in mine)
+            for k in mine[0]["cpu_percent"]
+        }
+        print(
+            f"{name:<18}{med('events_per_s'):>10,.0f}{med('p50'):>9.1f}"
+            f"{med('p99'):>9.1f}{med('p99.9'):>10.1f}{sum(r['sent'] for r in mine):>10,}"
+            f"{sum(r['missing'] for r in mine):>9,}  {cpu['server']:>11.0f}%"
+            f"{cpu['sandbox']:>8.0f}%{cpu['load']:>5.0f}%{cpu['machine']:>8.0f}%"
+        )
+    direct = [r for r in runs if r["path"] == "sandbox direct"]
+    gate = [r for r in runs if r["path"] == "gateway"]
+    adds = [
+        (g["p50"] - d["p50"], g["p99"] - d["p99"])
+        for d, g in zip(direct, gate, strict=True)
+        if None not in (g["p50"], d["p50"], g["p99"], d["p99"])
+    ]
+    if adds:
+        p50 = statistics.median(a[0] for a in adds)
+        p99 = statistics.median(a[1] for a in adds)
+        rounds = ", ".join(f"+{a:.1f}/+{b:.1f}" for a, b in adds)
+        print(
+            f"gateway adds: p50 +{p50:.1f} ms, p99 +{p99:.1f} ms (p50/p99 by round: "
+            f"{rounds}); server CPU: the gateway's web process, or the sandbox's for direct"
+        )
+    for r in runs:
+        if r["failed"] or r["closed"]:
+            print(
+                f"  {r['path']}: {r['failed']} failed to connect {r['errors']}, "
+                f"{r['closed']} closed"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add = parser.add_argument
+    add("--members", type=int, default=500)
+    add("--rate", type=int, default=50, help="events/s per account")
+    add("--seconds", type=float, default=8)
+    add("--warmup", type=float, default=2)
+    add("--rounds", type=int, default=3)
+    add("--json", metavar="FILE")
+    add(
+        "--profile",
+        metavar="FILE",
+        help="then a further gateway window under py-spy (raw stacks into FILE)",
+    )
+    args = parser.parse_args()
+    db_url = os.environ.get(
+        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orgportal_bench_accounts"
+    )
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    procs: list[subprocess.Popen] = []
+    load = None
+
+    def start(command: list, **env) -> int:
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        procs.append(subprocess.Popen(command, cwd=ROOT, env=env or None, **quiet))
+        return procs[-1].pid
+
+    try:
+        redis_url = ""
+        if shutil.which("redis-server"):
+            port = free_port()
+            start(["redis-server", "--bind", LOCAL, "--port", str(port), "--save", ""])
+            redis_url = f"redis://{LOCAL}:{port}/0"
+        print("Preparing a fresh database …", flush=True)
+        prepare_database(db_url)
+        sandbox_port, web_port = free_port(), free_port()
+        sandbox = f"http://{LOCAL}:{sandbox_port}"
+        env = deployment_env(
+            DATABASE_URL=db_url,
+            REDIS_URL=redis_url,
+            SANDBOX_ORG_KEY=ORG_KEY,
+            UPSTREAM_ORG_URL=sandbox,
+            UPSTREAM_MARKET_URL=sandbox,
+            UPSTREAM_ORG_KEY=ORG_KEY,
+            UPSTREAM_ARIES_URL=sandbox,
+            UPSTREAM_ARIES_WS_URL=sandbox.replace("http:", "ws:") + "/v1/accounts/ws",
+            # Sessions nobody uses end after 1 s, not 30: nothing is left over when
+            # the next path is measured.
+            ACCOUNTS_WS_UPSTREAM_GRACE_SECONDS="1",
+            METRICS_ALLOWED_IPS=LOCAL,
+            LOG_LEVEL="WARNING",
+        )
+        if not redis_url:
+            env.pop("REDIS_URL")
+        manage = [PY, "manage.py"]
+        subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+        sandbox_pid = start([*manage, "sandbox", "--port", str(sandbox_port)], **env)
+        wait_http(sandbox + "/")
+        control(sandbox, synth_news=False, pnl_every_seconds=3600)
+        print(f"Creating {args.members} brokerage users and members …", flush=True)
+        users = create_users(sandbox, args.members)
+        keys = link_members(env, users)
+        uvicorn = ("--loop", "uvloop", "--http", "httptools")
+        web_pid = start(web_command(PY, web_port, *uvicorn), **env)
+        wait_http(f"http://{LOCAL}:{web_port}/healthz")
+        load = Load()
+        common = {"sandbox": sandbox, "sandbox_pid": sandbox_pid}
+        common["load_pids"] = [p.pid for p in load.procs]
+        direct = {"name": "sandbox direct", "port": sandbox_port, "pid": sandbox_pid}
+        gateway = {"name": "gateway", "port": web_port, "pid": web_pid}
+        direct_specs = [(u["access_token"], u["account_ids"][0]) for u in users]
+        gateway_specs = [
+            (k, u["account_ids"][0]) for k, u in zip(keys, users, strict=True)
+        ]
+        paths = [
+            ({**direct, **common}, direct_specs),
+            ({**gateway, **common}, gateway_specs),
+        ]
+        runs = []
+        for n in range(args.rounds):
+            for target, specs in paths if n % 2 == 0 else paths[::-1]:
+                r = phase(load, target, specs, args)
+                runs.append(r)
+                print(
+                    f"  round {n + 1} {r['path']:<15} {r['clients']} clients "
+                    f"(connected in {r['connect_s']:g} s): {r['events_per_s']:,.0f} "
+                    f"events/s, p50 {r['p50']} ms, p99 {r['p99']} ms, sent "
+                    f"{r['sent']:,}, missing {r['missing']:,}",
+                    flush=True,
+                )
+        report(args, runs)
+        if args.profile:
+            # A further gateway window with py-spy attached, not in the table.
+            args.seconds = PROFILE_S
+            target, specs = paths[1]
+            r = phase(load, target, specs, args, py_spy(args.profile, PROFILE_S))
+            print(
+                f"\ngateway profile: py-spy, {PROFILE_S} s at {args.rate} events/s per "
+                f"account ({r['events_per_s']:,.0f} events/s, gateway CPU "
+                f"{r['cpu_percent']['server']:.0f}%), raw stacks in {args.profile}; "
+                "top frames by own time (share of samples):"
+            )
+            for frame, share in top_frames(Path(args.profile)):
+                print(f"{share:>6.1f}%  {frame}")
+        if args.json:
+            Path(args.json).write_text(json.dumps(runs, indent=1))
+            print(f"raw figures written to {args.json}")
+    finally:
+        if load is not None:
+            load.stop()
+        stop_processes(procs)
+
+
+if __name__ == "__main__":
+    main()
