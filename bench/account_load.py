@@ -5,29 +5,21 @@ milliseconds) to receipt, found by a byte search, no JSON parsing. Driven over a
 by `Load` in the benchmark's process."""
 
 import asyncio
-import base64
 import calendar
-import contextlib
 import json
 import math
-import multiprocessing
-import os
-import signal
 import time
+from functools import partial
+
+from _ws_client import LOCAL, RawClient, client_frame, open_all, run_worker
+from _ws_client import Load as _Load
 
 WORKERS = 2
 BINS = 100_000  # latency histogram: 0.1 ms bins up to 10 s
-OPEN_AT_ONCE, OPEN_TIMEOUT_S = 50, 60.0
-LOCAL = "127.0.0.1"
+OPEN_AT_ONCE = 50
 PATH = "/v1/accounts/ws"
 _STAMP = b'"timestamp":"'
-
-
-def client_frame(opcode: int, payload: bytes) -> bytes:
-    """A final client frame, masked with the all-zero key (payload unchanged)."""
-    n = len(payload)
-    size = bytes((0x80 | n,)) if n < 126 else bytes((0xFE,)) + n.to_bytes(2)
-    return bytes((0x80 | opcode,)) + size + b"\0\0\0\0" + payload
+__all__ = ["BINS", "LOCAL", "WORKERS", "Load"]
 
 
 _seconds: dict[bytes, int] = {}
@@ -57,18 +49,13 @@ class Window:
         self.received = 0
 
 
-class Feed(asyncio.Protocol):
-    """One client: handshake, auth with `token`, subscribe to `account`, then events."""
+class Feed(RawClient):
+    """One client: auth with `token`, subscribe to `account`, then events."""
 
     window = Window()
 
     def __init__(self, port: int, token: str, account: str) -> None:
-        nonce = base64.b64encode(os.urandom(16)).decode()
-        self.request = (
-            f"GET {PATH} HTTP/1.1\r\nHost: {LOCAL}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {nonce}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
+        super().__init__(port, PATH)
         auth = {
             "type": "request",
             "id": "auth-1",
@@ -81,63 +68,13 @@ class Feed(asyncio.Protocol):
         }
         self.auth = client_frame(1, json.dumps(auth).encode())
         self.subscription = client_frame(1, json.dumps(sub).encode())
-        self.buf, self.transport = bytearray(), None
-        self.upgraded = self.leaving = False
-        self.ready = asyncio.get_running_loop().create_future()
         self.events = 0  # load events received over the connection's life
-        self.closed: int | None = None
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        transport.write(self.request)
+    def on_upgraded(self) -> None:
+        self.transport.write(self.auth)
 
-    def connection_lost(self, exc) -> None:
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(f"closed before data: {exc}"))
-        if self.closed is None and not self.leaving:
-            self.closed = 1006
-
-    def data_received(self, data: bytes) -> None:
-        now = time.time() * 1000.0
-        buf = self.buf
-        buf += data
-        if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not buf.startswith(b"HTTP/1.1 101"):
-                status = bytes(buf[: buf.find(b"\r\n")]).decode(errors="replace")
-                self.ready.set_exception(ConnectionError(status))
-                return self.transport.abort()
-            del buf[: end + 4]
-            self.upgraded = True
-            self.transport.write(self.auth)
-        w, pos, n = self.window, 0, len(buf)
-        while n - pos >= 2:
-            size, start = buf[pos + 1] & 127, pos + 2
-            if size == 126:
-                if n - pos < 4:
-                    break
-                size, start = (buf[pos + 2] << 8) | buf[pos + 3], pos + 4
-            elif size == 127:
-                if n - pos < 10:
-                    break
-                size, start = int.from_bytes(buf[pos + 2 : pos + 10]), pos + 10
-            end = start + size
-            if end > n:
-                break
-            opcode, pos = buf[pos] & 15, end
-            if opcode == 1:
-                self._text(buf, start, end, now, w)
-            elif opcode == 9:  # ping
-                self.transport.write(client_frame(10, bytes(buf[start:end])))
-            elif opcode == 8:
-                self.closed = int.from_bytes(buf[start : start + 2]) or 1005
-                self.leave()
-                break
-        del buf[:pos]
-
-    def _text(self, buf, start: int, end: int, now: float, w: Window) -> None:
+    def on_text(self, buf, start: int, end: int, now: float) -> None:
+        w = self.window
         if buf.find(b'"account.balance"', start, end) >= 0:
             i = buf.find(_STAMP, start, end)
             if i < 0:
@@ -160,30 +97,10 @@ class Feed(asyncio.Protocol):
                 text = bytes(buf[start:end]).decode(errors="replace")
                 self.ready.set_exception(ConnectionError(text[:200]))
 
-    def leave(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.leaving = True
-            self.transport.write(client_frame(8, (1000).to_bytes(2)))
-            self.transport.close()
-
 
 async def _open(port: int, specs: list) -> list:
-    loop, gate = asyncio.get_running_loop(), asyncio.Semaphore(OPEN_AT_ONCE)
-
-    async def one(token, account):
-        async with gate:
-            feed = Feed(port, token, account)
-            try:
-                async with asyncio.timeout(OPEN_TIMEOUT_S):
-                    await loop.create_connection(lambda: feed, LOCAL, port)
-                    await feed.ready
-                return feed
-            except (OSError, TimeoutError) as exc:
-                if feed.transport is not None:
-                    feed.transport.abort()
-                return f"{type(exc).__name__}: {exc}"
-
-    return await asyncio.gather(*(one(token, account) for token, account in specs))
+    feeds = [Feed(port, token, account) for token, account in specs]
+    return await open_all(port, feeds, OPEN_AT_ONCE)
 
 
 async def _serve(pipe) -> None:
@@ -217,40 +134,9 @@ async def _serve(pipe) -> None:
             return
 
 
-def worker(pipe) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(_serve(pipe))
-    else:
-        uvloop.run(_serve(pipe))
+worker = partial(run_worker, _serve)
 
 
-class Load:
+class Load(_Load):
     def __init__(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.pipes, self.procs = [], []
-        for _ in range(WORKERS):
-            mine, theirs = ctx.Pipe()
-            self.procs.append(ctx.Process(target=worker, args=(theirs,), daemon=True))
-            self.procs[-1].start()
-            self.pipes.append(mine)
-
-    def ask(self, commands: list, timeout: float = 600.0) -> list:
-        for pipe, command in zip(self.pipes, commands, strict=False):
-            pipe.send(command)
-        deadline, answers = time.monotonic() + timeout, []
-        for pipe in self.pipes[: len(commands)]:
-            if not pipe.poll(max(0.0, deadline - time.monotonic())):
-                raise SystemExit("the load generator did not answer in time")
-            answers.append(pipe.recv())
-        return answers
-
-    def stop(self) -> None:
-        for pipe, proc in zip(self.pipes, self.procs, strict=True):
-            with contextlib.suppress(OSError):
-                pipe.send(("stop",))
-            proc.join(5)
-            proc.terminate()
-            proc.join(5)
+        super().__init__(worker, WORKERS)

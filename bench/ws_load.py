@@ -4,29 +4,21 @@ that subscribe to one symbol each and record, per update, the time from the upst
 Driven over a pipe by `Load` in the benchmark's process."""
 
 import asyncio
-import base64
-import contextlib
 import json
 import math
-import multiprocessing
-import os
-import signal
 import time
 from collections import Counter
+from functools import partial
+
+from _ws_client import LOCAL, RawClient, client_frame, open_all, run_worker
+from _ws_client import Load as _Load
 
 WORKERS = 2  # load generator processes
 BINS = 100_000  # latency histogram: 0.1 ms bins up to 10 s
 UPDATE_MAX = 2_000  # bytes; a larger frame is a first message (history), never counted
-OPEN_AT_ONCE, OPEN_TIMEOUT_S = 100, 60.0
+OPEN_AT_ONCE = 100
 GRACE_S = 1.5  # after the window, for its last updates to arrive
-LOCAL = "127.0.0.1"
-
-
-def client_frame(opcode: int, payload: bytes) -> bytes:
-    """A final client frame, masked with the all-zero key (payload unchanged)."""
-    n = len(payload)
-    size = bytes((0x80 | n,)) if n < 126 else bytes((0xFE,)) + n.to_bytes(2)
-    return bytes((0x80 | opcode,)) + size + b"\0\0\0\0" + payload
+__all__ = ["BINS", "GRACE_S", "LOCAL", "WORKERS", "Load"]
 
 
 class Window:
@@ -40,122 +32,50 @@ class Window:
         self.ref: Counter = Counter()
 
 
-class Feed(asyncio.Protocol):
-    """One client: handshake (no extension offered), subscription, then frames."""
+class Feed(RawClient):
+    """One client: its subscription, then it records the updates of its symbol."""
 
     window = Window()  # the worker's current window, shared by its clients
 
     def __init__(self, port, key, codes, reference=False) -> None:
+        super().__init__(port, "/live")
         self.code, self.reference = codes[0], reference
-        nonce = base64.b64encode(os.urandom(16)).decode()
-        self.request = (
-            f"GET /live HTTP/1.1\r\nHost: {LOCAL}:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {nonce}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
         item = {"type": "series", "bar_type": "minute", "bar_interval": 1}
         items = [{"code": code, **item} for code in codes]
         body = {"api_key": key, "subscriptions": items}
         self.subscription = client_frame(1, json.dumps(body).encode())
-        self.buf, self.transport = bytearray(), None
-        self.upgraded = self.leaving = False
-        self.ready = asyncio.get_running_loop().create_future()
-        self.closed: int | None = None  # the server's close code
 
-    def connection_made(self, transport) -> None:
-        self.transport = transport
-        transport.write(self.request)
+    def on_upgraded(self) -> None:
+        self.transport.write(self.subscription)
 
-    def connection_lost(self, exc) -> None:
-        if not self.ready.done():
-            self.ready.set_exception(ConnectionError(f"closed before data: {exc}"))
-        if self.closed is None and not self.leaving:
-            self.closed = 1006
-
-    def data_received(self, data: bytes) -> None:
-        now = time.time() * 1000.0
-        buf = self.buf
-        buf += data
-        if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not buf.startswith(b"HTTP/1.1 101"):
-                status = bytes(buf[: buf.find(b"\r\n")]).decode(errors="replace")
-                self.ready.set_exception(ConnectionError(status))
-                return self.transport.abort()
-            del buf[: end + 4]
-            self.upgraded = True
-            self.transport.write(self.subscription)
-        w, pos, n = self.window, 0, len(buf)
-        while n - pos >= 2:
-            size, start = buf[pos + 1] & 127, pos + 2
-            if size == 126:
-                if n - pos < 4:
-                    break
-                size, start = (buf[pos + 2] << 8) | buf[pos + 3], pos + 4
-            elif size == 127:
-                if n - pos < 10:
-                    break
-                size, start = int.from_bytes(buf[pos + 2 : pos + 10]), pos + 10
-            end = start + size
-            if end > n:
-                break
-            opcode, pos = buf[pos] & 15, end
-            if opcode == 1:
-                i = buf.find(b'"last_update":', start, end)
-                if i < 0:
-                    continue
-                if size > UPDATE_MAX:
-                    if not self.ready.done():
-                        self.ready.set_result(None)
-                    continue
-                i += 14 if buf[i + 14] != 32 else 15  # json.dumps puts a space
-                sent = int(buf[i : buf.find(b",", i, end)])
-                if self.reference:
-                    if w.t0 <= sent < w.t1:
-                        code = buf[start + 9 : buf.find(b'"', start + 9, end)]
-                        w.ref[code.decode()] += 1
-                    continue
-                if w.t0 <= now < w.t1:
-                    w.received += 1
-                    b = int((now - sent) * 10)
-                    w.hist[b if b < BINS else BINS - 1] += 1
-                if w.t0 <= sent < w.t1 and now < w.t2:
-                    w.timely += 1
-            elif opcode == 9:  # ping
-                self.transport.write(client_frame(10, bytes(buf[start:end])))
-            elif opcode == 8:
-                self.closed = int.from_bytes(buf[start : start + 2]) or 1005
-                self.leave()
-                break
-        del buf[:pos]
-
-    def leave(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.leaving = True
-            self.transport.write(client_frame(8, (1000).to_bytes(2)))
-            self.transport.close()
+    def on_text(self, buf, start: int, end: int, now: float) -> None:
+        i = buf.find(b'"last_update":', start, end)
+        if i < 0:
+            return
+        if end - start > UPDATE_MAX:
+            if not self.ready.done():
+                self.ready.set_result(None)
+            return
+        w = self.window
+        i += 14 if buf[i + 14] != 32 else 15  # json.dumps puts a space
+        sent = int(buf[i : buf.find(b",", i, end)])
+        if self.reference:
+            if w.t0 <= sent < w.t1:
+                code = buf[start + 9 : buf.find(b'"', start + 9, end)]
+                w.ref[code.decode()] += 1
+            return
+        if w.t0 <= now < w.t1:
+            w.received += 1
+            b = int((now - sent) * 10)
+            w.hist[b if b < BINS else BINS - 1] += 1
+        if w.t0 <= sent < w.t1 and now < w.t2:
+            w.timely += 1
 
 
 async def _open(port, specs, reference=False) -> list:
     """Feeds that got their first series message, or error texts."""
-    loop, gate = asyncio.get_running_loop(), asyncio.Semaphore(OPEN_AT_ONCE)
-
-    async def one(key, codes):
-        async with gate:
-            feed = Feed(port, key, codes, reference)
-            try:
-                async with asyncio.timeout(OPEN_TIMEOUT_S):
-                    await loop.create_connection(lambda: feed, LOCAL, port)
-                    await feed.ready
-                return feed
-            except (OSError, TimeoutError) as exc:
-                if feed.transport is not None:
-                    feed.transport.abort()
-                return f"{type(exc).__name__}: {exc}"
-
-    return await asyncio.gather(*(one(key, codes) for key, codes in specs))
+    feeds = [Feed(port, key, codes, reference) for key, codes in specs]
+    return await open_all(port, feeds, OPEN_AT_ONCE)
 
 
 async def _serve(pipe) -> None:
@@ -191,49 +111,11 @@ async def _serve(pipe) -> None:
             return
 
 
-def worker(pipe) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(_serve(pipe))
-    else:
-        uvloop.run(_serve(pipe))
+worker = partial(run_worker, _serve)
 
 
-class Load:
+class Load(_Load):
     """The load generator processes, driven over pipes."""
 
     def __init__(self) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.pipes, self.procs = [], []
-        for _ in range(WORKERS):
-            mine, theirs = ctx.Pipe()
-            self.procs.append(ctx.Process(target=worker, args=(theirs,), daemon=True))
-            self.procs[-1].start()
-            self.pipes.append(mine)
-
-    def send(self, commands: list) -> None:
-        """One command per worker (fewer: to the first ones)."""
-        for pipe, command in zip(self.pipes, commands, strict=False):
-            pipe.send(command)
-
-    def answers(self, count: int = WORKERS, timeout: float = 600.0) -> list:
-        deadline, answers = time.monotonic() + timeout, []
-        for pipe in self.pipes[:count]:
-            if not pipe.poll(max(0.0, deadline - time.monotonic())):
-                raise SystemExit("the load generator did not answer in time")
-            answers.append(pipe.recv())
-        return answers
-
-    def ask(self, commands: list) -> list:
-        self.send(commands)
-        return self.answers(len(commands))
-
-    def stop(self) -> None:
-        for pipe, proc in zip(self.pipes, self.procs, strict=True):
-            with contextlib.suppress(OSError):
-                pipe.send(("stop",))
-            proc.join(5)
-            proc.terminate()  # if it has not exited by now
-            proc.join(5)
+        super().__init__(worker, WORKERS)

@@ -14,7 +14,6 @@ No token appears in a log line, a metric or an exception message.
 """
 
 import os
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from orgportal.backoff import full_jitter
 from orgportal.metrics import UPSTREAM_CALLS, UPSTREAM_LATENCY
 
 UPSTREAM = "aries"
@@ -200,12 +200,13 @@ class AriesClient:
         raise AriesUnavailable(message, status=status)
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds before attempt `attempt + 1`: full jitter under an exponential
-        ceiling, or what Retry-After asks, capped."""
-        if retry_after is not None:
-            return min(self.backoff_cap, retry_after)
-        ceiling = min(self.backoff_cap, self.backoff_base * 2**attempt)
-        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not secrecy
+        """Seconds before attempt `attempt + 1` (orgportal.backoff)."""
+        return full_jitter(
+            attempt,
+            base=self.backoff_base,
+            cap=self.backoff_cap,
+            retry_after=retry_after,
+        )
 
 
 def _pair(data: dict | None, where: str) -> TokenPair:

@@ -17,7 +17,6 @@ capped. The organization key never appears in a log line or an exception.
 
 import email.utils
 import os
-import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -28,6 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from members.uids import uid_problem
+from orgportal.backoff import full_jitter
 from orgportal.metrics import UPSTREAM_CALLS, UPSTREAM_LATENCY
 
 UPSTREAM = "org"
@@ -390,11 +390,13 @@ class OrgClient:
         return text.replace(self._api_key, "[redacted]") if self._api_key else text
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds before attempt `attempt + 1`."""
-        if retry_after is not None:
-            return min(self.backoff_cap, retry_after)
-        ceiling = min(self.backoff_cap, self.backoff_base * 2**attempt)
-        return random.uniform(0, ceiling)  # noqa: S311 - jitter, not secrecy
+        """Seconds before attempt `attempt + 1` (orgportal.backoff)."""
+        return full_jitter(
+            attempt,
+            base=self.backoff_base,
+            cap=self.backoff_cap,
+            retry_after=retry_after,
+        )
 
     @staticmethod
     def _count(operation: str, outcome: str) -> None:

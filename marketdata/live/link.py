@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import aiohttp
 
+from orgportal.backoff import full_jitter
 from orgportal.metrics import WS_UPSTREAM_RECONNECTS
 
 log = logging.getLogger(__name__)
@@ -38,9 +39,11 @@ class Backoff:
         self._random = rng or random.Random()
 
     def next_delay(self) -> float:
-        ceiling = min(self.cap, self.base * 2**self.attempt)
+        delay = full_jitter(
+            self.attempt, base=self.base, cap=self.cap, rng=self._random
+        )
         self.attempt = min(self.attempt + 1, 30)
-        return self._random.uniform(0, ceiling)
+        return delay
 
     def reset(self) -> None:
         self.attempt = 0

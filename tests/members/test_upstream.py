@@ -9,7 +9,6 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
-from members import upstream
 from members.upstream import (
     OrgClient,
     UpstreamConflict,
@@ -22,6 +21,7 @@ from members.upstream import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
+from orgportal import backoff
 from sandbox.server import SandboxServer
 
 ORG_KEY = "test-org-key-5f1c"
@@ -290,7 +290,7 @@ def test_backoff_draws_full_jitter_up_to_a_capped_exponential(
         ceilings.append((low, high))
         return high / 2
 
-    monkeypatch.setattr(upstream.random, "uniform", uniform)
+    monkeypatch.setattr(backoff.random, "uniform", uniform)
     control.post("/faults", json={"error_rate": 1.0})
     client = make_client(max_retries=5, backoff_base=0.1, backoff_cap=0.5)
 
