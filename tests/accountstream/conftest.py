@@ -29,6 +29,20 @@ def aries(sandbox, settings):
         yield client
 
 
+async def in_db_thread(fn, *args, **kwargs):
+    """`fn` in a worker thread that gives its database connection back after (a
+    connection left open in a finished thread keeps the test database busy)."""
+    from django.db import connections
+
+    def run():
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            connections.close_all()
+
+    return await asyncio.to_thread(run)
+
+
 def post(client: httpx.Client, path: str, **body: Any) -> dict:
     response = client.post(path, json=body)
     assert response.status_code == 200, response.text

@@ -11,7 +11,7 @@ import pytest
 from brokerage.services import brokerage_link, brokerage_unlink
 from members.models import Member
 from members.services import cache_events, operations
-from tests.accountstream.conftest import AriesClient
+from tests.accountstream.conftest import AriesClient, in_db_thread
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,7 +44,7 @@ def test_changes_close_a_members_streams_within_5_s(gateway, linked):
             uid: await streaming(gateway.url, key, user["account_ids"][0])
             for uid, (key, user) in members.items()
         }
-        change = asyncio.to_thread
+        change = in_db_thread
         await change(operations.member_key_rotate, uid="r1", actor="tests")
         await change(operations.member_cancel, uid="r2", actor="tests")
         await change(expire_in_a_second, "r3")
@@ -79,7 +79,7 @@ def test_an_account_taken_off_the_link_ends_only_its_subscriptions(gateway, link
         client = await streaming(gateway.url, key, kept)
         late = await client.subscribe("account", {"accountId": dropped})
         assert late["type"] == "subscribed"
-        await asyncio.to_thread(
+        await in_db_thread(
             brokerage_link,
             uid="s1",
             access_token=user["access_token"],

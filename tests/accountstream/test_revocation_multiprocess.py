@@ -1,12 +1,11 @@
 """Account streams across two web processes on PostgreSQL and Redis: an unlinked
 account and a cancelled member are closed in both within 5 s."""
 
-import asyncio
 import time
 
 from brokerage.services import brokerage_unlink
 from members.services import operations
-from tests.accountstream.conftest import PATH
+from tests.accountstream.conftest import PATH, in_db_thread
 from tests.accountstream.test_revocation import run, streaming
 from tests.marketdata.conftest import free_port
 from tests.webproc import MULTIPROCESS, Web, web_env
@@ -34,8 +33,8 @@ def test_unlink_and_cancel_close_streams_in_both_processes(
                     clients[uid, web.url] = await streaming(
                         web.url, key, user["account_ids"][0]
                     )
-            await asyncio.to_thread(brokerage_unlink, uid="m1", actor="tests")
-            await asyncio.to_thread(operations.member_cancel, uid="m2", actor="tests")
+            await in_db_thread(brokerage_unlink, uid="m1", actor="tests")
+            await in_db_thread(operations.member_cancel, uid="m2", actor="tests")
             started = time.monotonic()
             for client in clients.values():
                 assert (await client.frames.close_code(timeout=6))[0] == 1008
