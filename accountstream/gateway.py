@@ -407,16 +407,14 @@ class AccountGateway:
                     client.close(POLICY, "access ended")
         if self.runtime.redis is None or rounds % GENERATION_EVERY:
             return
-        members = [m for m, s in self.members.items() if s.clients]
-        generations = await self.runtime.limiter.generations(members)
-        for member_id, generation in zip(members, generations, strict=True):
-            streams = self.members.get(member_id)
-            if streams is None:
-                continue
-            if any(c.access.generation != generation for c in streams.clients):
-                self.runtime.access.invalidate(member_id)
-                with contextlib.suppress(Exception):
-                    await self._recheck(member_id)
+        held = {
+            m: [c.access.generation for c in s.clients]
+            for m, s in self.members.items()
+            if s.clients
+        }
+        for member_id in await self.runtime.stale_members(held):
+            with contextlib.suppress(Exception):
+                await self._recheck(member_id)
 
 
 def _denied(client: AccountClient, streams: MemberStreams, sub) -> str | None:

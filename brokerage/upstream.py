@@ -18,12 +18,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
 from orgportal.backoff import full_jitter
 from orgportal.metrics import UPSTREAM_CALLS, UPSTREAM_LATENCY
+from orgportal.upstream_http import configured, http_client
 
 UPSTREAM = "aries"
 TOKEN_PATH = "/oauth2/token"
@@ -90,25 +90,13 @@ class AriesClient:
         backoff_cap: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        def setting(value: Any, name: str) -> Any:
-            if value is not None:
-                return value
-            from django.conf import settings
-
-            return getattr(settings, name)
-
-        self.base_url = str(setting(base_url, "UPSTREAM_ARIES_URL")).rstrip("/")
-        self.max_retries = int(setting(max_retries, "UPSTREAM_MAX_RETRIES"))
-        self.backoff_base = float(setting(backoff_base, "UPSTREAM_BACKOFF_BASE"))
-        self.backoff_cap = float(setting(backoff_cap, "UPSTREAM_BACKOFF_CAP"))
+        self.base_url = str(configured(base_url, "UPSTREAM_ARIES_URL")).rstrip("/")
+        self.max_retries = int(configured(max_retries, "UPSTREAM_MAX_RETRIES"))
+        self.backoff_base = float(configured(backoff_base, "UPSTREAM_BACKOFF_BASE"))
+        self.backoff_cap = float(configured(backoff_cap, "UPSTREAM_BACKOFF_CAP"))
         self._sleep = sleep
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(
-                float(setting(timeout, "UPSTREAM_TIMEOUT")),
-                connect=float(setting(connect_timeout, "UPSTREAM_CONNECT_TIMEOUT")),
-            ),
-            headers={"Accept": "application/json", "User-Agent": "orgportal"},
+        self._http = http_client(
+            self.base_url, timeout=timeout, connect_timeout=connect_timeout
         )
 
     def __repr__(self) -> str:

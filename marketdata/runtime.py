@@ -125,6 +125,21 @@ class Runtime:
 
     # --- member changes -----------------------------------------------------------------
 
+    async def stale_members(self, held: dict[int, list[str]]) -> list[int]:
+        """Of the members whose open connections hold records of these generations,
+        the ones changed since (one Redis round trip), their cached records dropped:
+        the streaming gateways' safety net for a missed change message."""
+        members = list(held)
+        if not members:
+            return []
+        stale = []
+        generations = await self.limiter.generations(members)
+        for member_id, generation in zip(members, generations, strict=True):
+            if any(g != generation for g in held[member_id]):
+                self.access.invalidate(member_id)
+                stale.append(member_id)
+        return stale
+
     def on_member_change(self, callback: Callable[[int], None]) -> None:
         """Call `callback(member_id)` on this runtime's event loop for every member
         change this process learns of, after the member's cached record is dropped.

@@ -29,6 +29,7 @@ import httpx
 from members.uids import uid_problem
 from orgportal.backoff import full_jitter
 from orgportal.metrics import UPSTREAM_CALLS, UPSTREAM_LATENCY
+from orgportal.upstream_http import configured, http_client
 
 UPSTREAM = "org"
 # Statuses that, on a read, are worth another attempt.
@@ -133,30 +134,17 @@ class OrgClient:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        def setting(value: Any, name: str) -> Any:
-            if value is not None:
-                return value
-            from django.conf import settings
-
-            return getattr(settings, name)
-
-        self.base_url = str(setting(base_url, "UPSTREAM_ORG_URL")).rstrip("/")
-        self._api_key = str(setting(api_key, "UPSTREAM_ORG_KEY"))
-        self.max_retries = int(setting(max_retries, "UPSTREAM_MAX_RETRIES"))
-        self.backoff_base = float(setting(backoff_base, "UPSTREAM_BACKOFF_BASE"))
-        self.backoff_cap = float(setting(backoff_cap, "UPSTREAM_BACKOFF_CAP"))
+        self.base_url = str(configured(base_url, "UPSTREAM_ORG_URL")).rstrip("/")
+        self._api_key = str(configured(api_key, "UPSTREAM_ORG_KEY"))
+        self.max_retries = int(configured(max_retries, "UPSTREAM_MAX_RETRIES"))
+        self.backoff_base = float(configured(backoff_base, "UPSTREAM_BACKOFF_BASE"))
+        self.backoff_cap = float(configured(backoff_cap, "UPSTREAM_BACKOFF_CAP"))
         self._sleep = sleep
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            timeout=httpx.Timeout(
-                float(setting(timeout, "UPSTREAM_TIMEOUT")),
-                connect=float(setting(connect_timeout, "UPSTREAM_CONNECT_TIMEOUT")),
-            ),
-            headers={
-                "Authorization": f"Bearer {self._api_key}",
-                "Accept": "application/json",
-                "User-Agent": "orgportal",
-            },
+        self._http = http_client(
+            self.base_url,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            headers={"Authorization": f"Bearer {self._api_key}"},
             transport=transport,
         )
 

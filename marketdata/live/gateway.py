@@ -469,15 +469,9 @@ class LiveGateway:
         return held
 
     async def _check_generations(self) -> None:
-        members = list(self.clients)
-        if not members:
-            return
-        generations = await self.runtime.limiter.generations(members)
-        for member_id, generation in zip(members, generations, strict=True):
-            group = self.clients.get(member_id) or ()
-            if any(c.access.generation != generation for c in group):
-                self.runtime.access.invalidate(member_id)
-                await self._recheck(member_id)
+        held = {m: [c.access.generation for c in g] for m, g in self.clients.items()}
+        for member_id in await self.runtime.stale_members(held):
+            await self._recheck(member_id)
 
     def connections_of(self, member_id: int) -> list[dict]:
         return [c.describe() for c in self.clients.get(member_id, ())]
