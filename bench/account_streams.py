@@ -1,13 +1,14 @@
-"""Account streams: the gateway's /v1/accounts/ws beside the sandbox's Aries directly, in
-one run.
+"""Account streams: the gateway's /v1/accounts/ws beside the sandbox's Aries directly and
+through a byte relay (the floor of any proxy), in one run.
 
 On loopback, each its own process: the sandbox (the Aries upstream), its own
 `redis-server`, the web process as deployed (uvicorn, one worker) and the load
 generator (2 processes of a minimal RFC 6455 client, bench/account_load.py). 500
 brokerage users with one account each are created in the sandbox and linked to 500
 members through the brokerage service. Each path in turn: 500 clients (one per
-member) authenticate (the gateway key, or straight to the sandbox the user's Aries
-token) and subscribe to their account; the sandbox then sends `load` balance events
+member) authenticate (the gateway key; or the user's Aries token, straight to the
+sandbox or through bench/tcp_relay.py, which copies bytes both ways and does
+nothing else) and subscribe to their account; the sandbox then sends `load` balance events
 to every account subscription (each account at its own phase, the envelope timestamp
 in milliseconds) for a warm-up and a measured window. Per path: events/s received,
 p50/p99 from the event's timestamp to receipt, and events the sandbox sent that never
@@ -50,6 +51,7 @@ PY = sys.executable
 ORG_KEY = "sandbox-org-key"
 DRAIN_S = 1.5  # after the load stops, for the last events to arrive
 PROFILE_S = 15
+PATHS = ("sandbox direct", "byte relay", "gateway")
 
 
 def percentile(hist: Counter, q: float) -> float | None:
@@ -183,7 +185,7 @@ def report(args, runs: list[dict]) -> None:
         f"{'path':<18}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'p99.9 ms':>10}"
         f"{'sent':>10}{'missing':>9}  CPU: server  sandbox  load  machine"
     )
-    for name in ("sandbox direct", "gateway"):
+    for name in PATHS:
         mine = [r for r in runs if r["path"] == name]
 
         def med(key, rs=mine):
@@ -201,20 +203,24 @@ def report(args, runs: list[dict]) -> None:
             f"{cpu['sandbox']:>8.0f}%{cpu['load']:>5.0f}%{cpu['machine']:>8.0f}%"
         )
     direct = [r for r in runs if r["path"] == "sandbox direct"]
-    gate = [r for r in runs if r["path"] == "gateway"]
-    adds = [
-        (g["p50"] - d["p50"], g["p99"] - d["p99"])
-        for d, g in zip(direct, gate, strict=True)
-        if None not in (g["p50"], d["p50"], g["p99"], d["p99"])
-    ]
-    if adds:
-        p50 = statistics.median(a[0] for a in adds)
-        p99 = statistics.median(a[1] for a in adds)
-        rounds = ", ".join(f"+{a:.1f}/+{b:.1f}" for a, b in adds)
-        print(
-            f"gateway adds: p50 +{p50:.1f} ms, p99 +{p99:.1f} ms (p50/p99 by round: "
-            f"{rounds}); server CPU: the gateway's web process, or the sandbox's for direct"
-        )
+    for name in PATHS[1:]:
+        adds = [
+            (g["p50"] - d["p50"], g["p99"] - d["p99"])
+            for d, g in zip(direct, [r for r in runs if r["path"] == name], strict=True)
+            if None not in (g["p50"], d["p50"], g["p99"], d["p99"])
+        ]
+        if adds:
+            p50 = statistics.median(a[0] for a in adds)
+            p99 = statistics.median(a[1] for a in adds)
+            rounds = ", ".join(f"{a:+.1f}/{b:+.1f}" for a, b in adds)
+            print(
+                f"{name} adds: p50 {p50:+.1f} ms, p99 {p99:+.1f} ms (p50/p99 by round: "
+                f"{rounds})"
+            )
+    print(
+        "server CPU: the gateway's web process, the relay's, or the sandbox's for "
+        "direct"
+    )
     for r in runs:
         if r["failed"] or r["closed"]:
             print(
@@ -291,7 +297,10 @@ def main() -> None:
         load = Load()
         common = {"sandbox": sandbox, "sandbox_pid": sandbox_pid}
         common["load_pids"] = [p.pid for p in load.procs]
+        relay_port = free_port()
+        relay_pid = start([PY, "bench/tcp_relay.py", str(relay_port), str(sandbox_port)])
         direct = {"name": "sandbox direct", "port": sandbox_port, "pid": sandbox_pid}
+        relay = {"name": "byte relay", "port": relay_port, "pid": relay_pid}
         gateway = {"name": "gateway", "port": web_port, "pid": web_pid}
         direct_specs = [(u["access_token"], u["account_ids"][0]) for u in users]
         gateway_specs = [
@@ -299,6 +308,7 @@ def main() -> None:
         ]
         paths = [
             ({**direct, **common}, direct_specs),
+            ({**relay, **common}, direct_specs),
             ({**gateway, **common}, gateway_specs),
         ]
         runs = []
@@ -317,7 +327,7 @@ def main() -> None:
         if args.profile:
             # A further gateway window with py-spy attached, not in the table.
             args.seconds = PROFILE_S
-            target, specs = paths[1]
+            target, specs = paths[2]
             r = phase(load, target, specs, args, py_spy(args.profile, PROFILE_S))
             print(
                 f"\ngateway profile: py-spy, {PROFILE_S} s at {args.rate} events/s per "
