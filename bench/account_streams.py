@@ -298,7 +298,9 @@ def main() -> None:
         common = {"sandbox": sandbox, "sandbox_pid": sandbox_pid}
         common["load_pids"] = [p.pid for p in load.procs]
         relay_port = free_port()
-        relay_pid = start([PY, "bench/tcp_relay.py", str(relay_port), str(sandbox_port)])
+        relay_pid = start(
+            [PY, "bench/tcp_relay.py", str(relay_port), str(sandbox_port)]
+        )
         direct = {"name": "sandbox direct", "port": sandbox_port, "pid": sandbox_pid}
         relay = {"name": "byte relay", "port": relay_port, "pid": relay_pid}
         gateway = {"name": "gateway", "port": web_port, "pid": web_pid}
