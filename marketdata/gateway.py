@@ -33,6 +33,7 @@ from marketdata.routes import route_template
 from marketdata.runtime import Runtime
 from marketdata.speculation import SpeculationPolicy
 from marketdata.upstream import MarketUpstream, UpstreamError, discard
+from members.services.quota import quota_flag
 from orgportal import clock
 from orgportal.metrics import HTTP_LATENCY, HTTP_REQUESTS, MARKET_SPECULATIVE
 from orgportal.middleware import metric_method, request_id
@@ -52,12 +53,6 @@ def _parse_query(raw: str) -> list[tuple[str, str]]:
     if "%" in raw or "+" in raw:
         return parse_qsl(raw, keep_blank_values=True)
     return [part.partition("=")[::2] for part in raw.split("&") if part]
-
-
-def _flag_quota_exceeded(member_id: int) -> None:
-    from members.models import Member
-
-    Member.objects.filter(pk=member_id).update(quota_exceeded=True)
 
 
 class MarketGateway:
@@ -323,10 +318,12 @@ class MarketGateway:
         discard(task)
 
     def _flag_quota(self, member_id: int, month: str) -> None:
-        """Mark the member's quota as used up in the database, once a month."""
+        """Raise the member's quota flag (members.services.quota owns it), once a
+        month per process; `month` is YYYYMM."""
         if (member_id, month) not in self._flagged_quota:
             self._flagged_quota.add((member_id, month))
-            self.runtime.spawn(in_thread(_flag_quota_exceeded)(member_id))
+            label = f"{month[:4]}-{month[4:]}"
+            self.runtime.spawn(in_thread(quota_flag)(member_id=member_id, month=label))
 
     # --- the answer ---------------------------------------------------------------------
 

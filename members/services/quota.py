@@ -5,9 +5,10 @@ What the gate counts needs no reset: the gateway's counters are keyed by calenda
 (`marketdata.limits.month_key`, "YYYYMM", UTC). In Redis the key is
 `<prefix>:quota:<member>:<YYYYMM>` and expires 40 days after its first request; the
 embedded MemoryLimiter keys its counts by (member, month) the same way. The first
-request of a new month therefore counts from zero by itself. What is left is the flag the
-gateway sets on the member row when it refuses for quota (shown in the portal and the
-API), which this module clears.
+request of a new month therefore counts from zero by itself. What is left is the flag on the member row
+(shown in the portal and the API): "the gateway refused this member for quota this
+month". This module owns it: `quota_flag` raises it when a gateway refuses,
+`quota_reset` clears it as a month starts; nothing else writes it.
 
 Whether a flag belongs to the current month is decided from the month's own evidence,
 never from the flag alone (a flag raised on the 31st is still set on the 1st until the
@@ -34,6 +35,7 @@ from members.services.usage import month_after, month_start
 from orgportal import clock
 
 ACTOR = "system:quota"
+GATEWAY_ACTOR = "system:gateway"
 BATCH = 500
 # The code the market data gateway meters a quota refusal under.
 QUOTA_REFUSAL = "QUOTA_EXCEEDED"
@@ -89,6 +91,33 @@ def _flagged_batches():
             return
         yield batch
         last = batch[-1].pk
+
+
+def quota_flag(*, member_id: int, month: str) -> bool:
+    """Raise the member's `quota_exceeded` flag: a gateway refused them for quota in
+    `month` ("YYYY-MM"). Audited and published to every gateway once, when the flag
+    goes up; True then, False if it was already up (or the member is gone)."""
+    with transaction.atomic():
+        member = (
+            Member.objects.select_for_update(of=("self",))
+            .filter(pk=member_id, quota_exceeded=False)
+            .only("id", "uid")
+            .first()
+        )
+        if member is None:
+            return False
+        Member.objects.filter(pk=member_id).update(
+            quota_exceeded=True, updated_at=clock.now()
+        )
+        audit_record(
+            actor=GATEWAY_ACTOR,
+            action="member.quota_exceeded",
+            obj=("member", member.uid),
+            before={"quota_exceeded": False},
+            after={"quota_exceeded": True, "month": month},
+        )
+        transaction.on_commit(lambda: cache_events.member_changed(member_id))
+    return True
 
 
 def quota_reset(*, at: dt.datetime | None = None) -> int:

@@ -11,7 +11,7 @@ from members import tasks
 from members.models import AuditEvent, Member, Notification, UsageDay
 from members.services import cache_events, ledger, operations
 from members.services.plans import plans_sync
-from members.services.quota import quota_exceeded_notify, quota_reset
+from members.services.quota import quota_exceeded_notify, quota_flag, quota_reset
 from tests.marketdata.conftest import ThreadedServer
 
 MARCH_31 = dt.datetime(2026, 3, 31, 23, 50, tzinfo=dt.UTC)
@@ -146,6 +146,27 @@ def test_a_flag_left_from_last_month_sends_nothing_until_this_month_is_exceeded(
     ) == ["2026-03", "2026-04"]
 
 
+@pytest.mark.django_db
+def test_the_flag_goes_up_once_audited_and_published(
+    funded, frozen, changed, django_capture_on_commit_callbacks
+):
+    # given
+    (member,) = create("m1")
+    changed.clear()
+    # when: two gateways refuse the member for quota in the same month
+    with django_capture_on_commit_callbacks(execute=True):
+        first = quota_flag(member_id=member.pk, month="2026-03")
+    with django_capture_on_commit_callbacks(execute=True):
+        second = quota_flag(member_id=member.pk, month="2026-03")
+    # then: raised once, one audit row, the gateways told once
+    assert (first, second) == (True, False)
+    assert flagged() == {"m1"}
+    events = AuditEvent.objects.filter(action="member.quota_exceeded")
+    assert [(e.object_id, e.after["month"]) for e in events] == [("m1", "2026-03")]
+    assert changed == [member.pk]
+    assert quota_flag(member_id=10**9, month="2026-03") is False
+
+
 @pytest.fixture
 def gateway(transactional_db, sandbox, settings):
     from orgportal.asgi import application
@@ -188,6 +209,11 @@ def test_the_gate_counts_from_zero_in_the_new_month_and_the_flag_is_cleared(
     refused = quotes(gateway, key)
     assert (refused.status_code, refused.json()["code"]) == (429, "QUOTA_EXCEEDED")
     wait_for(lambda: Member.objects.get(uid="q").quota_exceeded)
+    raised = AuditEvent.objects.get(action="member.quota_exceeded")
+    assert (raised.actor, raised.after) == (
+        "system:gateway",
+        {"quota_exceeded": True, "month": "2026-03"},
+    )
     # when: April starts and the reset runs
     frozen.freeze(APRIL_1)
     cleared = quota_reset()
