@@ -11,6 +11,7 @@ from members.errors import Conflict
 from members.ledgercheck import ledger_violations
 from members.models import GatewayKey, IdempotencyRecord, LedgerTransaction, Operation
 from members.services import idempotency, operations
+from members.services.operations import actions, execute
 from members.upstream import call_deadline_s, shared_client
 
 pytestmark = pytest.mark.django_db
@@ -34,14 +35,16 @@ def post(api, path, body, key):
 def create_dies_after_recording(monkeypatch, *, apply_upstream: bool):
     """The web process dies once the operation is recorded: before its upstream call,
     or just after upstream applied it."""
-    real_call = operations._call
+    real_call = execute.upstream_call
 
     def dying(op, client):
         if apply_upstream:
             real_call(op, client or shared_client())
         raise Killed
 
-    monkeypatch.setattr(operations, "_execute", lambda op, client: dying(op, client))
+    monkeypatch.setattr(
+        actions, "operation_execute", lambda op, client: dying(op, client)
+    )
 
 
 def charges(kind="member_create") -> int:

@@ -133,3 +133,100 @@ def test_preview_matches_the_charge_and_changes_nothing(funded, frozen):
     assert Operation.objects.count() == 1
     operations.member_change_plan(uid="m1", plan="mega", actor="tests")
     assert wallet() == preview.balance_after
+
+
+def test_each_settled_operation_records_its_term_and_says_what_it_did(funded, frozen):
+    # given
+    t0 = frozen.now()
+    day = dt.timedelta(days=1)
+    operations.member_create(uid="m1", plan="pro", actor="tests")
+    frozen.advance(10 * day)
+    # when
+    operations.member_change_plan(uid="m1", plan="ultra", actor="tests")
+    operations.member_renew(uid="m1", actor="tests")
+    operations.member_cancel(uid="m1", actor="tests")
+    # then: the change closed the pro term, the renewal starts where ultra ends, and
+    # the cancel closed every term still open
+    member = Member.objects.get(uid="m1")
+    terms = [
+        (t.plan_name, t.start - t0, t.end - t0, t.closed_at)
+        for t in member.terms.order_by("id")
+    ]
+    assert terms == [
+        ("pro", 0 * day, 30 * day, t0 + 10 * day),
+        ("ultra", 10 * day, 40 * day, t0 + 10 * day),
+        ("ultra", 40 * day, 70 * day, t0 + 10 * day),
+    ]
+    memos = list(
+        LedgerTransaction.objects.filter(member=member)
+        .order_by("id")
+        .values_list("memo", flat=True)
+    )
+    assert memos == [
+        "Created m1 on pro",
+        "m1: pro → ultra, prorated",
+        "Renewed m1 on ultra",
+        "Cancelled m1: unused time credited",
+    ]
+    assert ledger_violations() == []
+
+
+def test_a_cancel_credits_a_renewal_paid_ahead_whole(funded, frozen):
+    # given: 20 days left of a pro term, and the next one paid ahead
+    operations.member_create(uid="m1", plan="pro", actor="tests")
+    frozen.advance(dt.timedelta(days=10))
+    operations.member_renew(uid="m1", actor="tests")
+    # when
+    outcome = operations.member_cancel(uid="m1", actor="tests")
+    # then
+    assert outcome.operation.amount == -(1_000 + 1_500)
+    assert wallet() == 100_000 - 3_000 + 2_500
+    assert outcome.member.status == "cancelled"
+    assert ledger_violations() == []
+
+
+def test_deleting_an_expired_member_credits_nothing_and_stops_its_key(funded, frozen):
+    # given
+    created = operations.member_create(uid="m1", plan="pro", actor="tests")
+    frozen.advance(dt.timedelta(days=31))
+    # when
+    outcome = operations.member_delete(uid="m1", actor="tests")
+    # then
+    assert outcome.settled and outcome.operation.amount == 0
+    assert outcome.member.status == "deleted"
+    assert wallet() == 100_000 - 1_500
+    assert not LedgerTransaction.objects.filter(kind="member_delete").exists()
+    assert gateway_key_member(created.api_key) is None
+
+
+def test_a_plan_change_carrying_some_settings_changes_only_those(funded, frozen):
+    # given
+    operations.member_create(uid="m1", plan="pro", auto_renew=False, actor="tests")
+    operations.member_settings_update(uid="m1", actor="tests", overrides={"quota": 5})
+    # when: only one override travels with the change
+    operations.member_change_plan(
+        uid="m1", plan="ultra", overrides={"rate_limit": 9}, actor="tests"
+    )
+    # then
+    m = Member.objects.get(uid="m1")
+    assert (m.plan.name, m.auto_renew, m.override_rate_limit, m.override_quota) == (
+        "ultra",
+        False,
+        9,
+        5,
+    )
+
+
+def test_a_renewal_asked_as_a_plan_change_applies_its_settings(funded, frozen):
+    # given
+    created = operations.member_create(uid="m1", plan="pro", actor="tests").member
+    frozen.advance(dt.timedelta(days=20))
+    # when: the member's own plan, with a setting
+    outcome = operations.member_change_plan(
+        uid="m1", plan="pro", auto_renew=False, actor="tests"
+    )
+    # then: renewed from the old end, charged in full, the setting applied
+    assert outcome.operation.kind == "renew"
+    assert outcome.member.term_start == created.term_end
+    assert outcome.member.auto_renew is False
+    assert wallet() == 100_000 - 3_000

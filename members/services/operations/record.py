@@ -1,0 +1,98 @@
+"""Step 1 of the protocol: check the input and record the Operation that holds its
+charge, before any upstream call."""
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+
+from members.errors import Conflict, ServiceError
+from members.models import Account, Member, Operation
+from members.services import ledger
+from members.services.idempotency import idempotency_bind
+from members.services.operations.state import effective_status
+from members.uids import RULE as UID_RULE
+from members.uids import uid_problem
+from orgportal import clock
+
+NAME_MAX = 200
+
+
+def uid_checked(uid) -> str:
+    problem = uid_problem(uid)
+    if problem:
+        raise ServiceError(
+            f"{problem}. A uid is {UID_RULE}.",
+            code="VALIDATION_ERROR",
+            details={"uid": [problem], "rule": UID_RULE},
+        )
+    return uid
+
+
+def name_checked(full_name) -> str | None:
+    if full_name is None:
+        return None
+    if not isinstance(full_name, str) or len(full_name) > NAME_MAX:
+        raise ServiceError(
+            f"full_name must be a string of at most {NAME_MAX} characters",
+            code="VALIDATION_ERROR",
+            details={"full_name": [f"at most {NAME_MAX} characters"]},
+        )
+    return full_name
+
+
+def operation_record(
+    *,
+    wallet: Account,
+    kind: str,
+    uid: str,
+    member: Member | None,
+    amount: int,
+    request: dict,
+    actor: str,
+    idempotency_key: str,
+    at: dt.datetime,
+) -> Operation:
+    """Called inside an atomic block holding the wallet lock. Refuses a charge the
+    wallet cannot pay (402) and a second operation in flight for the member (409)."""
+    problem = uid_problem(uid)
+    if problem:
+        # Only a member recorded before the uid rule can get here; reconcile reports it.
+        raise Conflict(
+            f"Member {uid!r} cannot be changed upstream: {problem}. Its uid must be "
+            f"{UID_RULE}; reconcile lists such members.",
+            code="UID_NOT_ADDRESSABLE",
+            details={"uid": uid, "rule": UID_RULE},
+        )
+    if amount > 0:
+        ledger.require_available(wallet, amount)
+    expected = {}
+    if member is not None:
+        expected = {
+            "plan": member.plan.name,
+            "status": effective_status(member, at),
+            "plan_end_at": member.term_end.isoformat(),
+        }
+    try:
+        with transaction.atomic():
+            op = Operation.objects.create(
+                kind=kind,
+                member_uid=uid,
+                member=member,
+                status=Operation.Status.PENDING,
+                request=request,
+                amount=amount,
+                hold=max(amount, 0),
+                expected=expected,
+                idempotency_key=idempotency_key or "",
+                actor=actor,
+                started_at=at,
+                created_at=clock.now(),
+            )
+    except IntegrityError:
+        raise Conflict(
+            f"Another change to member {uid!r} is in progress; retry in a moment",
+            code="MEMBER_BUSY",
+            details={"uid": uid},
+        ) from None
+    idempotency_bind(op)
+    return op

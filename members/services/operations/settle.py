@@ -1,0 +1,373 @@
+"""Step 3 of the protocol: how an operation ends, at most once, under the wallet and
+operation locks. A confirmed operation is settled by the function for its kind: the
+member takes upstream's answer, a new paid term is recorded, the ledger posts the
+amount. A failed one releases its hold and charges nothing."""
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from members import proration, schedule
+from members.crypto import encrypt
+from members.models import (
+    Account,
+    LedgerTransaction,
+    Member,
+    MemberTerm,
+    Operation,
+    Plan,
+)
+from members.money import format_amount
+from members.services import cache_events, ledger
+from members.services.audit import audit_record
+from members.services.idempotency import idempotency_keep_issued_key
+from members.services.keys import gateway_key_issue, gateway_keys_revoke
+from members.services.operations.member_settings import settings_apply
+from members.services.operations.state import open_terms, paid_terms
+from members.services.org import org_settings
+from members.services.plans import plans_sync
+from orgportal import clock
+from orgportal.metrics import MEMBER_OPERATIONS
+
+
+@dataclass
+class Outcome:
+    operation: Operation
+    member: Member | None
+    api_key: str | None = None  # a new gateway key, in full, when one was issued
+
+    @property
+    def settled(self) -> bool:
+        return self.operation.status == Operation.Status.SUCCEEDED
+
+
+@dataclass
+class _Settled:
+    member: Member
+    ledger_transaction: LedgerTransaction | None
+    api_key: str | None = None
+
+
+def parse_time(value: str) -> dt.datetime:
+    """An upstream timestamp, made timezone-aware (UTC when upstream leaves it out)."""
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+# --- success ----------------------------------------------------------------------------
+
+
+def operation_settle(op: Operation, upstream: dict | None) -> Outcome:
+    """Settle `op`, which upstream applied; `upstream` is the member as upstream answered
+    or reads it back (None once deleted there)."""
+    with transaction.atomic():
+        wallet = ledger.wallet_lock()
+        op = Operation.objects.select_for_update().get(pk=op.pk)
+        if op.status not in Operation.IN_FLIGHT:  # settled by someone else meanwhile
+            return Outcome(operation=op, member=op.member)
+        now = clock.now()
+        member = (
+            Member.objects.select_for_update()
+            .select_related("plan")
+            .get(pk=op.member_id)
+            if op.member_id
+            else None
+        )
+        before = _snapshot(member) if member else None
+        settled = _SETTLE[op.kind](op, member, upstream, wallet=wallet, now=now)
+        member = settled.member
+        txn = settled.ledger_transaction
+        audit_record(
+            actor=op.actor,
+            action=f"member.{op.kind}",
+            obj=("member", member.uid),
+            before=before,
+            after={
+                **_snapshot(member),
+                "amount": format_amount(op.amount),
+                "ledger_transaction": txn.pk if txn else None,
+                "operation": op.pk,
+            },
+        )
+    transaction.on_commit(lambda: MEMBER_OPERATIONS.labels(op.kind, "succeeded").inc())
+    transaction.on_commit(lambda: cache_events.member_changed(member.pk))
+    return Outcome(operation=op, member=member, api_key=settled.api_key)
+
+
+def _settle_create(
+    op: Operation, member: None, upstream: dict, *, wallet: Account, now: dt.datetime
+) -> _Settled:
+    """The member is recorded as upstream created it, with its first gateway key."""
+    fields = _upstream_fields(upstream)
+    member = Member.objects.create(
+        uid=op.member_uid,
+        term_start=op.started_at,
+        upstream_key_encrypted=encrypt(upstream.get("api_key") or ""),
+        auto_renew=op.request.get("auto_renew", True),
+        created_at=now,
+        updated_at=now,
+        **fields,
+    )
+    op.member = member
+    _term_record(op, member, now)
+    settled = _succeeded(
+        op,
+        member,
+        upstream,
+        wallet=wallet,
+        now=now,
+        ledger_kind=LedgerTransaction.Kind.MEMBER_CREATE,
+        memo=f"Created {member.uid} on {member.plan.name}",
+    )
+    settled.api_key = gateway_key_issue(member=member, actor=op.actor)
+    # The response carrying the key may be lost; a retry with the same key shows it.
+    idempotency_keep_issued_key(op, settled.api_key)
+    return settled
+
+
+def _settle_change(
+    op: Operation, member: Member, upstream: dict, *, wallet: Account, now: dt.datetime
+) -> _Settled:
+    """Another plan: what was paid ends at the change, prorated into its amount, and the
+    new plan's term starts then."""
+    _terms_close(member, op.started_at)
+    member.term_start = op.started_at
+    _member_take_upstream(member, upstream, request=op.request, now=now)
+    _term_record(op, member, now)
+    return _succeeded(
+        op,
+        member,
+        upstream,
+        wallet=wallet,
+        now=now,
+        ledger_kind=LedgerTransaction.Kind.MEMBER_CHANGE,
+        memo=f"{member.uid}: {op.expected.get('plan')} → {member.plan.name}, prorated",
+    )
+
+
+def _settle_renew(
+    op: Operation, member: Member, upstream: dict, *, wallet: Account, now: dt.datetime
+) -> _Settled:
+    """The same plan for another term, paid in full; the term's end is upstream's."""
+    terms = paid_terms(open_terms(member, op.started_at))
+    was_active = op.expected.get("status") == Member.Status.ACTIVE
+    member.term_start, _ = proration.renewal_period(
+        terms if was_active else [], at=op.started_at
+    )
+    _member_take_upstream(member, upstream, request=op.request, now=now)
+    _term_record(op, member, now)
+    return _succeeded(
+        op,
+        member,
+        upstream,
+        wallet=wallet,
+        now=now,
+        ledger_kind=LedgerTransaction.Kind.MEMBER_RENEW,
+        memo=f"Renewed {member.uid} on {member.plan.name}",
+    )
+
+
+def _settle_cancel(
+    op: Operation,
+    member: Member,
+    upstream: dict | None,
+    *,
+    wallet: Account,
+    now: dt.datetime,
+) -> _Settled:
+    """The unused time of what was paid is credited; access ends when upstream says."""
+    if op.amount != 0:
+        _terms_close(member, op.started_at)
+    if upstream is not None:
+        member.term_end = parse_time(upstream["plan_end_at"])
+    else:
+        member.term_end = min(member.term_end, op.started_at)
+    member.status = Member.Status.CANCELLED
+    member.updated_at = now
+    member.save()
+    return _succeeded(
+        op,
+        member,
+        upstream,
+        wallet=wallet,
+        now=now,
+        ledger_kind=LedgerTransaction.Kind.MEMBER_CANCEL,
+        memo=f"Cancelled {member.uid}: unused time credited",
+    )
+
+
+def _settle_delete(
+    op: Operation, member: Member, upstream: None, *, wallet: Account, now: dt.datetime
+) -> _Settled:
+    """Credited as a cancel would be; the local record and its history stay, marked
+    deleted, and its gateway keys stop working."""
+    if op.amount != 0:
+        _terms_close(member, op.started_at)
+    member.status = Member.Status.DELETED
+    member.deleted_at = now
+    gateway_keys_revoke(member=member, actor=op.actor)
+    member.updated_at = now
+    member.save()
+    return _succeeded(
+        op,
+        member,
+        upstream,
+        wallet=wallet,
+        now=now,
+        ledger_kind=LedgerTransaction.Kind.MEMBER_DELETE,
+        memo=f"Deleted {member.uid}: unused time credited",
+    )
+
+
+_SETTLE: dict[str, Callable[..., _Settled]] = {
+    Operation.Kind.CREATE: _settle_create,
+    Operation.Kind.CHANGE: _settle_change,
+    Operation.Kind.RENEW: _settle_renew,
+    Operation.Kind.CANCEL: _settle_cancel,
+    Operation.Kind.DELETE: _settle_delete,
+}
+
+
+def _succeeded(
+    op: Operation,
+    member: Member,
+    upstream: dict | None,
+    *,
+    wallet: Account,
+    now: dt.datetime,
+    ledger_kind: str,
+    memo: str,
+) -> _Settled:
+    """Post the operation's amount between the wallet and the member, release its hold
+    and mark it succeeded."""
+    txn = None
+    if op.amount != 0:
+        txn = ledger.transaction_post(
+            kind=ledger_kind,
+            memo=memo,
+            actor=op.actor,
+            entries=[
+                (wallet, -op.amount),
+                (ledger.account_for_member(member), op.amount),
+            ],
+            member=member,
+            operation=op,
+        )
+    op.status = Operation.Status.SUCCEEDED
+    op.hold = 0
+    op.result = _redacted(upstream)
+    op.resolved_at = now
+    op.save(update_fields=["status", "hold", "result", "resolved_at", "member"])
+    return _Settled(member=member, ledger_transaction=txn)
+
+
+def _member_take_upstream(
+    member: Member, upstream: dict, *, request: dict, now: dt.datetime
+) -> None:
+    """Save `member` as upstream answered, with the local settings sent with the
+    change."""
+    for name, value in _upstream_fields(upstream).items():
+        setattr(member, name, value)
+    if upstream.get("api_key"):
+        member.upstream_key_encrypted = encrypt(upstream["api_key"])
+    settings_apply(member, request)
+    member.updated_at = now
+    member.save()
+
+
+def _term_record(op: Operation, member: Member, now: dt.datetime) -> None:
+    """Record the paid term `op` bought, from the member's term start to its end."""
+    # A new term end restarts its reminders.
+    member.next_reminder_at = schedule.first_reminder_at(
+        member.term_end, org_settings().reminder_days
+    )
+    member.save(update_fields=["next_reminder_at"])
+    MemberTerm.objects.create(
+        member=member,
+        plan_name=member.plan.name,
+        price=member.plan.price,
+        start=member.term_start,
+        end=member.term_end,
+        operation=op,
+        created_at=now,
+    )
+
+
+def _terms_close(member: Member, at: dt.datetime) -> None:
+    """End every paid term early at `at` (a renewal paid ahead is voided: its refund or
+    credit was part of the same operation)."""
+    member.terms.filter(closed_at=None, end__gt=at).update(closed_at=at)
+
+
+def _upstream_fields(upstream: dict) -> dict:
+    plan = Plan.objects.filter(name=upstream["plan"]).first()
+    if plan is None:
+        plans_sync()
+        plan = Plan.objects.get(name=upstream["plan"])
+    status = upstream.get("status", "active")
+    if status not in Member.Status.values:
+        status = Member.Status.ACTIVE
+    return {
+        "plan": plan,
+        "full_name": upstream.get("full_name") or "",
+        "email": upstream.get("email") or "",
+        "status": status,
+        "term_end": parse_time(upstream["plan_end_at"]),
+        "upstream_created_at": parse_time(upstream["created_at"]),
+        "rate_limit": upstream.get("rate_limit", plan.rate_limit),
+        "quota": upstream.get("quota", plan.quota),
+        "websocket_symbols": upstream.get("websocket_symbols", plan.websocket_symbols),
+        "websocket_connections": upstream.get(
+            "websocket_connections", plan.websocket_connections
+        ),
+        "newsfeed": bool(upstream.get("newsfeed", True)),
+        "quota_exceeded": bool(upstream.get("quota_exceeded", False)),
+    }
+
+
+def _snapshot(member: Member) -> dict:
+    return {
+        "plan": member.plan.name,
+        "status": member.status,
+        "term_start": member.term_start.isoformat(),
+        "term_end": member.term_end.isoformat(),
+        "full_name": member.full_name,
+    }
+
+
+def _redacted(upstream: dict | None) -> dict | None:
+    if upstream is None:
+        return None
+    return {k: v for k, v in upstream.items() if k != "api_key"}
+
+
+# --- failure ----------------------------------------------------------------------------
+
+
+def operation_fail(
+    op: Operation, exc: Exception | None, code: str | None = None
+) -> None:
+    """End `op` as failed: its hold is released and nothing is charged."""
+    error = {
+        "code": code or getattr(exc, "code", None) or type(exc).__name__,
+        "message": getattr(exc, "message", str(exc)) if exc else "not applied upstream",
+    }
+    with transaction.atomic():
+        ledger.wallet_lock()  # releasing a hold is a wallet change: same lock order
+        updated = Operation.objects.filter(
+            pk=op.pk, status__in=Operation.IN_FLIGHT
+        ).update(
+            status=Operation.Status.FAILED, error=error, hold=0, resolved_at=clock.now()
+        )
+        if updated:
+            audit_record(
+                actor=op.actor,
+                action=f"member.{op.kind}.failed",
+                obj=("member", op.member_uid),
+                after={"operation": op.pk, **error},
+            )
+    if updated:
+        transaction.on_commit(lambda: MEMBER_OPERATIONS.labels(op.kind, "failed").inc())
+    op.refresh_from_db()

@@ -1,0 +1,39 @@
+"""Reading a member's state: its status at an instant and the paid terms still open."""
+
+import datetime as dt
+
+from members import proration
+from members.errors import NotFound
+from members.models import Member, MemberTerm
+from orgportal import clock
+
+
+def effective_status(member: Member, at: dt.datetime | None = None) -> str:
+    at = at or clock.now()
+    if member.status == Member.Status.ACTIVE and member.term_end <= at:
+        return Member.Status.EXPIRED
+    return member.status
+
+
+def open_terms(member: Member, at: dt.datetime) -> list[MemberTerm]:
+    """Paid terms not closed early that still have time left at `at`: the running one and
+    any renewal paid ahead."""
+    return list(member.terms.filter(closed_at=None, end__gt=at).order_by("start", "id"))
+
+
+def paid_terms(terms: list[MemberTerm]) -> list[proration.PaidTerm]:
+    return [proration.PaidTerm(price=t.price, start=t.start, end=t.end) for t in terms]
+
+
+def member_get_live(uid: str) -> Member:
+    member = (
+        Member.objects.select_related("plan")
+        .filter(uid=uid)
+        .exclude(status=Member.Status.DELETED)
+        .first()
+    )
+    if member is None:
+        raise NotFound(
+            f"No member with uid {uid!r}", code="MEMBER_NOT_FOUND", details={"uid": uid}
+        )
+    return member
