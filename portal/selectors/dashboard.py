@@ -52,9 +52,16 @@ def members_by_plan_status() -> dict:
     }
 
 
-def renewals_upcoming(*, days: int = 7) -> list[dict]:
-    """Auto-renewals due within `days`, soonest first (price in hundredths)."""
-    return selectors.renewals_due(within=dt.timedelta(days=days))
+def renewals_upcoming(*, days: int = 7, limit: int = 20) -> list[dict]:
+    """The first `limit` auto-renewals due within `days`, soonest first (price in
+    hundredths). Their count and cost are the forecast's, which has no limit."""
+    return selectors.renewals_due(within=dt.timedelta(days=days), limit=limit)
+
+
+def _grouped(hundredths: int) -> str:
+    """123456 → "1,234.56": hundredths of a credit with thousands separators."""
+    whole, frac = divmod(abs(hundredths), 100)
+    return f"{'-' if hundredths < 0 else ''}{whole:,}.{frac:02d}"
 
 
 def dashboard() -> dict:
@@ -67,7 +74,6 @@ def dashboard() -> dict:
     burn_per_day = spent / 30
     runway = (wallet_balance / burn_per_day) if burn_per_day > 0 else None
     renewals = renewals_upcoming(days=7)
-    renewals_cost = sum(r["price"] for r in renewals)
     expiring_manual = Member.objects.filter(
         status=Member.Status.ACTIVE,
         auto_renew=False,
@@ -75,20 +81,18 @@ def dashboard() -> dict:
         term_end__lte=now + dt.timedelta(days=7),
     ).count()
     window = settings_row.low_balance_days
-    due_in_window = (
-        renewals_cost
-        if window == 7
-        else sum(r["price"] for r in renewals_upcoming(days=window))
-    )
-    available = wallet_balance - ledger.wallet_holds()
+    # The forecast the REST API answers with and the low-balance check acts on, so
+    # the dashboard never disagrees with them (exact sums over every renewal due).
+    forecast = selectors.balance_forecast(days=window, at=now)
+    week = forecast if window == 7 else selectors.balance_forecast(days=7, at=now)
     alerts = []
-    if due_in_window > available:
+    if forecast["shortfall"] > 0:
         alerts.append(
             {
                 "level": "danger",
                 "text": f"Low balance: renewals due in the next {window} days cost "
-                f"{due_in_window / 100:,.2f} credits and the wallet has "
-                f"{available / 100:,.2f} available.",
+                f"{_grouped(forecast['due'])} credits and the wallet has "
+                f"{_grouped(forecast['available'])} available.",
                 "link": "/credits/",
                 "link_text": "Buy credits",
             }
@@ -160,9 +164,9 @@ def dashboard() -> dict:
         "wallet_balance": wallet_balance,
         "spent_30": spent,
         "runway_days": runway,
-        "renewals": renewals[:20],
-        "renewals_count": len(renewals),
-        "renewals_cost": renewals_cost,
+        "renewals": renewals,
+        "renewals_count": week["renewals"],
+        "renewals_cost": week["due"],
         "expiring_manual": expiring_manual,
         "by_plan": members_by_plan_status(),
         "alerts": alerts,
