@@ -10,7 +10,7 @@ from brokerage import selectors, services
 from brokerage.forms import BrokerageLinkForm
 from members.errors import ServiceError
 from members.models import Member
-from members.views.common import actor, form_errors_from, not_found, role_required
+from portal.views.common import actor, form_errors_from, not_found, role_required
 
 
 def _member(uid: str) -> Member | None:

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django_htmx",  # ships htmx as a static file: nothing is fetched at run time
     "axes",  # sign-in lockout, for the portal and Django admin alike
     "members",
+    "portal",  # the staff web portal (no models)
     "marketdata",
     "brokerage",  # members' Aries brokerage links
     "sandbox",
@@ -452,7 +453,7 @@ LOGGING = {
 }
 
 # --- Portal ---------------------------------------------------------------------------
-# The staff web portal (members/views/). Sign-in at /login/; roles are the groups
+# The staff web portal (portal/). Sign-in at /login/; roles are the groups
 # owner > admin > viewer (a superuser counts as owner).
 LOGIN_URL = "/login/"
 LOGIN_REDIRECT_URL = "/"
@@ -499,9 +500,9 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 # Attempts while locked are refused unchecked and not counted, so a lock ends on time.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
-AXES_USERNAME_CALLABLE = "members.views.auth.lockout_username"
+AXES_USERNAME_CALLABLE = "portal.views.auth.lockout_username"
 AXES_CLIENT_IP_CALLABLE = "orgportal.clientip.client_ip"
-AXES_LOCKOUT_CALLABLE = "members.views.auth.locked_out"
+AXES_LOCKOUT_CALLABLE = "portal.views.auth.locked_out"
 # Failed attempts expire with the cool-off (each new failure or sign-in deletes the
 # expired ones); successful sign-ins are not logged, so nothing grows without bound.
 AXES_DISABLE_ACCESS_LOG = True
@@ -511,5 +512,5 @@ AXES_VERBOSE = False
 # header names. Empty: REMOTE_ADDR is the client and forwarded headers are ignored.
 TRUSTED_PROXIES = env.networks("TRUSTED_PROXIES", default=[])
 TEMPLATES[0]["OPTIONS"]["context_processors"].append(
-    "members.views.common.portal_context"
+    "portal.views.common.portal_context"
 )

@@ -21,7 +21,7 @@ urlpatterns = [
     # The portal's brokerage link actions on a member (the card is on its page).
     path("", include("brokerage.portal_urls")),
     # The staff portal: dashboard at /, sign-in at /login/.
-    path("", include("members.portal_urls")),
+    path("", include("portal.urls")),
 ]
 
 handler400 = "orgportal.ops.error_400"

@@ -4,8 +4,8 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, reverse
 
-from members import portal_urls
 from members.models import AuditEvent, GatewayKey, LedgerTransaction, Member
+from portal import urls as portal_urls
 from tests.portal import factories
 from tests.portal.conftest import make_user, signed_in
 

@@ -8,7 +8,6 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from members import portal_selectors
 from members.models import (
     AuditEvent,
     CashRefund,
@@ -18,6 +17,8 @@ from members.models import (
     OrgSettings,
 )
 from members.services import ledger, operations
+from portal.selectors import balances
+from portal.selectors import ledger as ledger_reads
 from tests.portal.conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
@@ -246,7 +247,7 @@ def wallet_after_each() -> dict[int, int]:
 
 def test_running_balance_is_right_on_every_page_and_with_filters(funded, monkeypatch):
     # checkpoints every 3 transactions, so pages span cached and partial blocks
-    monkeypatch.setattr(portal_selectors, "CHECKPOINT", 3)
+    monkeypatch.setattr(balances, "CHECKPOINT", 3)
     cache.clear()
     for i in range(4):
         operations.member_create(uid=f"u{i}", plan="pro", actor="tests")
@@ -258,26 +259,26 @@ def test_running_balance_is_right_on_every_page_and_with_filters(funded, monkeyp
     # oldest from the beginning of the ledger
     seen, before = {}, None
     while True:
-        page = portal_selectors.ledger_page(before=before, limit=2)
+        page = ledger_reads.ledger_page(before=before, limit=2)
         seen.update({row.pk: row.balance_after for row in page.rows})
         if page.next_before is None:
             break
         before = page.next_before
     assert seen == expected and list(seen) == ids
     # the same from one filtered sum per row (what sparse pages use)
-    monkeypatch.setattr(portal_selectors, "GROUPED_SPAN", 0)
-    page = portal_selectors.ledger_page(limit=50)
+    monkeypatch.setattr(balances, "GROUPED_SPAN", 0)
+    page = ledger_reads.ledger_page(limit=50)
     assert {r.pk: r.balance_after for r in page.rows} == expected
     monkeypatch.undo()
-    monkeypatch.setattr(portal_selectors, "CHECKPOINT", 3)
+    monkeypatch.setattr(balances, "CHECKPOINT", 3)
     # a cache filled from another database (same wallet id) is noticed and rebuilt
-    wallet_id, _, newest = portal_selectors.wallet_snapshot()
+    wallet_id, _, newest = balances.wallet_snapshot()
     key = f"portal:wallet-checkpoints:{wallet_id}:3"
     cache.set(key, ([0, 10**9, 2 * 10**9], (3, dt.datetime(2001, 1, 1, tzinfo=dt.UTC))))
-    page = portal_selectors.ledger_page(limit=50)
+    page = ledger_reads.ledger_page(limit=50)
     assert {r.pk: r.balance_after for r in page.rows} == expected
     assert len(cache.get(key)[0]) == newest // 3 + 1
-    page = portal_selectors.ledger_page(kind="purchase")
+    page = ledger_reads.ledger_page(kind="purchase")
     assert {r.pk: r.balance_after for r in page.rows} == {
         r.pk: expected[r.pk] for r in page.rows
     }
@@ -285,7 +286,7 @@ def test_running_balance_is_right_on_every_page_and_with_filters(funded, monkeyp
 
 
 def test_csv_export_streams_every_row_with_balances(viewer_client, funded, monkeypatch):
-    monkeypatch.setattr(portal_selectors, "CSV_CHUNK", 3)  # several chunks
+    monkeypatch.setattr(ledger_reads, "CSV_CHUNK", 3)  # several chunks
     for i in range(4):
         operations.member_create(uid=f"u{i}", plan="pro", actor="tests")
     response = viewer_client.get("/ledger/export.csv?kind=member_create")

@@ -9,10 +9,10 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from members import portal_selectors
-from members.forms import LedgerFilterForm
-from members.views.common import role_required
 from orgportal import clock
+from portal.forms import LedgerFilterForm
+from portal.selectors import ledger as reads
+from portal.views.common import role_required
 
 
 def _filters(form) -> dict:
@@ -31,7 +31,7 @@ def ledger_list(request):
     form = LedgerFilterForm(request.GET or None)
     filters = _filters(form)
     before = form.cleaned_data.get("before") if form.is_valid() else None
-    page = portal_selectors.ledger_page(**filters, before=before)
+    page = reads.ledger_page(**filters, before=before)
     query = request.GET.copy()
     query.pop("before", None)
     context = {"form": form, "page": page, "query": query.urlencode(), **filters}
@@ -80,7 +80,7 @@ def ledger_export(request):
     if form.errors:
         # Never the whole ledger in place of the filtered part that was asked for.
         return ledger_list(request)
-    chunks = _csv_chunks(portal_selectors.ledger_csv_rows(**_filters(form)))
+    chunks = _csv_chunks(reads.ledger_csv_rows(**_filters(form)))
     content = _async_chunks(chunks) if isinstance(request, ASGIRequest) else chunks
     response = StreamingHttpResponse(content, content_type="text/csv; charset=utf-8")
     stamp = clock.now().strftime("%Y%m%d-%H%M%S")

@@ -11,26 +11,28 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from members import charts, inputs, portal_selectors
+from members import inputs
 from members.errors import ServiceError
-from members.forms import (
+from members.models import Member, Operation
+from members.money import format_amount
+from members.services import operations
+from portal import charts
+from portal.forms import (
     ConfirmForm,
     MemberCreateForm,
     MemberFilterForm,
     MemberSettingsForm,
     PlanChangeForm,
 )
-from members.models import Member, Operation
-from members.money import format_amount
-from members.services import operations
-from members.views.common import (
+from portal.selectors import members as reads
+from portal.views.common import (
     actor,
     form_errors_from,
     no_store,
     not_found,
     role_required,
 )
-from members.views.streams import member_streams_context
+from portal.views.streams import member_streams_context
 
 
 def _amount_text(amount: int) -> str:
@@ -79,7 +81,7 @@ def _missing(request, uid: str):
 def member_list(request):
     form = MemberFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    page = portal_selectors.members_list(
+    page = reads.members_list(
         q=(data.get("q") or "").strip(),
         plan=data.get("plan") or "",
         status=data.get("status") or "",
@@ -192,10 +194,10 @@ def _preview_refused(request, exc: ValidationError):
 @role_required("viewer")
 @require_GET
 def member_detail(request, uid: str):
-    member = portal_selectors.member_for_page(uid)
+    member = reads.member_for_page(uid)
     if member is None:
         return _missing(request, uid)
-    context = portal_selectors.member_detail(member)
+    context = reads.member_detail(member)
     context["usage_chart"] = charts.bar_chart(
         context["usage"],
         title=f"Gateway requests per day of {member.uid}, last 30 days (UTC)",

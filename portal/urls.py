@@ -3,7 +3,7 @@
 from django.urls import path
 
 from members import inputs  # noqa: F401  (registers the uid path converter)
-from members.views import (
+from portal.views import (
     auth,
     credits,
     dashboard,
@@ -12,7 +12,7 @@ from members.views import (
     notifications,
     streams,
 )
-from members.views import settings as org
+from portal.views import settings as org
 
 app_name = "portal"
 

@@ -6,11 +6,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from members import charts, stream_selectors
+from members import stream_selectors
 from members.errors import ServiceError
 from members.models import Member
 from members.services import streams
-from members.views.common import actor, not_found, role_required
+from portal import charts
+from portal.selectors.streams import member_stream_usage
+from portal.views.common import actor, not_found, role_required
 
 CONNECTION_ID_MAX = 200
 
@@ -18,7 +20,7 @@ CONNECTION_ID_MAX = 200
 def member_streams_context(member: Member) -> dict:
     """What the member's page shows about its WebSockets: the usage charts, the
     refusals by reason (REST and WebSocket) and the open connections."""
-    usage = stream_selectors.member_stream_usage(member)
+    usage = member_stream_usage(member)
     return {
         "ws_usage": usage,
         "ws_messages_chart": charts.bar_chart(

@@ -13,8 +13,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
-from members.forms import LoginForm
 from members.roles import user_role
+from portal.forms import LoginForm
 
 
 def _next_url(request) -> str:

@@ -3,15 +3,16 @@
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from members import charts, portal_selectors
 from members.money import format_amount
-from members.views.common import role_required
+from portal import charts
+from portal.selectors import dashboard as reads
+from portal.views.common import role_required
 
 
 @role_required("viewer")
 @require_GET
 def dashboard(request):
-    data = portal_selectors.dashboard()
+    data = reads.dashboard()
     data["balance_chart"] = charts.line_chart(
         data["balance_points"],
         title="Wallet balance, last 30 days (closing balance per day, UTC)",

@@ -5,15 +5,15 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from members import portal_selectors
 from members.errors import ServiceError
-from members.forms import AuditFilterForm, OrgSettingsForm, ServiceTokenForm
 from members.models import ServiceToken
 from members.services.keys import service_token_create, service_token_revoke
 from members.services.org import org_settings, org_settings_update
 from members.services.plans import plans_sync
 from members.upstream import UpstreamError
-from members.views.common import (
+from portal.forms import AuditFilterForm, OrgSettingsForm, ServiceTokenForm
+from portal.selectors import organization as reads
+from portal.views.common import (
     actor,
     form_errors_from,
     no_store,
@@ -27,7 +27,7 @@ from members.views.common import (
 @role_required("viewer")
 @require_GET
 def plan_list(request):
-    plans = portal_selectors.plans_with_counts()
+    plans = reads.plans_with_counts()
     return render(
         request,
         "portal/plans.html",
@@ -58,7 +58,7 @@ def plan_sync(request):
 def audit_list(request):
     form = AuditFilterForm(request.GET or None)
     data = form.cleaned_data if form.is_valid() else {}
-    rows, next_before = portal_selectors.audit_page(
+    rows, next_before = reads.audit_page(
         actor=(data.get("actor") or "").strip(),
         action=(data.get("action") or "").strip(),
         object_id=(data.get("object_id") or "").strip(),

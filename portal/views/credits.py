@@ -6,11 +6,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from members import pricing, selectors
 from members.errors import ServiceError
-from members.forms import CreditsForm
 from members.models import CashRefund, CreditLot
 from members.money import format_amount
 from members.services import ledger
-from members.views.common import actor, form_errors_from, role_required
+from portal.forms import CreditsForm
+from portal.views.common import actor, form_errors_from, role_required
 
 
 def _tiers() -> list[dict]:

@@ -7,11 +7,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from members import inputs, portal_selectors
+from members import inputs
 from members.errors import ServiceError
-from members.forms import WebhookEndpointForm
 from members.models import Delivery, Notification, WebhookEndpoint
-from members.views.common import (
+from portal.forms import WebhookEndpointForm
+from portal.selectors import notifications as reads
+from portal.views.common import (
     actor,
     form_errors_from,
     no_store,
@@ -42,7 +43,7 @@ def notification_list(request):
     status = request.GET.get("status", "")
     if status not in dict(DELIVERY_FILTERS):
         status = ""
-    deliveries, next_before = portal_selectors.deliveries_page(
+    deliveries, next_before = reads.deliveries_page(
         status=status, before=_int(request.GET.get("before"))
     )
     return render(
