@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "members",
     "marketdata",
     "brokerage",  # members' Aries brokerage links
+    "api",  # the REST API; its app registers the OpenAPI auth scheme
     "sandbox",
     "outbound",  # checks where operator-named URLs may send to
 ]
