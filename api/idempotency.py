@@ -42,9 +42,9 @@ def idempotent(
     """Answer `run()` under the request's Idempotency-Key, if it sent one.
 
     `local`: the change is made in this database only, so it runs in one transaction
-    with storing its response. Otherwise it is a member mutation that calls upstream
-    (never inside a transaction): its operation binds the key when it is recorded, and
-    `replay_operation` renders that operation's outcome for a retry.
+    with storing its response. Otherwise it calls out (upstream, a webhook) and never
+    runs inside a transaction. A member mutation's operation binds the key when it is
+    recorded, and `replay_operation` renders that operation's outcome for a retry.
     """
     key = request.headers.get("Idempotency-Key")
     if key is None:
