@@ -10,15 +10,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.errors import ERROR
+from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.inputs import StrictSerializer, actor, parse
 from brokerage import rules, selectors, services
-from members.api import (
-    ERROR,
-    IDEMPOTENCY_HEADER,
-    StrictSerializer,
-    _actor,
-    _parse,
-)
-from members.api_idempotency import idempotent
+from brokerage.models import BrokerageLink
+from orgportal.clock import iso
 
 # What these operations can answer besides 200 (410: the uid names a deleted member).
 BROKERAGE_ERRORS = {code: ERROR for code in (400, 401, 403, 404, 409, 410, 413, 415)}
@@ -128,6 +125,25 @@ class UnlinkOut(serializers.Serializer):
     message = serializers.CharField()
 
 
+def link_out(link: BrokerageLink) -> dict:
+    """A link as the API answers it: everything but tokens."""
+    failure = None
+    if link.failure:
+        failure = {
+            "reason": link.failure,
+            "at": iso(link.failure_at),
+            "permanent": link.failed_at is not None,
+        }
+    return {
+        "account_ids": list(link.account_ids),
+        "token_status": selectors.link_status(link),
+        "expires_at": iso(link.expires_at),
+        "refreshed_at": iso(link.refreshed_at),
+        "linked_at": iso(link.linked_at),
+        "failure": failure,
+    }
+
+
 class MemberBrokerageApi(APIView):
     @extend_schema(
         responses={200: LinkEnvelope, **BROKERAGE_ERRORS},
@@ -142,7 +158,7 @@ class MemberBrokerageApi(APIView):
             {
                 "success": True,
                 "uid": link.member.uid,
-                "brokerage": selectors.link_out(link),
+                "brokerage": link_out(link),
             }
         )
 
@@ -158,7 +174,7 @@ class MemberBrokerageApi(APIView):
         "MEMBER_DELETED for a deleted member.",
     )
     def put(self, request, uid):
-        data = _parse(LinkIn, request)
+        data = parse(LinkIn, request)
 
         def run():
             link, _created = services.brokerage_link(
@@ -166,15 +182,15 @@ class MemberBrokerageApi(APIView):
                 access_token=data["access_token"],
                 refresh_token=data["refresh_token"],
                 account_ids=data["account_ids"],
-                actor=_actor(request),
+                actor=actor(request),
             )
             return 200, {
                 "success": True,
                 "uid": link.member.uid,
-                "brokerage": selectors.link_out(link),
+                "brokerage": link_out(link),
             }
 
-        return idempotent(request, run, local=True)
+        return idempotent(request, run)
 
     @extend_schema(
         parameters=[IDEMPOTENCY_HEADER],
@@ -185,11 +201,11 @@ class MemberBrokerageApi(APIView):
     )
     def delete(self, request, uid):
         def run():
-            member = services.brokerage_unlink(uid=uid, actor=_actor(request))
+            member = services.brokerage_unlink(uid=uid, actor=actor(request))
             return 200, {
                 "success": True,
                 "uid": member.uid,
                 "message": "Brokerage link removed",
             }
 
-        return idempotent(request, run, local=True)
+        return idempotent(request, run)

@@ -1,6 +1,6 @@
-"""Reads of brokerage links: the member a request names, a link as the API and the
-portal show it (never with its tokens), the links due for a refresh, and the clear
-access token for the account stream gateway."""
+"""Reads of brokerage links: the member a request names, a link's token status and its
+audit record (never with its tokens), the links due for a refresh, and the clear access
+token for the account stream gateway."""
 
 import datetime as dt
 
@@ -73,40 +73,11 @@ def link_status(link: BrokerageLink, *, now: dt.datetime | None = None) -> str:
     ).value
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (
-        value.astimezone(dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
-def link_out(link: BrokerageLink, *, now: dt.datetime | None = None) -> dict:
-    """A link as the API answers it and the portal shows it: everything but tokens."""
-    failure = None
-    if link.failure:
-        failure = {
-            "reason": link.failure,
-            "at": _iso(link.failure_at),
-            "permanent": link.failed_at is not None,
-        }
-    return {
-        "account_ids": list(link.account_ids),
-        "token_status": link_status(link, now=now),
-        "expires_at": _iso(link.expires_at),
-        "refreshed_at": _iso(link.refreshed_at),
-        "linked_at": _iso(link.linked_at),
-        "failure": failure,
-    }
-
-
 def link_audit(link: BrokerageLink) -> dict:
     """What an audit row keeps of a link: no token, not even a part of one."""
     return {
         "account_ids": list(link.account_ids),
-        "expires_at": _iso(link.expires_at),
+        "expires_at": clock.iso(link.expires_at),
         "failed": link.failed_at is not None,
     }
 

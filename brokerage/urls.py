@@ -1,4 +1,4 @@
-"""The brokerage link API, included by members.urls under /api/organization/ (its
+"""The brokerage link API, included by api.urls under /api/organization/ (its
 names are in the "organization" namespace; scopes in members.scopes)."""
 
 from django.urls import path

@@ -22,32 +22,6 @@ def plans_available() -> list[Plan]:
     return list(Plan.objects.filter(available=True))
 
 
-def _price_json(price: int):
-    return price // 100 if price % 100 == 0 else float(format_amount(price))
-
-
-def plans_out(plans: list[Plan]) -> dict:
-    regular = [
-        {"name": p.name, "price": _price_json(p.price)}
-        for p in plans
-        if not p.is_custom
-    ]
-    custom = [
-        {
-            "name": p.name,
-            "price": _price_json(p.price),
-            "feature": p.feature,
-            "rate_limit": p.rate_limit,
-            "websocket_connections": p.websocket_connections,
-            "websocket_symbols": p.websocket_symbols,
-            "quota": p.quota,
-        }
-        for p in plans
-        if p.is_custom
-    ]
-    return {"success": True, "regular_plans": regular, "custom_plans": custom}
-
-
 def member_limits(member: Member) -> dict:
     """What the member may use: upstream's limits, tightened by any override."""
     return {
@@ -216,33 +190,23 @@ def balance_forecast(*, days: int | None = None, at: dt.datetime | None = None) 
     }
 
 
-def balance_out() -> dict:
+def wallet_summary() -> dict:
+    """The wallet in hundredths of a credit: its balance, what changes waiting for
+    upstream hold, what is available, and what could be refunded for cash."""
+    from members import pricing
     from members.services import ledger
 
     wallet = ledger.account_system(ledger.WALLET)
     held = ledger.wallet_holds()
     lots = ledger._lots_unrefunded()
-    from members import pricing
-
     refundable = pricing.refundable_amount(
         lots=lots, wallet_balance=wallet.balance - held
     )
     return {
-        "balance": format_amount(wallet.balance),
-        "held": format_amount(held),
-        "available": format_amount(wallet.balance - held),
-        "refundable": format_amount(refundable),
-        "forecast": forecast_out(balance_forecast()),
-    }
-
-
-def forecast_out(forecast: dict) -> dict:
-    return {
-        "window_days": forecast["window_days"],
-        "renewals": forecast["renewals"],
-        "due": format_amount(forecast["due"]),
-        "shortfall": format_amount(forecast["shortfall"]),
-        "covered": forecast["shortfall"] == 0,
+        "balance": wallet.balance,
+        "held": held,
+        "available": wallet.balance - held,
+        "refundable": refundable,
     }
 
 

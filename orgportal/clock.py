@@ -37,3 +37,21 @@ def reset() -> None:
     with _lock:
         _frozen = None
         _offset = dt.timedelta(0)
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    """A time as the API and webhooks show it: UTC, milliseconds, `Z`
+    (2026-03-01T12:00:00.000Z); None stays None."""
+    if value is None:
+        return None
+    return (
+        value.astimezone(dt.UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def iso_exact(value: dt.datetime) -> str:
+    """A time to the microsecond (left out when zero), UTC with `Z`: stored dedupe keys
+    and audit values are built from it, so its format must not change."""
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

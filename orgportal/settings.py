@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "portal",  # the staff web portal (no models)
     "marketdata",
     "brokerage",  # members' Aries brokerage links
+    "api",  # the REST API; its app registers the OpenAPI auth scheme
     "sandbox",
     "outbound",  # checks where operator-named URLs may send to
 ]

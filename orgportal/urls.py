@@ -11,7 +11,7 @@ urlpatterns = [
     path("metrics", ops.metrics, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
-    path("api/organization/", include("members.urls")),
+    path("api/organization/", include("api.urls")),
     # Django admin signs in through the portal's sign-in, so its lockout applies.
     path(
         "admin/login/",

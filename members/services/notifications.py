@@ -64,14 +64,6 @@ BACKOFF_MIN_S = 1
 RETRY_BUDGET_S = 200
 
 
-def _iso(value: dt.datetime) -> str:
-    return (
-        value.astimezone(dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
 def _lease() -> dt.timedelta:
     # Longer than one send can take, so a live attempt never loses its claim; a worker
     # that died mid-send frees the delivery when it runs out.
@@ -88,7 +80,7 @@ def retry_delay(attempt: int) -> dt.timedelta:
 
 def _jsonable(value):
     if isinstance(value, dt.datetime):
-        return _iso(value)
+        return clock.iso(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, dict):
@@ -105,8 +97,8 @@ def member_snapshot(member: Member) -> dict:
         "full_name": member.full_name,
         "plan": member.plan.name,
         "status": member.status,
-        "term_start": _iso(member.term_start),
-        "term_end": _iso(member.term_end),
+        "term_start": clock.iso(member.term_start),
+        "term_end": clock.iso(member.term_end),
         "auto_renew": member.auto_renew,
     }
 
@@ -203,7 +195,7 @@ def webhook_body(notification: Notification) -> bytes:
         {
             "id": f"evt_{notification.pk}",
             "type": notification.event,
-            "created_at": _iso(notification.created_at),
+            "created_at": clock.iso(notification.created_at),
             "data": notification.payload,
         },
         separators=(",", ":"),
@@ -247,7 +239,7 @@ def _send_email(delivery: Delivery) -> webhooks.Sent:
         event=notification.event,
         data=notification.payload,
         notification_id=notification.pk,
-        created_at=_iso(notification.created_at),
+        created_at=clock.iso(notification.created_at),
     )
     # Today's list, so a retry reaches the addresses an admin has since corrected.
     recipients = org_settings().email_list

@@ -279,8 +279,10 @@ def _compare(member: Member, raw: dict, at: dt.datetime, findings: _Findings) ->
             _item(
                 uid,
                 "term_end",
-                _iso(member.term_end),
-                _iso(upstream_end) if upstream_end else raw.get("plan_end_at"),
+                clock.iso_exact(member.term_end),
+                clock.iso_exact(upstream_end)
+                if upstream_end
+                else raw.get("plan_end_at"),
                 why="term end differs and no operation here explains it: the paid "
                 "time here does not match upstream's",
             )
@@ -339,7 +341,7 @@ def _report_missing(uids: list[str], findings: _Findings, *, confirmed: bool) ->
                     {
                         "plan": member.plan.name,
                         "status": effective_status(member, at),
-                        "term_end": _iso(member.term_end),
+                        "term_end": clock.iso_exact(member.term_end),
                     },
                     None,
                     why=why,
@@ -553,7 +555,3 @@ def _parse_time(value: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

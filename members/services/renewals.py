@@ -68,10 +68,6 @@ def member_data(member: Member) -> dict:
     return member_snapshot(member)
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def _notify(**kwargs) -> None:
     from members.services.notifications import notify
 
@@ -188,7 +184,7 @@ def member_remind(
                 _notify(
                     event=Notification.Event.RENEWAL_DUE,
                     dedupe_key=(
-                        f"member.renewal_due:{member.pk}:{_iso(member.term_end)}:{days}"
+                        f"member.renewal_due:{member.pk}:{clock.iso_exact(member.term_end)}:{days}"
                     ),
                     member=member,
                     data={
@@ -353,7 +349,7 @@ def _renewed(member: Member, term_end: dt.datetime, op: Operation, at) -> bool:
         action.save(update_fields=["status", "operation", "done_at"])
         _notify(
             event=Notification.Event.RENEWED,
-            dedupe_key=f"member.renewed:{member.pk}:{_iso(term_end)}",
+            dedupe_key=f"member.renewed:{member.pk}:{clock.iso_exact(term_end)}",
             member=member,
             data={
                 "member": member_data(member),
@@ -394,7 +390,7 @@ def _renew_refused(
         details = exc.details or {}
         _notify(
             event=Notification.Event.RENEWAL_FAILED,
-            dedupe_key=f"member.renewal_failed:{member.pk}:{_iso(term_end)}",
+            dedupe_key=f"member.renewal_failed:{member.pk}:{clock.iso_exact(term_end)}",
             member=member,
             data={
                 "member": member_data(member),
@@ -482,11 +478,14 @@ def member_expire(*, member_id: int, at: dt.datetime | None = None) -> bool:
             action="member.expire",
             obj=("member", member.uid),
             before=before,
-            after={"status": member.status, "term_end": _iso(member.term_end)},
+            after={
+                "status": member.status,
+                "term_end": clock.iso_exact(member.term_end),
+            },
         )
         _notify(
             event=Notification.Event.EXPIRED,
-            dedupe_key=f"member.expired:{member.pk}:{_iso(member.term_end)}",
+            dedupe_key=f"member.expired:{member.pk}:{clock.iso_exact(member.term_end)}",
             member=member,
             data={"member": member_data(member), "expired_at": member.term_end},
         )
@@ -521,7 +520,7 @@ def low_balance_check(*, at: dt.datetime | None = None) -> bool:
         row.save(update_fields=["low_balance_since"])
         _notify(
             event=Notification.Event.LOW_BALANCE,
-            dedupe_key=f"org.low_balance:{_iso(at)}",
+            dedupe_key=f"org.low_balance:{clock.iso_exact(at)}",
             data={
                 "balance": format_amount(forecast["balance"]),
                 "available": format_amount(forecast["available"]),

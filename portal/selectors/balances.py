@@ -11,8 +11,16 @@ from itertools import accumulate
 from django.core.cache import cache
 from django.db.models import F, Q, Subquery, Sum
 
+from members import selectors
 from members.models import Account, LedgerEntry, LedgerTransaction
+from members.money import format_amount
 from members.services import ledger
+
+
+def wallet_figures() -> dict[str, str]:
+    """The wallet's balance, held, available and refundable amounts as the portal
+    shows them: decimal strings of credits."""
+    return {name: format_amount(v) for name, v in selectors.wallet_summary().items()}
 
 
 def wallet_account_id() -> int:

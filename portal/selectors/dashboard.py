@@ -13,6 +13,7 @@ from members.models import Delivery, Member, Operation, Plan, ReconciliationRun
 from members.services import ledger
 from members.services.org import org_settings
 from orgportal import clock
+from portal.selectors.balances import wallet_figures
 from portal.selectors.series import (
     balance_series,
     spent_per_plan,
@@ -67,7 +68,7 @@ def _grouped(hundredths: int) -> str:
 def dashboard() -> dict:
     now = clock.now()
     settings_row = org_settings()
-    balance = selectors.balance_out()
+    balance = wallet_figures()
     wallet_balance = ledger.account_system(ledger.WALLET).balance
     flows = wallet_flows_by_day(days=30)
     spent = sum(spent for _, spent in flows.values())

@@ -4,12 +4,13 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from members import pricing, selectors
+from members import pricing
 from members.errors import ServiceError
 from members.models import CashRefund, CreditLot
 from members.money import format_amount
 from members.services import ledger
 from portal.forms import CreditsForm
+from portal.selectors import balances
 from portal.views.common import actor, form_errors_from, role_required
 
 
@@ -30,7 +31,7 @@ def _page(request, *, purchase_form=None, refund_form=None, status=200):
         request,
         "portal/credits.html",
         {
-            "balance": selectors.balance_out(),
+            "balance": balances.wallet_figures(),
             "tiers": _tiers(),
             "purchase_form": purchase_form or CreditsForm(prefix="buy"),
             "refund_form": refund_form or CreditsForm(prefix="refund"),

@@ -1,28 +1,18 @@
-"""REST API extension: a member's open market data WebSocket connections (/live,
-/newsfeed) across every web process, and disconnecting them.
-
-Views parse input, call one service and shape the output; no business rule lives here.
-"""
-
-import datetime as dt
+"""A member's open market data WebSocket connections (/live, /newsfeed) across every web
+process, and disconnecting them."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.errors import ERRORS
+from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.inputs import StrictCharField, StrictSerializer, actor, parse
 from members import stream_selectors
-from members.api import (
-    ERRORS,
-    IDEMPOTENCY_HEADER,
-    StrictCharField,
-    StrictSerializer,
-    _actor,
-    _parse,
-)
-from members.api_idempotency import idempotent
 from members.inputs import refuse_control_chars
 from members.services import operations, streams
+from orgportal.clock import iso
 
 
 class SubscriptionOut(serializers.Serializer):
@@ -51,20 +41,12 @@ class ConnectionOut(serializers.Serializer):
     )
 
 
-def _iso(value: dt.datetime) -> str:
-    return (
-        value.astimezone(dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
-
-
 def connection_out(connection: dict) -> dict:
     return {
         "id": connection["id"],
         "path": connection["path"],
         "peer": connection["peer"],
-        "opened_at": _iso(connection["opened_at"]),
+        "opened_at": iso(connection["opened_at"]),
         "subscriptions": [
             {k: v for k, v in item.items() if k != "label"}
             for item in connection["subscriptions"]
@@ -133,9 +115,9 @@ class MemberConnectionsDisconnectApi(APIView):
     )
     def post(self, request, uid):
         def run():
-            data = _parse(DisconnectIn, request)
+            data = parse(DisconnectIn, request)
             closed = streams.member_connections_disconnect(
-                uid=uid, connection=data.get("connection"), actor=_actor(request)
+                uid=uid, connection=data.get("connection"), actor=actor(request)
             )
             return 200, {
                 "success": True,
@@ -144,4 +126,4 @@ class MemberConnectionsDisconnectApi(APIView):
                 "connections": [connection_out(c) for c in closed],
             }
 
-        return idempotent(request, run, local=True)
+        return idempotent(request, run)

@@ -1,15 +1,12 @@
-"""REST API extension: a member's gateway usage per UTC day, REST and WebSocket.
-
-Views parse input, call one service or selector and shape the output.
-"""
+"""A member's gateway usage per UTC day, REST and WebSocket."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.errors import ERRORS
 from members import selectors
-from members.api import ERRORS
 from members.services import operations
 
 

@@ -1,9 +1,11 @@
-"""Idempotency-Key for the API's POST and DELETE views: claim the key, run the view's
-change, store or replay its response. The rules live in `members.services.idempotency`."""
+"""Idempotency-Key for the API's POST, PUT, PATCH and DELETE views: claim the key, run
+the view's change, store or replay its response. The rules live in
+`members.services.idempotency`."""
 
 from collections.abc import Callable
 
 from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -14,20 +16,35 @@ Run = Callable[[], tuple[int, dict]]
 # None: the operation was not applied after all, and the request may run again.
 ReplayOperation = Callable[[idempotency.Replay], tuple[int, dict] | None]
 
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+    OpenApiParameter.HEADER,
+    description="Same key + same body replays the stored response, whole; another "
+    "body: 409 IDEMPOTENCY_CONFLICT. While the first request runs: 409 "
+    "IDEMPOTENCY_IN_PROGRESS for at most IDEMPOTENCY_LEASE_SECONDS, or 202 with its "
+    "operation once that is recorded.",
+)
+
+
+def idempotency_key(request: Request) -> str:
+    """The request's Idempotency-Key, "" without one (what operations record)."""
+    return request.headers.get("Idempotency-Key") or ""
+
 
 def idempotent(
     request: Request,
     run: Run,
     *,
-    local: bool,
+    local: bool = True,
     replay_operation: ReplayOperation | None = None,
 ) -> Response:
     """Answer `run()` under the request's Idempotency-Key, if it sent one.
 
     `local`: the change is made in this database only, so it runs in one transaction
-    with storing its response. Otherwise it is a member mutation that calls upstream
-    (never inside a transaction): its operation binds the key when it is recorded, and
-    `replay_operation` renders that operation's outcome for a retry.
+    with storing its response. Otherwise it calls out (upstream, a webhook) and never
+    runs inside a transaction. A member mutation's operation binds the key when it is
+    recorded, and `replay_operation` renders that operation's outcome for a retry.
     """
     key = request.headers.get("Idempotency-Key")
     if key is None:

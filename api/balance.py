@@ -1,0 +1,153 @@
+"""The wallet: its balance and renewal forecast, the ledger, and manual adjustments.
+Amounts are decimal strings of credits ("12.50"); the ledger keeps hundredths."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.cursors import cursor_before, cursor_field
+from api.errors import ERRORS
+from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.inputs import StrictCharField, StrictSerializer, actor, parse, query_text
+from members import selectors
+from members.money import format_amount, parse_amount
+from members.services import ledger
+
+
+def forecast_out(forecast: dict) -> dict:
+    return {
+        "window_days": forecast["window_days"],
+        "renewals": forecast["renewals"],
+        "due": format_amount(forecast["due"]),
+        "shortfall": format_amount(forecast["shortfall"]),
+        "covered": forecast["shortfall"] == 0,
+    }
+
+
+def balance_out(wallet: dict, *, forecast: dict) -> dict:
+    """`wallet` from selectors.wallet_summary, `forecast` from
+    selectors.balance_forecast."""
+    return {
+        "balance": format_amount(wallet["balance"]),
+        "held": format_amount(wallet["held"]),
+        "available": format_amount(wallet["available"]),
+        "refundable": format_amount(wallet["refundable"]),
+        "forecast": forecast_out(forecast),
+    }
+
+
+class ForecastOut(serializers.Serializer):
+    window_days = serializers.IntegerField(
+        help_text="days ahead the forecast looks (organisation setting)"
+    )
+    renewals = serializers.IntegerField(help_text="auto-renewals due in the window")
+    due = serializers.CharField(help_text="what those renewals will cost")
+    shortfall = serializers.CharField(
+        help_text="credits missing to cover them; 0.00 when covered"
+    )
+    covered = serializers.BooleanField()
+
+
+class BalanceApi(APIView):
+    class BalanceOut(serializers.Serializer):
+        success = serializers.BooleanField()
+        balance = serializers.CharField()
+        held = serializers.CharField()
+        available = serializers.CharField()
+        refundable = serializers.CharField()
+        forecast = ForecastOut(help_text="can the wallet pay for the coming renewals")
+
+    @extend_schema(responses={200: BalanceOut, **ERRORS}, summary="Wallet balance")
+    def get(self, request):
+        return Response(
+            {
+                "success": True,
+                **balance_out(
+                    selectors.wallet_summary(), forecast=selectors.balance_forecast()
+                ),
+            }
+        )
+
+
+class AdjustmentIn(StrictSerializer):
+    # Non-zero, at most two places, below 100,000,000: a typo guard, not a business rule.
+    amount = serializers.RegexField(
+        r"^-?(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,7}(\.[0-9]{1,2})?)$",
+        help_text='non-zero decimal string, e.g. "-10.00"',
+    )
+    reason = StrictCharField(max_length=250)
+
+
+class AdjustmentApi(APIView):
+    class AdjustmentOut(serializers.Serializer):
+        success = serializers.BooleanField()
+        transaction_id = serializers.IntegerField()
+        balance = serializers.CharField()
+
+    @extend_schema(
+        request=AdjustmentIn,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: AdjustmentOut, **ERRORS},
+        summary="Manual wallet adjustment",
+    )
+    def post(self, request):
+        data = parse(AdjustmentIn, request)
+
+        def run():
+            txn = ledger.ledger_adjust(
+                amount=parse_amount(data["amount"]),
+                reason=data["reason"],
+                actor=actor(request),
+            )
+            return (
+                200,
+                {
+                    "success": True,
+                    "transaction_id": txn.pk,
+                    "balance": format_amount(
+                        ledger.account_system(ledger.WALLET).balance
+                    ),
+                },
+            )
+
+        return idempotent(request, run)
+
+
+class LedgerApi(APIView):
+    class LedgerQuery(serializers.Serializer):
+        kind = serializers.ChoiceField(
+            choices=[c for c, _ in selectors.LedgerTransaction.Kind.choices],
+            required=False,
+        )
+        uid = query_text(required=False)
+        since = serializers.DateTimeField(required=False)
+        until = serializers.DateTimeField(required=False)
+        cursor = cursor_field()
+        limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
+
+    class LedgerOut(serializers.Serializer):
+        success = serializers.BooleanField()
+        transactions = serializers.ListField(child=serializers.DictField())
+        next_cursor = serializers.CharField(allow_null=True)
+
+    @extend_schema(
+        parameters=[LedgerQuery],
+        responses={200: LedgerOut, **ERRORS},
+        summary="Ledger transactions, newest first (cursor pagination)",
+    )
+    def get(self, request):
+        query = self.LedgerQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        rows, next_cursor = selectors.ledger_page(
+            kind=q.get("kind"),
+            uid=q.get("uid"),
+            since=q.get("since"),
+            until=q.get("until"),
+            before_id=cursor_before(q),
+            limit=q["limit"],
+        )
+        return Response(
+            {"success": True, "transactions": rows, "next_cursor": next_cursor}
+        )

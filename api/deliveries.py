@@ -1,0 +1,208 @@
+"""The notification and delivery logs, newest first, and manual redelivery."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.cursors import cursor_before, cursor_field, next_cursor
+from api.errors import ERRORS
+from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.inputs import actor
+from api.webhooks import EVENTS, EventNameField
+from members import notification_selectors as reads
+from members.models import Delivery, DeliveryAttempt, Notification
+from members.services import notifications as service
+from orgportal.clock import iso
+
+
+class AttemptOut(serializers.Serializer):
+    number = serializers.IntegerField()
+    manual = serializers.BooleanField()
+    ok = serializers.BooleanField()
+    status_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)
+    duration_ms = serializers.IntegerField()
+    started_at = serializers.CharField()
+
+
+class DeliveryOut(serializers.Serializer):
+    id = serializers.IntegerField(help_text="also the Orgportal-Delivery header")
+    notification_id = serializers.CharField(help_text="evt_<id>")
+    event = EventNameField()
+    channel = serializers.ChoiceField(choices=Delivery.Channel.choices)
+    endpoint_id = serializers.IntegerField(allow_null=True)
+    destination = serializers.CharField()
+    status = serializers.ChoiceField(choices=Delivery.Status.choices)
+    attempts = serializers.IntegerField()
+    next_attempt_at = serializers.CharField(allow_null=True)
+    last_status_code = serializers.IntegerField(allow_null=True)
+    last_error = serializers.CharField(allow_blank=True)
+    delivered_at = serializers.CharField(allow_null=True)
+    created_at = serializers.CharField()
+    attempt_log = AttemptOut(many=True, help_text="newest first")
+
+
+class DeliveryEnvelope(serializers.Serializer):
+    success = serializers.BooleanField()
+    delivery = DeliveryOut()
+
+
+class NotificationOut(serializers.Serializer):
+    id = serializers.CharField(help_text="evt_<id>, the webhook body's id")
+    event = EventNameField()
+    dedupe_key = serializers.CharField()
+    member = serializers.CharField(allow_null=True, help_text="the member's uid")
+    data = serializers.DictField()
+    created_at = serializers.CharField()
+    deliveries = DeliveryOut(many=True)
+
+
+def attempt_out(attempt: DeliveryAttempt) -> dict:
+    return {
+        "number": attempt.number,
+        "manual": attempt.manual,
+        "ok": attempt.ok,
+        "status_code": attempt.status_code,
+        "error": attempt.error,
+        "duration_ms": attempt.duration_ms,
+        "started_at": iso(attempt.started_at),
+    }
+
+
+def delivery_out(delivery: Delivery, *, event: str) -> dict:
+    return {
+        "id": delivery.pk,
+        "notification_id": f"evt_{delivery.notification_id}",
+        "event": event,
+        "channel": delivery.channel,
+        "endpoint_id": delivery.endpoint_id,
+        "destination": delivery.destination,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "next_attempt_at": iso(delivery.next_attempt_at),
+        "last_status_code": delivery.last_status_code,
+        "last_error": delivery.last_error,
+        "delivered_at": iso(delivery.delivered_at),
+        "created_at": iso(delivery.created_at),
+        "attempt_log": [attempt_out(a) for a in delivery.attempt_log.all()],
+    }
+
+
+def notification_out(notification: Notification) -> dict:
+    return {
+        "id": f"evt_{notification.pk}",
+        "event": notification.event,
+        "dedupe_key": notification.dedupe_key,
+        "member": notification.member.uid if notification.member else None,
+        "data": notification.payload,
+        "created_at": iso(notification.created_at),
+        "deliveries": [
+            delivery_out(d, event=notification.event)
+            for d in notification.deliveries.all()
+        ],
+    }
+
+
+class NotificationListApi(APIView):
+    class NotificationQuery(serializers.Serializer):
+        event = serializers.ChoiceField(choices=EVENTS, required=False)
+        uid = serializers.CharField(max_length=100, required=False)
+        cursor = cursor_field()
+        limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+
+    class NotificationListOut(serializers.Serializer):
+        success = serializers.BooleanField()
+        notifications = NotificationOut(many=True)
+        next_cursor = serializers.CharField(allow_null=True)
+
+    @extend_schema(
+        parameters=[NotificationQuery],
+        responses={200: NotificationListOut, **ERRORS},
+        operation_id="organization_notifications_list",
+        summary="Notifications, newest first, each with its deliveries",
+    )
+    def get(self, request):
+        query = self.NotificationQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        rows, last = reads.notifications_page(
+            event=q.get("event"),
+            uid=q.get("uid"),
+            before_id=cursor_before(q),
+            limit=q["limit"],
+        )
+        return Response(
+            {
+                "success": True,
+                "notifications": [notification_out(n) for n in rows],
+                "next_cursor": next_cursor(last),
+            }
+        )
+
+
+class DeliveryListApi(APIView):
+    class DeliveryQuery(serializers.Serializer):
+        status = serializers.ChoiceField(
+            choices=Delivery.Status.choices, required=False
+        )
+        event = serializers.ChoiceField(choices=EVENTS, required=False)
+        endpoint = serializers.IntegerField(
+            min_value=1, max_value=2**62, required=False
+        )
+        cursor = cursor_field()
+        limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+
+    class DeliveryListOut(serializers.Serializer):
+        success = serializers.BooleanField()
+        deliveries = DeliveryOut(many=True)
+        next_cursor = serializers.CharField(allow_null=True)
+
+    @extend_schema(
+        parameters=[DeliveryQuery],
+        responses={200: DeliveryListOut, **ERRORS},
+        operation_id="organization_deliveries_list",
+        summary="Deliveries, newest first, each with its attempt log",
+    )
+    def get(self, request):
+        query = self.DeliveryQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        rows, last = reads.deliveries_page(
+            status=q.get("status"),
+            event=q.get("event"),
+            endpoint_id=q.get("endpoint"),
+            before_id=cursor_before(q),
+            limit=q["limit"],
+        )
+        return Response(
+            {
+                "success": True,
+                "deliveries": [
+                    delivery_out(d, event=d.notification.event) for d in rows
+                ],
+                "next_cursor": next_cursor(last),
+            }
+        )
+
+
+class DeliveryRedeliverApi(APIView):
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: DeliveryEnvelope, **ERRORS},
+        operation_id="organization_deliveries_redeliver",
+        summary="Send a delivery again now (delivered and dead ones too)",
+    )
+    def post(self, request, delivery_id: int):
+        def run():
+            delivery = service.delivery_redeliver(
+                delivery_id=delivery_id, actor=actor(request)
+            )
+            return 200, {
+                "success": True,
+                "delivery": delivery_out(delivery, event=delivery.notification.event),
+            }
+
+        # It sends the webhook now: never inside a database transaction.
+        return idempotent(request, run, local=False)

@@ -1,0 +1,40 @@
+"""A member's gateway keys: rotate (a new key, the old one stops at once) and revoke."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.views import APIView
+
+from api.errors import ERRORS
+from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.inputs import actor
+from api.members import MemberEnvelope, member_out
+from members.services import operations
+
+
+class MemberRotateKeyApi(APIView):
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: MemberEnvelope, **ERRORS},
+        summary="Issue a new gateway key; the old one stops working at once",
+    )
+    def post(self, request, uid):
+        def run():
+            member, token = operations.member_key_rotate(uid=uid, actor=actor(request))
+            return 200, {"success": True, "member": member_out(member, api_key=token)}
+
+        return idempotent(request, run)
+
+
+class MemberRevokeKeysApi(APIView):
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: MemberEnvelope, **ERRORS},
+        summary="Revoke every gateway key of the member (rotate-key issues a new one)",
+    )
+    def post(self, request, uid):
+        def run():
+            member = operations.member_keys_revoke(uid=uid, actor=actor(request))
+            return 200, {"success": True, "member": member_out(member)}
+
+        return idempotent(request, run)

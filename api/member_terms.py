@@ -1,0 +1,114 @@
+"""A member's term: cancel it, renew it, or preview what a plan change would cost."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.errors import ERRORS
+from api.idempotency import IDEMPOTENCY_HEADER, idempotency_key, idempotent
+from api.inputs import actor, query_text
+from api.members import MemberEnvelope, PendingOut, outcome_response, replay_operation
+from members import inputs
+from members.money import format_amount
+from members.services import operations
+from orgportal.clock import iso
+
+
+class MemberCancelApi(APIView):
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: MemberEnvelope, 202: PendingOut, **ERRORS},
+        summary="Cancel a member (unused time credited)",
+    )
+    def post(self, request, uid):
+        return idempotent(
+            request,
+            lambda: outcome_response(
+                operations.member_cancel(
+                    uid=uid,
+                    actor=actor(request),
+                    idempotency_key=idempotency_key(request),
+                )
+            ),
+            local=False,
+            replay_operation=replay_operation,
+        )
+
+
+class MemberRenewApi(APIView):
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: MemberEnvelope, 202: PendingOut, **ERRORS},
+        summary="Renew for another term at full price",
+    )
+    def post(self, request, uid):
+        return idempotent(
+            request,
+            lambda: outcome_response(
+                operations.member_renew(
+                    uid=uid,
+                    actor=actor(request),
+                    idempotency_key=idempotency_key(request),
+                )
+            ),
+            local=False,
+            replay_operation=replay_operation,
+        )
+
+
+class MemberPreviewApi(APIView):
+    class MemberPreviewQuery(serializers.Serializer):
+        plan = query_text()
+        # Years 1970..9000: the preview adds terms to `at`, which must stay inside
+        # datetime's range.
+        at = serializers.DateTimeField(
+            required=False, validators=[inputs.refuse_far_dates]
+        )
+
+    class MemberPreviewOut(serializers.Serializer):
+        success = serializers.BooleanField()
+        uid = serializers.CharField()
+        from_plan = serializers.CharField()
+        to_plan = serializers.CharField()
+        kind = serializers.CharField()
+        charge = serializers.CharField()
+        refund = serializers.CharField()
+        balance = serializers.CharField()
+        available = serializers.CharField()
+        balance_after = serializers.CharField()
+        sufficient = serializers.BooleanField()
+        term_start = serializers.CharField()
+        term_end = serializers.CharField()
+
+    @extend_schema(
+        parameters=[MemberPreviewQuery],
+        responses={200: MemberPreviewOut, **ERRORS},
+        summary="What a plan change would cost (no side effects)",
+    )
+    def get(self, request, uid):
+        query = self.MemberPreviewQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        at = query.validated_data.get("at")
+        preview = operations.member_preview(
+            uid=uid, plan=query.validated_data["plan"], at=at
+        )
+        return Response(
+            {
+                "success": True,
+                "uid": uid,
+                "from_plan": preview.from_plan,
+                "to_plan": preview.to_plan,
+                "kind": "renew" if preview.from_plan == preview.to_plan else "change",
+                "charge": format_amount(preview.charge),
+                "refund": format_amount(preview.refund),
+                "balance": format_amount(preview.balance),
+                "available": format_amount(preview.available),
+                "balance_after": format_amount(preview.balance_after),
+                "sufficient": preview.amount <= preview.available,
+                "term_start": iso(preview.term_start),
+                "term_end": iso(preview.term_end),
+            }
+        )

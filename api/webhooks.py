@@ -1,0 +1,218 @@
+"""Webhook endpoints: add, list, change, delete, and rotate their signing secrets. The
+webhooks themselves are described in `members.webhook_schema`."""
+
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.errors import ERRORS
+from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.inputs import StrictCharField, StrictSerializer, actor, parse
+from members import notification_selectors as reads
+from members.models import Notification, WebhookEndpoint
+from members.services import notifications as service
+from orgportal.clock import iso
+
+EVENTS = list(Notification.Event.values)
+
+
+# A pattern rather than an enum: the event names appear under two property names (event,
+# events), and an enum would be hoisted into two differently named components.
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": "^(" + "|".join(e.replace(".", "\\.") for e in EVENTS) + ")$",
+        "description": "one of: " + ", ".join(EVENTS),
+    }
+)
+class EventNameField(StrictCharField):
+    """An event name; unknown names are refused by the service with UNKNOWN_EVENT."""
+
+
+class WebhookOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    description = serializers.CharField(allow_blank=True)
+    events = serializers.ListField(
+        child=EventNameField(), help_text="events sent; empty = every event"
+    )
+    active = serializers.BooleanField()
+    created_at = serializers.CharField()
+    updated_at = serializers.CharField()
+
+
+class WebhookEnvelope(serializers.Serializer):
+    success = serializers.BooleanField()
+    webhook = WebhookOut()
+
+
+class WebhookSecretEnvelope(serializers.Serializer):
+    success = serializers.BooleanField()
+    webhook = WebhookOut()
+    secret = serializers.CharField(
+        help_text="The signing secret (whsec_...): shown only in this response."
+    )
+
+
+def webhook_out(endpoint: WebhookEndpoint) -> dict:
+    return {
+        "id": endpoint.pk,
+        "url": endpoint.url,
+        "description": endpoint.description,
+        "events": endpoint.events,
+        "active": endpoint.active,
+        "created_at": iso(endpoint.created_at),
+        "updated_at": iso(endpoint.updated_at),
+    }
+
+
+class WebhookCreateIn(StrictSerializer):
+    url = StrictCharField(
+        max_length=500, help_text="http:// or https:// URL that receives the POSTs"
+    )
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
+    events = serializers.ListField(
+        child=EventNameField(max_length=40),
+        required=False,
+        max_length=len(EVENTS),
+        help_text="events to send; empty or absent = every event",
+    )
+
+
+class WebhookUpdateIn(StrictSerializer):
+    url = StrictCharField(max_length=500, required=False)
+    description = StrictCharField(max_length=200, required=False, allow_blank=True)
+    events = serializers.ListField(
+        child=EventNameField(max_length=40),
+        required=False,
+        max_length=len(EVENTS),
+        help_text="replaces the list; empty = every event",
+    )
+    active = serializers.BooleanField(required=False)
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Send url, description, events or active."]}
+            )
+        return attrs
+
+
+class WebhookListApi(APIView):
+    class WebhookListOut(serializers.Serializer):
+        success = serializers.BooleanField()
+        webhooks = WebhookOut(many=True)
+
+    @extend_schema(
+        responses={200: WebhookListOut, **ERRORS},
+        operation_id="organization_webhooks_list",
+        summary="List webhook endpoints",
+    )
+    def get(self, request):
+        endpoints = reads.webhook_endpoints_list()
+        return Response(
+            {"success": True, "webhooks": [webhook_out(e) for e in endpoints]}
+        )
+
+    @extend_schema(
+        request=WebhookCreateIn,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={201: WebhookSecretEnvelope, **ERRORS},
+        operation_id="organization_webhooks_create",
+        summary="Add a webhook endpoint (its signing secret is shown once)",
+    )
+    def post(self, request):
+        def run():
+            data = parse(WebhookCreateIn, request)
+            endpoint, secret = service.webhook_endpoint_create(
+                url=data["url"],
+                description=data.get("description", ""),
+                events=data.get("events"),
+                actor=actor(request),
+            )
+            return 201, {
+                "success": True,
+                "webhook": webhook_out(endpoint),
+                "secret": secret,
+            }
+
+        return idempotent(request, run)
+
+
+class WebhookDetailApi(APIView):
+    class WebhookDeletedOut(serializers.Serializer):
+        success = serializers.BooleanField()
+        id = serializers.IntegerField()
+        deactivated = serializers.BooleanField(
+            help_text="true: it had deliveries, so it is kept (inactive) with its log"
+        )
+
+    @extend_schema(
+        responses={200: WebhookEnvelope, **ERRORS},
+        operation_id="organization_webhooks_retrieve",
+        summary="Get a webhook endpoint",
+    )
+    def get(self, request, endpoint_id: int):
+        endpoint = reads.webhook_endpoint_get(endpoint_id)
+        return Response({"success": True, "webhook": webhook_out(endpoint)})
+
+    @extend_schema(
+        request=WebhookUpdateIn,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: WebhookEnvelope, **ERRORS},
+        operation_id="organization_webhooks_update",
+        summary="Change a webhook endpoint's URL, description, events or active flag",
+    )
+    def patch(self, request, endpoint_id: int):
+        def run():
+            data = parse(WebhookUpdateIn, request)
+            endpoint = service.webhook_endpoint_update(
+                endpoint_id=endpoint_id,
+                actor=actor(request),
+                url=data.get("url"),
+                description=data.get("description"),
+                events=data.get("events"),
+                active=data.get("active"),
+            )
+            return 200, {"success": True, "webhook": webhook_out(endpoint)}
+
+        return idempotent(request, run)
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: WebhookDeletedOut, **ERRORS},
+        operation_id="organization_webhooks_delete",
+        summary="Delete a webhook endpoint (deactivated instead if it has deliveries)",
+    )
+    def delete(self, request, endpoint_id: int):
+        def run():
+            service.webhook_endpoint_delete(
+                endpoint_id=endpoint_id, actor=actor(request)
+            )
+            kept = any(e.pk == endpoint_id for e in reads.webhook_endpoints_list())
+            return 200, {"success": True, "id": endpoint_id, "deactivated": kept}
+
+        return idempotent(request, run)
+
+
+class WebhookRotateSecretApi(APIView):
+    @extend_schema(
+        request=None,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: WebhookSecretEnvelope, **ERRORS},
+        operation_id="organization_webhooks_rotate_secret",
+        summary="Replace a webhook endpoint's signing secret (shown once)",
+    )
+    def post(self, request, endpoint_id: int):
+        def run():
+            endpoint, secret = service.webhook_endpoint_rotate_secret(
+                endpoint_id=endpoint_id, actor=actor(request)
+            )
+            return 200, {
+                "success": True,
+                "webhook": webhook_out(endpoint),
+                "secret": secret,
+            }
+
+        return idempotent(request, run)
