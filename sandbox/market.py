@@ -30,7 +30,6 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from orgportal import clock
-from sandbox import synth
 from sandbox.state import (
     TIER_FEATURES,
     Member,
@@ -38,6 +37,19 @@ from sandbox.state import (
     SandboxState,
     TierFeatures,
 )
+from sandbox.synth.bars import BAR_SECONDS, BAR_TYPES
+from sandbox.synth.calendars import CALENDARS, calendar_items
+from sandbox.synth.catalogue import lookup
+from sandbox.synth.documents import DOCUMENT_TYPES, documents
+from sandbox.synth.epoch import DAY, day_epoch
+from sandbox.synth.fundamentals import fundamentals, fundamentals_series
+from sandbox.synth.news import news
+from sandbox.synth.options import OPTIONABLE, option_chain, option_codes
+from sandbox.synth.quotes import quote
+from sandbox.synth.reference import contracts, exchanges, info, search, session_details
+from sandbox.synth.screeners import SCREENERS, screener
+from sandbox.synth.series import Series, history, series
+from sandbox.synth.symbols import Symbol
 
 __all__ = [
     "MARKET_PREFIX",
@@ -344,8 +356,8 @@ def _date(query: MultiMapping[str], name: str, default: dt.date) -> dt.date:
         raise _invalid(name, f"'{name}' must be a date (YYYY-MM-DD)") from None
 
 
-def _symbol(code: str) -> synth.Symbol:
-    symbol = synth.lookup(code)
+def _symbol(code: str) -> Symbol:
+    symbol = lookup(code)
     if symbol is None:
         raise MarketError(
             404, "SYMBOL_NOT_FOUND", "Invalid Symbol Code", {"symbol": code}
@@ -353,7 +365,7 @@ def _symbol(code: str) -> synth.Symbol:
     return symbol
 
 
-def _path_symbol(request: web.Request) -> synth.Symbol:
+def _path_symbol(request: web.Request) -> Symbol:
     return _symbol(request.match_info["symbol"])
 
 
@@ -400,9 +412,7 @@ def _check_common(query: MultiMapping[str]) -> None:
 # --- series ---------------------------------------------------------------------------
 
 
-def _series_body(
-    symbol: synth.Symbol, result: synth.Series, now: float, abbr: bool
-) -> bytes:
+def _series_body(symbol: Symbol, result: Series, now: float, abbr: bool) -> bytes:
     head: dict[str, Any] = {
         "code": symbol.code,
         # The endpoint reference names it `symbol`; observed answers carry `code`.
@@ -430,9 +440,9 @@ def _next_bar(bar_type: str, interval: int, now: float) -> float:
     """When the bar in progress at `now` ends, or `now` + a day for longer bars."""
     if bar_type == "tick":
         return int(now) + 1
-    size = synth.BAR_SECONDS.get(bar_type)
+    size = BAR_SECONDS.get(bar_type)
     if size is None:
-        return now + synth.DAY
+        return now + DAY
     size *= interval
     return (int(now) // size + 1) * size
 
@@ -441,7 +451,7 @@ async def _series(request: web.Request) -> bytes:
     symbol = _path_symbol(request)
     query = request.query
     features = _features(request)
-    bar_type = _choice(query, "bar_type", synth.BAR_TYPES)
+    bar_type = _choice(query, "bar_type", BAR_TYPES)
     interval = _int(query, "bar_interval", default=1, low=1, high=MAX_BAR_INTERVAL)
     count = _data_points(query, features.data_points)
     extended = _bool(query, "extended", True)
@@ -457,7 +467,7 @@ async def _series(request: web.Request) -> bytes:
     now = request[_NOW]
     result = await _off_loop(
         count > HEAVY_BARS,
-        synth.series,
+        series,
         symbol,
         bar_type=bar_type,
         interval=interval,
@@ -510,17 +520,17 @@ async def _history(request: web.Request) -> bytes:
     _bool(query, "settlement", False)
     abbr = _bool(query, "abbr", False)
     now = request[_NOW]
-    start_epoch = synth.day_epoch(start)
+    start_epoch = day_epoch(start)
     if start_epoch > now:
         raise _invalid("start_date", "'start_date' is in the future")
     result = await _off_loop(
         True,
-        synth.history,
+        history,
         symbol,
         bar_type=bar_type,
         interval=interval,
         start=start_epoch,
-        end=synth.day_epoch(end),
+        end=day_epoch(end),
         now=int(now),
         limit=MAX_DATA_POINTS,
         extended=extended,
@@ -534,7 +544,7 @@ async def _history(request: web.Request) -> bytes:
 
 
 async def _info(request: web.Request) -> bytes:
-    return _dumps(synth.info(_path_symbol(request), request[_NOW]))
+    return _dumps(info(_path_symbol(request), request[_NOW]))
 
 
 async def _quotes(request: web.Request) -> bytes:
@@ -546,7 +556,7 @@ async def _quotes(request: web.Request) -> bytes:
         raise _invalid(
             "codes", f"At most {MAX_QUOTE_CODES} codes per request", max=MAX_QUOTE_CODES
         )
-    symbols = [synth.lookup(code) for code in codes]
+    symbols = [lookup(code) for code in codes]
     unknown = [code for code, symbol in zip(codes, symbols, strict=True) if not symbol]
     if unknown:
         raise MarketError(
@@ -555,7 +565,7 @@ async def _quotes(request: web.Request) -> bytes:
     if _bool(request.query, "long_poll", False):
         await _long_poll(request, int(request[_NOW]) + 1)
     now = request[_NOW]
-    data = [synth.quote(symbol, now) for symbol in symbols if symbol is not None]
+    data = [quote(symbol, now) for symbol in symbols if symbol is not None]
     return _dumps({"last_update": _ms(now), "total_items": len(data), "data": data})
 
 
@@ -564,7 +574,7 @@ async def _search(request: web.Request) -> bytes:
     page = _int(query, "page", default=1, low=1, high=10_000)
     type_ = query.get("type") or None
     country = query.get("country") or None
-    found = synth.search(query.get("query", ""), type_=type_, country=country)
+    found = search(query.get("query", ""), type_=type_, country=country)
     start = (page - 1) * SEARCH_PAGE_SIZE
     return _dumps(
         {
@@ -576,11 +586,11 @@ async def _search(request: web.Request) -> bytes:
 
 
 async def _exchanges(request: web.Request) -> bytes:
-    found = synth.exchanges()
+    found = exchanges()
     return _dumps({"total_items": len(found), "exchanges": found})
 
 
-def _no_data(symbol: synth.Symbol, what: str) -> MarketError:
+def _no_data(symbol: Symbol, what: str) -> MarketError:
     return MarketError(
         404, "NO_DATA", f"No {what} for {symbol.code}", {"symbol": symbol.code}
     )
@@ -588,7 +598,7 @@ def _no_data(symbol: synth.Symbol, what: str) -> MarketError:
 
 async def _fundamentals(request: web.Request) -> bytes:
     symbol = _path_symbol(request)
-    body = synth.fundamentals(symbol, request[_NOW])
+    body = fundamentals(symbol, request[_NOW])
     if body is None:
         raise _no_data(symbol, "fundamental data")
     return _dumps(body)
@@ -599,7 +609,7 @@ async def _fundamentals_series(request: web.Request) -> bytes:
     query = request.query
     period = _choice(query, "period", ("quarterly", "annual"), default="quarterly")
     count = _int(query, "limit", default=8, low=1, high=40)
-    body = synth.fundamentals_series(symbol, request[_NOW], period=period, count=count)
+    body = fundamentals_series(symbol, request[_NOW], period=period, count=count)
     if body is None:
         raise _no_data(symbol, "fundamental data")
     return _dumps(body)
@@ -607,14 +617,14 @@ async def _fundamentals_series(request: web.Request) -> bytes:
 
 async def _contracts(request: web.Request) -> bytes:
     symbol = _path_symbol(request)
-    body = synth.contracts(symbol, request[_NOW])
+    body = contracts(symbol, request[_NOW])
     if body is None:
         raise _no_data(symbol, "futures contracts")
     return _dumps(body)
 
 
 async def _session(request: web.Request) -> bytes:
-    return _dumps(synth.session_details(_path_symbol(request), request[_NOW]))
+    return _dumps(session_details(_path_symbol(request), request[_NOW]))
 
 
 # --- news, documents, calendars -------------------------------------------------------
@@ -630,7 +640,7 @@ async def _newsfeed(request: web.Request) -> bytes:
     if code is not None:
         code = _symbol(code).code
     now = request[_NOW]
-    items = synth.news(now, limit=limit, code=code)
+    items = news(now, limit=limit, code=code)
     return _dumps({"last_update": _ms(now), "total_items": len(items), "data": items})
 
 
@@ -642,9 +652,9 @@ async def _documents(request: web.Request) -> bytes:
     symbol = _symbol(code)
     type_ = query.get("type") or None
     if type_ is not None:
-        type_ = _choice(query, "type", synth.DOCUMENT_TYPES)
+        type_ = _choice(query, "type", DOCUMENT_TYPES)
     limit = _int(query, "limit", default=20, low=1, high=50)
-    found = synth.documents(symbol, request[_NOW], type_=type_, limit=limit)
+    found = documents(symbol, request[_NOW], type_=type_, limit=limit)
     return _dumps({"code": symbol.code, "total_items": len(found), "data": found})
 
 
@@ -658,7 +668,7 @@ def _known_kind(request: web.Request, kinds: tuple[str, ...]) -> str:
 
 
 async def _calendar(request: web.Request) -> bytes:
-    kind = _known_kind(request, synth.CALENDARS)
+    kind = _known_kind(request, CALENDARS)
     query = request.query
     now = request[_NOW]
     today = dt.datetime.fromtimestamp(now, dt.UTC).date()
@@ -670,7 +680,7 @@ async def _calendar(request: web.Request) -> bytes:
         raise _invalid(
             "to", f"At most {MAX_CALENDAR_DAYS} days per request", max=MAX_CALENDAR_DAYS
         )
-    items = synth.calendar_items(kind, start, end, now)
+    items = calendar_items(kind, start, end, now)
     code = query.get("code")
     if code:
         wanted = _symbol(code).code
@@ -696,11 +706,11 @@ def _delay(request: web.Request) -> int:
 
 
 async def _screener(request: web.Request) -> bytes:
-    kind = _known_kind(request, synth.SCREENERS)
+    kind = _known_kind(request, SCREENERS)
     limit = _int(request.query, "limit", default=100, low=1, high=1000)
     delay = _delay(request)
     now = request[_NOW]
-    rows = synth.screener(kind, now, delay=delay)[:limit]
+    rows = screener(kind, now, delay=delay)[:limit]
     return _dumps(
         {
             "last_update": _ms(now),
@@ -711,7 +721,7 @@ async def _screener(request: web.Request) -> bytes:
     )
 
 
-def _underlying(request: web.Request) -> synth.Symbol:
+def _underlying(request: web.Request) -> Symbol:
     code = request.query.get("code")
     if not code:
         raise _invalid("code", "'code' is required")
@@ -720,11 +730,7 @@ def _underlying(request: web.Request) -> synth.Symbol:
 
 async def _options_list(request: web.Request) -> bytes:
     symbol = _underlying(request)
-    codes = (
-        synth.option_codes(symbol, request[_NOW])
-        if symbol.code in synth.OPTIONABLE
-        else []
-    )
+    codes = option_codes(symbol, request[_NOW]) if symbol.code in OPTIONABLE else []
     return _dumps({"code": symbol.code, "total_items": len(codes), "codes": codes})
 
 
@@ -743,7 +749,7 @@ _SORTABLE = (
 
 
 def _chain_body(
-    request: web.Request, symbol: synth.Symbol, rows: list[dict[str, Any]], **echo: Any
+    request: web.Request, symbol: Symbol, rows: list[dict[str, Any]], **echo: Any
 ) -> bytes:
     query = request.query
     sort_by = query.get("sortBy") or query.get("sort_by")
@@ -763,8 +769,8 @@ def _chain_body(
     )
 
 
-def _optionable(symbol: synth.Symbol) -> bool:
-    return symbol.code in synth.OPTIONABLE
+def _optionable(symbol: Symbol) -> bool:
+    return symbol.code in OPTIONABLE
 
 
 async def _options_expiration(request: web.Request) -> bytes:
@@ -774,7 +780,7 @@ async def _options_expiration(request: web.Request) -> bytes:
         raise _invalid("expiration", "'expiration' is required (YYYY-MM-DD)")
     expiration = _date(request.query, "expiration", dt.date.min)
     rows = (
-        synth.option_chain(
+        option_chain(
             symbol, request[_NOW], delay=_delay(request), expiration=expiration
         )
         if _optionable(symbol)
@@ -793,7 +799,7 @@ async def _options_strike(request: web.Request) -> bytes:
     if strike is None or not strike > 0:
         raise _invalid("strike", "'strike' must be a positive number")
     rows = (
-        synth.option_chain(symbol, request[_NOW], delay=_delay(request), strike=strike)
+        option_chain(symbol, request[_NOW], delay=_delay(request), strike=strike)
         if _optionable(symbol)
         else []
     )

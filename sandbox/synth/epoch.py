@@ -1,0 +1,14 @@
+"""Time units and day numbering: Unix seconds (UTC) and date ordinals."""
+
+import datetime as dt
+
+DAY = 86_400
+YEAR = 365.25 * DAY
+EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+# The Monday on or before the epoch, which week bars are aligned to.
+MONDAY_ORDINAL = EPOCH_ORDINAL - 3
+
+
+def day_epoch(day: dt.date) -> int:
+    """00:00 UTC of a date, in Unix seconds."""
+    return (day.toordinal() - EPOCH_ORDINAL) * DAY
