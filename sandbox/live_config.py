@@ -4,9 +4,9 @@ control API's settings, and what a key may subscribe to.
 `GET /_sandbox/live` shows the settings, `POST /_sandbox/live` changes them
 (`sandbox.orgapi` mounts both).
 
-Settings live in `SandboxState.live` (a `sandbox.state.LiveConfig`) and go back to their
-defaults with the state's reset. A POST body is validated as a whole before anything
-changes; a bad value answers 400 INVALID_REQUEST naming the field, like
+Settings live in `SandboxState.live` (a `sandbox.state.live_settings.LiveConfig`) and
+go back to their defaults with the state's reset. A POST body is validated as a whole
+before anything changes; a bad value answers 400 INVALID_REQUEST naming the field, like
 `/_sandbox/faults`.
 
 Fields a POST takes:
@@ -39,7 +39,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from sandbox.live_streams import SeriesSpec
-from sandbox.state import LiveConfig, Member, SandboxError
+from sandbox.state.errors import SandboxError
+from sandbox.state.live_settings import LiveConfig
+from sandbox.state.members import Member
 from sandbox.synth.bars import BAR_TYPES
 from sandbox.synth.catalogue import lookup
 from sandbox.synth.symbols import Symbol

@@ -7,7 +7,7 @@ from typing import Any
 
 from orgportal import clock
 from sandbox.live_streams import IDLE_SECONDS, Conn, Output, dumps
-from sandbox.state import SandboxState
+from sandbox.state.store import SandboxState
 from sandbox.synth.news import NEWS_EVERY, news
 
 __all__ = ["INITIAL_NEWS", "NewsFeed", "fast_news_item"]

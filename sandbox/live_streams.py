@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.state import SandboxState
+from sandbox.state.store import SandboxState
 from sandbox.synth.bars import Bar, bar_label
 from sandbox.synth.quotes import quote
 from sandbox.synth.series import Series, series

@@ -30,13 +30,10 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from orgportal import clock
-from sandbox.state import (
-    TIER_FEATURES,
-    Member,
-    SandboxError,
-    SandboxState,
-    TierFeatures,
-)
+from sandbox.state.errors import SandboxError
+from sandbox.state.members import Member
+from sandbox.state.plans import TIER_FEATURES, TierFeatures
+from sandbox.state.store import SandboxState
 from sandbox.synth.bars import BAR_SECONDS, BAR_TYPES
 from sandbox.synth.calendars import CALENDARS, calendar_items
 from sandbox.synth.catalogue import lookup

@@ -25,16 +25,12 @@ from orgportal import clock
 from sandbox import live
 from sandbox.aries import routes as aries
 from sandbox.market import MARKET_PREFIX, market_app, send_truncated
-from sandbox.state import (
-    FAULT_SCOPES,
-    MAX_UID_LENGTH,
-    REGULAR_PRICES,
-    TIER_LIMITS,
-    Faults,
-    SandboxError,
-    SandboxState,
-    format_credits,
-)
+from sandbox.state.errors import SandboxError
+from sandbox.state.faults import FAULT_SCOPES, Faults
+from sandbox.state.formats import format_credits
+from sandbox.state.members import MAX_UID_LENGTH
+from sandbox.state.plans import REGULAR_PRICES, TIER_LIMITS
+from sandbox.state.store import SandboxState
 
 __all__ = ["STATE_KEY", "SandboxState", "create_app", "fault_middleware"]
 

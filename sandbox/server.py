@@ -11,7 +11,7 @@ from types import TracebackType
 from aiohttp import web
 
 from sandbox.orgapi import create_app
-from sandbox.state import (
+from sandbox.state.store import (
     DEFAULT_EMAIL_DOMAIN,
     DEFAULT_ORG_KEY,
     DEFAULT_SEED,
