@@ -24,7 +24,8 @@ from aiohttp import web
 from orgportal import clock
 from sandbox import live
 from sandbox.aries import routes as aries
-from sandbox.market import MARKET_PREFIX, market_app, send_truncated
+from sandbox.market.app import MARKET_PREFIX, market_app
+from sandbox.market.gate import send_truncated
 from sandbox.state.errors import SandboxError
 from sandbox.state.faults import FAULT_SCOPES, Faults
 from sandbox.state.formats import format_credits
