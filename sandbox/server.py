@@ -10,7 +10,7 @@ from types import TracebackType
 
 from aiohttp import web
 
-from sandbox.orgapi import create_app
+from sandbox.orgapi.app import create_app
 from sandbox.state.store import (
     DEFAULT_EMAIL_DOMAIN,
     DEFAULT_ORG_KEY,
