@@ -1,4 +1,5 @@
-"""Time units and day numbering: Unix seconds (UTC) and date ordinals."""
+"""Time units and day numbering. Times in `sandbox.synth` are Unix seconds (UTC) unless
+a name says otherwise; session dates are `date.toordinal()` numbers."""
 
 import datetime as dt
 
