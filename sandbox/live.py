@@ -60,11 +60,9 @@ from sandbox.live_streams import (
     wall_ms,
 )
 from sandbox.live_ticker import Scheduler
-from sandbox.state import (
-    SandboxError,
-    SandboxState,
-    format_time,
-)
+from sandbox.state.errors import SandboxError
+from sandbox.state.formats import format_time
+from sandbox.state.store import SandboxState
 
 __all__ = ["HUB_KEY", "Access", "Hub", "control_json", "install"]
 

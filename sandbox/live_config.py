@@ -4,9 +4,9 @@ control API's settings, and what a key may subscribe to.
 `GET /_sandbox/live` shows the settings, `POST /_sandbox/live` changes them
 (`sandbox.orgapi` mounts both).
 
-Settings live in `SandboxState.live` (a `sandbox.state.LiveConfig`) and go back to their
-defaults with the state's reset. A POST body is validated as a whole before anything
-changes; a bad value answers 400 INVALID_REQUEST naming the field, like
+Settings live in `SandboxState.live` (a `sandbox.state.live_settings.LiveConfig`) and
+go back to their defaults with the state's reset. A POST body is validated as a whole
+before anything changes; a bad value answers 400 INVALID_REQUEST naming the field, like
 `/_sandbox/faults`.
 
 Fields a POST takes:
@@ -38,9 +38,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sandbox import synth
 from sandbox.live_streams import SeriesSpec
-from sandbox.state import LiveConfig, Member, SandboxError
+from sandbox.state.errors import SandboxError
+from sandbox.state.live_settings import LiveConfig
+from sandbox.state.members import Member
+from sandbox.synth.bars import BAR_TYPES
+from sandbox.synth.catalogue import lookup
+from sandbox.synth.symbols import Symbol
 
 __all__ = [
     "DEFAULT_CLOSE_ERROR",
@@ -233,7 +237,7 @@ class Wanted:
     symbols, and the accepted items as listed by the control API."""
 
     series: dict[tuple, tuple[SeriesSpec, int]]
-    quotes: dict[str, synth.Symbol]
+    quotes: dict[str, Symbol]
     items: list[dict[str, Any]]
 
 
@@ -296,7 +300,7 @@ def parse_subscriptions(access: Access, raw: Any, config: LiveConfig) -> Wanted:
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("code"), str):
             raise Refused("Each subscription must be an object with a 'code'")
-        symbol = synth.lookup(item["code"])
+        symbol = lookup(item["code"])
         if symbol is None:
             raise Refused("Invalid Symbol Code", symbol=item["code"])
         kind = item.get("type") or "series"
@@ -308,10 +312,8 @@ def parse_subscriptions(access: Access, raw: Any, config: LiveConfig) -> Wanted:
         if kind != "series":
             raise Refused("Invalid type: must be series or quote", symbol=symbol.code)
         bar_type = item.get("bar_type") or "minute"
-        if not isinstance(bar_type, str) or bar_type.lower() not in synth.BAR_TYPES:
-            raise Refused(
-                f"Invalid bar_type: must be one of {', '.join(synth.BAR_TYPES)}"
-            )
+        if not isinstance(bar_type, str) or bar_type.lower() not in BAR_TYPES:
+            raise Refused(f"Invalid bar_type: must be one of {', '.join(BAR_TYPES)}")
         bar_type = bar_type.lower()
         interval = _interval(item.get("bar_interval", 1))
         flags = {name: _flag(item, name, default) for name, default in _FLAGS}

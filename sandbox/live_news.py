@@ -6,9 +6,9 @@ import math
 from typing import Any
 
 from orgportal import clock
-from sandbox import synth
 from sandbox.live_streams import IDLE_SECONDS, Conn, Output, dumps
-from sandbox.state import SandboxState
+from sandbox.state.store import SandboxState
+from sandbox.synth.news import NEWS_EVERY, news
 
 __all__ = ["INITIAL_NEWS", "NewsFeed", "fast_news_item"]
 
@@ -18,8 +18,8 @@ INITIAL_NEWS = 10  # news items a /newsfeed connection starts with
 def fast_news_item(slot: int, every: float) -> dict[str, Any]:
     """The news item of `slot` when items come every `every` seconds: synth's story of
     that index, published at slot × every, with an id no other cadence or slot has."""
-    story = synth.NEWS_EVERY
-    item = dict(synth.news(slot * story + story - 1, limit=1)[0])
+    story = NEWS_EVERY
+    item = dict(news(slot * story + story - 1, limit=1)[0])
     ident = f"sbx-{round(every * 1000)}ms-{slot}"
     item["id"] = ident
     item["link"] = f"https://news.sandbox.invalid/{ident}"
@@ -42,7 +42,7 @@ class NewsFeed:
 
     def join(self, conn: Conn) -> None:
         now = clock.now().timestamp()
-        items = synth.news(now, limit=INITIAL_NEWS)
+        items = news(now, limit=INITIAL_NEWS)
         items.reverse()
         for item in items:
             self.output.data(conn, dumps(item))
@@ -74,7 +74,7 @@ class NewsFeed:
     def _due(self, now: float, every: float | None) -> list[dict[str, Any]]:
         if every is None:
             self._every = None
-            items = synth.news(now, limit=INITIAL_NEWS)
+            items = news(now, limit=INITIAL_NEWS)
             items.reverse()
             return items
         slot = math.floor(now / every)

@@ -29,8 +29,11 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox import synth
-from sandbox.state import SandboxState
+from sandbox.state.store import SandboxState
+from sandbox.synth.bars import Bar, bar_label
+from sandbox.synth.quotes import quote
+from sandbox.synth.series import Series, series
+from sandbox.synth.symbols import Symbol
 
 __all__ = [
     "Conn",
@@ -179,7 +182,7 @@ class Output:
 class SeriesSpec:
     """A series subscription's stream: what identifies it and computes its bars."""
 
-    symbol: synth.Symbol
+    symbol: Symbol
     bar_type: str
     interval: int
     extended: bool
@@ -198,9 +201,9 @@ class SeriesSpec:
             self.settlement,
         )
 
-    def series(self, count: int, now: int) -> synth.Series:
+    def series(self, count: int, now: int) -> Series:
         """Equal to REST `/v3/symbols/{s}/series` with the same options at `now`."""
-        return synth.series(
+        return series(
             self.symbol,
             bar_type=self.bar_type,
             interval=self.interval,
@@ -212,7 +215,7 @@ class SeriesSpec:
         )
 
 
-def _rows(bars: tuple[synth.Bar, ...]) -> str:
+def _rows(bars: tuple[Bar, ...]) -> str:
     return ",".join(
         f'{{"time":{t!r},"open":{o!r},"high":{h!r},"low":{lo!r},'
         f'"close":{c!r},"volume":{v!r}}}'
@@ -269,9 +272,9 @@ class SeriesStream(Stream):
         self.whole_volume = symbol.type != "crypto"
         self.tick = spec.bar_type == "tick"
         self.second = -1
-        self.label = synth.bar_label(spec.bar_type, spec.interval)
-        self.bar: synth.Bar | None = None
-        self.target: synth.Bar | None = None  # the same bar one second later
+        self.label = bar_label(spec.bar_type, spec.interval)
+        self.bar: Bar | None = None
+        self.target: Bar | None = None  # the same bar one second later
         self.bar_end: float | None = None
 
     def _rebase(self, second: int) -> None:
@@ -325,11 +328,11 @@ class SeriesStream(Stream):
 
 class QuoteStream(Stream):
     """Quote messages for one group of up to 10 codes (a connection's quote codes,
-    sorted, in tens): `{"last_update", "total_items", "data": [synth.quote rows]}`."""
+    sorted, in tens): `{"last_update", "total_items", "data": [quote rows]}`."""
 
     __slots__ = ("data", "second", "symbols")
 
-    def __init__(self, symbols: tuple[synth.Symbol, ...]) -> None:
+    def __init__(self, symbols: tuple[Symbol, ...]) -> None:
         super().__init__(("quote", tuple(symbol.code for symbol in symbols)))
         self.symbols = symbols
         self.second = -1
@@ -338,7 +341,7 @@ class QuoteStream(Stream):
     def payload(self, now: float, ms: int) -> bytes | None:
         second = int(now)
         if second != self.second:
-            rows = [synth.quote(symbol, second) for symbol in self.symbols]
+            rows = [quote(symbol, second) for symbol in self.symbols]
             self.data = json.dumps(rows, separators=(",", ":"))
             self.second = second
         total = len(self.symbols)

@@ -17,7 +17,7 @@ from sandbox.live_streams import (
     text_frame,
     wall_ms,
 )
-from sandbox.state import SandboxState
+from sandbox.state.store import SandboxState
 
 __all__ = ["Scheduler"]
 

@@ -10,8 +10,8 @@ from types import TracebackType
 
 from aiohttp import web
 
-from sandbox.orgapi import create_app
-from sandbox.state import (
+from sandbox.orgapi.app import create_app
+from sandbox.state.store import (
     DEFAULT_EMAIL_DOMAIN,
     DEFAULT_ORG_KEY,
     DEFAULT_SEED,

@@ -45,7 +45,7 @@ from sandbox.aries.news import news_item
 from sandbox.aries.orders import SIDES, TIME_IN_FORCE, TYPES
 from sandbox.aries.prices import tradable
 from sandbox.aries.runtime import RUNTIME_KEY, Runtime
-from sandbox.state import SandboxError
+from sandbox.state.errors import SandboxError
 
 __all__ = ["control_routes"]
 

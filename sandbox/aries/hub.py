@@ -46,7 +46,9 @@ from sandbox.aries.subscriptions import (
     unsubscribe,
 )
 from sandbox.live_streams import garbled, text_frame
-from sandbox.state import SandboxError, SandboxState, format_time
+from sandbox.state.errors import SandboxError
+from sandbox.state.formats import format_time
+from sandbox.state.store import SandboxState
 
 if TYPE_CHECKING:
     from sandbox.aries.tokens import AccessToken

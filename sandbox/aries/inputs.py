@@ -13,7 +13,7 @@ from aiohttp import web
 from sandbox.aries.config import Invalid
 from sandbox.aries.money import parse_amount
 from sandbox.aries.news import MAX_FILTER_ITEMS
-from sandbox.state import SandboxError
+from sandbox.state.errors import SandboxError
 
 __all__ = [
     "amount",

@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING
 
 from orgportal import clock
-from sandbox.state import format_time
+from sandbox.state.formats import format_time
 
 if TYPE_CHECKING:
     from sandbox.aries.hub import Hub

@@ -11,9 +11,9 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from sandbox import synth
 from sandbox.aries.accounts import timestamp
 from sandbox.aries.prices import ticker_of, tradable
+from sandbox.synth.news import news
 
 __all__ = [
     "MAX_FILTER_ITEMS",
@@ -81,7 +81,7 @@ def from_synth(story: dict[str, Any]) -> dict[str, Any] | None:
 def synth_items(after: float, now: float) -> list[tuple[float, dict[str, Any]]]:
     """Synth's stories published after `after` up to `now` (at most the
     RECENT_STORIES newest), oldest first, with their publication times."""
-    stories = synth.news(now, limit=RECENT_STORIES)
+    stories = news(now, limit=RECENT_STORIES)
     stories.reverse()
     found = []
     for story in stories:

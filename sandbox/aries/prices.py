@@ -11,21 +11,23 @@ import functools
 from collections.abc import Mapping
 from decimal import Decimal
 
-from sandbox import synth
+from sandbox.synth import quotes
+from sandbox.synth.catalogue import lookup, searchable
+from sandbox.synth.symbols import Symbol
 
 __all__ = ["Prices", "quote_change", "ticker_of", "tradable"]
 
 
 @functools.cache
-def _by_ticker() -> Mapping[str, synth.Symbol]:
+def _by_ticker() -> Mapping[str, Symbol]:
     return {
         symbol.ticker: symbol
-        for symbol in synth.searchable()
+        for symbol in searchable()
         if symbol.type in ("stock", "etf")
     }
 
 
-def tradable(name: str) -> synth.Symbol | None:
+def tradable(name: str) -> Symbol | None:
     """The synth symbol a ticker (or "EXCHANGE:TICKER" code) trades as; None when the
     brokerage does not know it."""
     if not isinstance(name, str) or not name.strip():
@@ -34,7 +36,7 @@ def tradable(name: str) -> synth.Symbol | None:
     found = _by_ticker().get(wanted)
     if found is not None:
         return found
-    symbol = synth.lookup(wanted)
+    symbol = lookup(wanted)
     if symbol is not None and _by_ticker().get(symbol.ticker) is symbol:
         return symbol
     return None
@@ -46,14 +48,14 @@ def ticker_of(name: str) -> str:
     return symbol.ticker if symbol is not None else name.strip().upper()
 
 
-def _synth_price(symbol: synth.Symbol, t: float) -> Decimal:
-    last = synth.quote(symbol, t)["last_price"]
+def _synth_price(symbol: Symbol, t: float) -> Decimal:
+    last = quotes.quote(symbol, t)["last_price"]
     return Decimal(f"{last:.{symbol.decimals}f}")
 
 
-def quote_change(symbol: synth.Symbol, t: float) -> tuple[str, str]:
+def quote_change(symbol: Symbol, t: float) -> tuple[str, str]:
     """The day's change and change percent as Aries shows them: "+2.35", "-0.98"."""
-    quote = synth.quote(symbol, t)
+    quote = quotes.quote(symbol, t)
     change = Decimal(f"{quote['change']:.{symbol.decimals}f}")
     percent = Decimal(f"{quote['change_percent']:.2f}")
     return f"{change:+f}", f"{percent:+f}"

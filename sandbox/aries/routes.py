@@ -7,7 +7,7 @@ from aiohttp import web
 from sandbox.aries.control import control_routes
 from sandbox.aries.oauth import token_route
 from sandbox.aries.runtime import RUNTIME_KEY, Runtime
-from sandbox.state import SandboxState
+from sandbox.state.store import SandboxState
 
 __all__ = ["WS_PATH", "install"]
 

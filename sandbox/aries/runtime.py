@@ -12,7 +12,7 @@ from sandbox.aries.book import AriesBook, Event, User
 from sandbox.aries.config import AriesChanges, Invalid
 from sandbox.aries.engine import Engine
 from sandbox.aries.hub import Hub
-from sandbox.state import SandboxState
+from sandbox.state.store import SandboxState
 
 __all__ = ["RUNTIME_KEY", "Runtime"]
 

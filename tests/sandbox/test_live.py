@@ -15,8 +15,8 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from sandbox import synth
 from sandbox.server import SandboxServer
+from sandbox.synth.catalogue import searchable
 from tests.conftest import ORG_KEY
 from tests.docs_examples import run_python_live
 from tests.sandbox.test_market import QUOTE_KEYS
@@ -365,8 +365,8 @@ async def test_a_bad_subscription_message_is_refused_whole_and_nothing_changes(
 async def test_ten_quote_codes_count_as_one_subscription(org, ws_url):
     # given: a pro member: 2 subscriptions
     key = member_key(org, "dave", "pro")
-    ten = [s.code for s in synth.searchable()][:10]
-    eleven = [s.code for s in synth.searchable()][:11]
+    ten = [s.code for s in searchable()][:10]
+    eleven = [s.code for s in searchable()][:11]
     assert len(eleven) == 11
     quotes = [{"code": code, "type": "quote"} for code in eleven]
     ws = await open_live(ws_url("/live"), key, [minute(BTC)])

@@ -13,7 +13,7 @@ import pytest
 
 from orgportal import clock
 from sandbox.server import SandboxServer
-from sandbox.state import DEFAULT_MEMBER_KEY_SECRET
+from sandbox.state.store import DEFAULT_MEMBER_KEY_SECRET
 
 ORG_KEY = "test-org-key"
 T0 = dt.datetime(2025, 10, 2, tzinfo=dt.UTC)

@@ -4,7 +4,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sandbox.server import run_forever
-from sandbox.state import SandboxError, SandboxState
+from sandbox.state.errors import SandboxError
+from sandbox.state.store import SandboxState
 
 
 class Command(BaseCommand):

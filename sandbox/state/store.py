@@ -18,14 +18,26 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
-from fractions import Fraction
-from typing import Any, Literal
+from typing import Any
 
 import jwt
 
 from orgportal import clock
 from sandbox.aries.book import AriesBook
+from sandbox.state.errors import SandboxError
+from sandbox.state.faults import FaultKind, Faults
+from sandbox.state.formats import format_credits, format_time
+from sandbox.state.live_settings import LiveConfig
+from sandbox.state.members import Member
+from sandbox.state.plans import (
+    DEFAULT_CUSTOM_PLANS,
+    PERIOD,
+    REGULAR_PRICES,
+    TIER_LIMITS,
+    Plan,
+    custom_plan,
+    prorate,
+)
 
 DEFAULT_ORG_KEY = "sandbox-org-key"
 DEFAULT_SEED = 42
@@ -40,245 +52,6 @@ DEFAULT_BALANCE = 1_000_000_00
 DEFAULT_LONG_POLL_SECONDS = 5.0
 # The per-minute rate limit counts requests in the trailing window of this many seconds.
 RATE_WINDOW_SECONDS = 60
-
-PERIOD = dt.timedelta(days=30)
-PERIOD_SECONDS = int(PERIOD.total_seconds())
-MAX_UID_LENGTH = 100
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class PlanLimits:
-    rate_limit: int  # requests per minute
-    quota: int  # REST requests per month; 0 = unlimited
-    websocket_symbols: int
-    websocket_connections: int
-    newsfeed: bool
-
-
-TIER_LIMITS: Mapping[str, PlanLimits] = {
-    "pro": PlanLimits(25, 50_000, 2, 1, True),
-    "ultra": PlanLimits(40, 120_000, 5, 1, True),
-    "mega": PlanLimits(80, 0, 12, 3, True),
-}
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class TierFeatures:
-    """What a feature tier unlocks in the market data REST API."""
-
-    data_points: int  # most bars one series request returns
-    deep_history: bool  # /v3/symbols/{s}/history
-    tick: bool  # bar_type=tick
-    realtime_screener: bool  # screeners and options without the 15-minute delay
-
-
-TIER_FEATURES: Mapping[str, TierFeatures] = {
-    "pro": TierFeatures(20_000, False, False, False),
-    "ultra": TierFeatures(30_000, True, False, True),
-    "mega": TierFeatures(30_000, True, True, True),
-}
-# Catalogue prices in whole credits.
-REGULAR_PRICES: Mapping[str, int] = {"pro": 15, "ultra": 25, "mega": 50}
-DEFAULT_CUSTOM_PLANS: tuple[Mapping[str, Any], ...] = (
-    {
-        "name": "ultra_plus",
-        "price": 40,
-        "feature": "ultra",
-        "rate_limit": 80,
-        "websocket_connections": 1,
-        "websocket_symbols": 5,
-        "quota": 0,
-    },
-)
-_LIMIT_FIELDS = ("rate_limit", "quota", "websocket_symbols", "websocket_connections")
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Plan:
-    name: str
-    price: int | Decimal  # credits, as the catalogue shows it
-    feature: str  # the tier whose features the plan has
-    limits: PlanLimits
-    custom: bool
-
-    @property
-    def features(self) -> TierFeatures:
-        return TIER_FEATURES[self.feature]
-
-    @property
-    def price_hundredths(self) -> int:
-        return int(Decimal(self.price) * 100)
-
-    def as_json(self) -> dict[str, Any]:
-        price = int(self.price) if self.price == int(self.price) else float(self.price)
-        if not self.custom:
-            return {"name": self.name, "price": price}
-        return {
-            "name": self.name,
-            "price": price,
-            "feature": self.feature,
-            "rate_limit": self.limits.rate_limit,
-            "websocket_connections": self.limits.websocket_connections,
-            "websocket_symbols": self.limits.websocket_symbols,
-            "quota": self.limits.quota,
-        }
-
-
-def custom_plan(config: Mapping[str, Any]) -> Plan:
-    """A custom plan: its feature tier's limits, overridden by the numbers it gives."""
-    feature = config["feature"]
-    if feature not in TIER_LIMITS:
-        raise ValueError(f"custom plan feature must be one of {sorted(TIER_LIMITS)}")
-    overrides = {key: int(config[key]) for key in _LIMIT_FIELDS if key in config}
-    return Plan(
-        # Upstream configures custom plans by `id`; the catalogue lists them by `name`.
-        name=str(config.get("name") or config["id"]),
-        price=Decimal(str(config["price"])),
-        feature=feature,
-        limits=dataclasses.replace(TIER_LIMITS[feature], **overrides),
-        custom=True,
-    )
-
-
-MemberStatus = Literal["active", "cancelled", "expired"]
-
-
-@dataclasses.dataclass(slots=True)
-class MarketUsage:
-    """A member's market data REST requests that were answered; refusals (bad key,
-    inactive member, rate limit, quota, bad parameters, injected errors) are not."""
-
-    # Unix times of the requests counted in the trailing rate window, oldest first.
-    recent: deque[float] = dataclasses.field(default_factory=deque)
-    month: tuple[int, int] = (0, 0)  # the UTC (year, month) month_count belongs to
-    month_count: int = 0
-    total: int = 0
-    rate_limited: int = 0  # refusals, for tests and the control API
-    quota_refused: int = 0
-
-
-@dataclasses.dataclass(slots=True)
-class Member:
-    uid: str
-    full_name: str
-    plan: Plan
-    # Stored status is "active" or "cancelled"; "expired" is derived from plan_end_at.
-    status: Literal["active", "cancelled"]
-    created_at: dt.datetime
-    plan_end_at: dt.datetime
-    # What the current paid-up time cost, in hundredths: the base of proration.
-    paid: int
-    api_key: str
-    quota_exceeded: bool = False
-    usage: MarketUsage = dataclasses.field(default_factory=MarketUsage)
-
-    def status_at(self, now: dt.datetime) -> MemberStatus:
-        if self.status == "active" and self.plan_end_at <= now:
-            return "expired"
-        return self.status
-
-
-MUTATING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-
-
-class SandboxError(Exception):
-    """An error the API reports as `{"success": false, "error", "code", "details"}`."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        details: Mapping[str, Any] | None = None,
-        *,
-        headers: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = dict(details or {})
-        self.headers = dict(headers or {})
-
-
-# "mutations": Organization API writes; "market": market data REST; "all": both APIs,
-# reads included.
-FaultScope = Literal["mutations", "market", "all"]
-FAULT_SCOPES = ("mutations", "market", "all")
-FaultKind = Literal["error", "timeout", "drop"]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Faults:
-    error_rate: float = 0.0  # share of in-scope requests refused with 503, unapplied
-    latency_ms: int = 0  # added before every in-scope request
-    timeout_rate: float = 0.0  # share applied, then held for hang_seconds
-    hang_seconds: float = 30.0
-    scope: FaultScope = "mutations"
-    # Retry-After (seconds) sent with injected 503s; None sends no header.
-    retry_after: float | None = None
-    # Share applied, then answered with the headers and half the body before the
-    # connection closes: the caller sees a broken body.
-    drop_rate: float = 0.0
-
-    @property
-    def active(self) -> bool:
-        return bool(
-            self.error_rate or self.timeout_rate or self.latency_ms or self.drop_rate
-        )
-
-    def covers(self, api: Literal["org", "market"], method: str) -> bool:
-        """Whether a request to `api` with `method` is in scope."""
-        if self.scope == "all":
-            return True
-        if api == "market":
-            return self.scope == "market"
-        return self.scope == "mutations" and method in MUTATING_METHODS
-
-    def as_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class LiveConfig:
-    """Settings and injected faults of the simulated market data WebSockets (`/live`,
-    `/newsfeed`; `sandbox.live`). Deadlines are `time.monotonic()` values."""
-
-    updates_per_second: float = 1.0  # updates of every stream, 0.1-1000
-    # "spread": each stream ticks at its own phase of the period (as independent
-    # instruments do); "aligned": every stream at the same instant (the worst burst).
-    phases: str = "spread"
-    heartbeat_seconds: float = 10.0
-    news_every_seconds: float | None = None  # None: as often as synth publishes
-    auth_timeout_seconds: float = 30.0
-    org_ws_symbols: int = 100  # subscriptions allowed to the organization key
-    org_ws_connections: int = 10
-    # Subscription messages one key may send in the sliding window.
-    subscription_rate_limit: int = 300
-    subscription_rate_window_seconds: float = 300.0
-    garbage_rate: float = 0.0  # share of data frames replaced by a non-JSON frame
-    refuse_until: float = 0.0  # new upgrades answered 503 until then
-    stall_until: float = 0.0  # open connections send nothing until then
-
-
-def format_credits(hundredths: int) -> str:
-    """Hundredths of a credit as a decimal string with two places: 12345 -> "123.45"."""
-    sign = "-" if hundredths < 0 else ""
-    whole, cents = divmod(abs(hundredths), 100)
-    return f"{sign}{whole}.{cents:02d}"
-
-
-def format_time(moment: dt.datetime) -> str:
-    """ISO 8601 in UTC with milliseconds and Z, as upstream writes it."""
-    moment = moment.astimezone(dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def prorate(amount: int, remaining: dt.timedelta) -> int:
-    """`amount` (hundredths) for `remaining` of a 30-day period, per whole second,
-    rounded half-to-even to hundredths. Time past the end counts as none."""
-    seconds = max(0, int(remaining.total_seconds()))
-    return round(Fraction(amount * seconds, PERIOD_SECONDS))
 
 
 def _now() -> dt.datetime:
