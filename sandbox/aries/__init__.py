@@ -1,7 +1,7 @@
 """The simulated Aries brokerage accounts upstream.
 
 Mounted on the sandbox's port by `sandbox.aries.routes.install` (one line in
-`sandbox.orgapi.create_app`):
+`sandbox.orgapi.app.create_app`):
 
 - `POST /oauth2/token` (`oauth`): refresh-token grant with rotating refresh tokens and
   HS256 JWT access tokens (`tokens`);
