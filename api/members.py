@@ -23,6 +23,8 @@ from api.operations import operation_out
 from members import selectors
 from members.models import Member, Operation
 from members.services import idempotency, operations
+from members.status import status_at
+from orgportal import clock
 from orgportal.clock import iso
 
 
@@ -73,7 +75,7 @@ def member_out(member: Member, *, api_key: str | None = None) -> dict:
         "full_name": member.full_name,
         "role": "member",
         "plan": member.plan.name,
-        "status": operations.effective_status(member),
+        "status": status_at(member.status, member.term_end, clock.now()),
         "created_at": iso(member.upstream_created_at),
         "plan_end_at": iso(member.term_end),
         "api_key": api_key or (live.masked if live else None),

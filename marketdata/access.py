@@ -16,6 +16,7 @@ from members.crypto import decrypt
 from members.models import GatewayKey
 from members.selectors import member_limits
 from members.services import cache_events
+from members.status import status_at
 
 NEGATIVE_TTL_S = 2.0
 NEGATIVE_MAX = 10_000
@@ -40,9 +41,10 @@ class Access:
 
     def refusal(self, now: dt.datetime) -> tuple[str, str] | None:
         """(code, message) when the member may not use data now."""
-        if self.status == "active" and self.term_end <= now:
+        status = status_at(self.status, self.term_end, now)
+        if status == "expired":
             return "MEMBER_EXPIRED", f"The subscription of {self.uid} expired; renew it"
-        if self.status != "active":
+        if status != "active":
             return (
                 f"MEMBER_{self.status.upper()}",
                 f"The subscription of {self.uid} is {self.status}",

@@ -4,8 +4,10 @@ Money is integers in hundredths of a credit everywhere (fields named `amount`, `
 `balance`, `hold`); US cents where a field says `_cents`.
 """
 
+import datetime as dt
+
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 
 
 class Plan(models.Model):
@@ -35,6 +37,32 @@ class Plan(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class MemberQuerySet(models.QuerySet):
+    def status_at(self, status: str, at: dt.datetime) -> "MemberQuerySet":
+        """Members whose status at `at` is `status`: an active row whose term has
+        ended counts as expired (members.status.status_at is the rule in Python)."""
+        ended = Q(status=Member.Status.ACTIVE, term_end__lte=at)
+        if status == Member.Status.ACTIVE:
+            return self.filter(status=status).exclude(ended)
+        if status == Member.Status.EXPIRED:
+            return self.filter(Q(status=status) | ended)
+        return self.filter(status=status)
+
+    def with_status_at(self, at: dt.datetime) -> "MemberQuerySet":
+        """Each member annotated with `shown_status`, its status at `at`."""
+        return self.annotate(
+            shown_status=Case(
+                When(
+                    status=Member.Status.ACTIVE,
+                    term_end__lte=at,
+                    then=Value(Member.Status.EXPIRED.value),
+                ),
+                default=F("status"),
+                output_field=models.CharField(),
+            )
+        )
 
 
 class Member(models.Model):
@@ -73,6 +101,8 @@ class Member(models.Model):
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
     deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = MemberQuerySet.as_manager()
 
     class Meta:
         ordering = ["upstream_created_at", "id"]

@@ -54,15 +54,8 @@ def members_page(
     qs = Member.objects.select_related("plan").exclude(status=Member.Status.DELETED)
     if status == Member.Status.DELETED:
         qs = Member.objects.select_related("plan").filter(status=Member.Status.DELETED)
-    elif status == Member.Status.EXPIRED:
-        qs = qs.filter(
-            Q(status=Member.Status.EXPIRED)
-            | Q(status=Member.Status.ACTIVE, term_end__lte=clock.now())
-        )
-    elif status == Member.Status.ACTIVE:
-        qs = qs.filter(status=Member.Status.ACTIVE, term_end__gt=clock.now())
     elif status:
-        qs = qs.filter(status=status)
+        qs = qs.status_at(status, clock.now())
     if plan:
         qs = qs.filter(plan__name=plan)
     if search:
@@ -133,7 +126,7 @@ def member_usage_totals(days: list[dict]) -> dict:
     }
 
 
-def _renewing(*, within: dt.timedelta, at: dt.datetime):
+def members_renewing(*, within: dt.timedelta, at: dt.datetime):
     """Active auto-renewing members whose term ends in (at, at + within]: what the
     scheduler will charge for in that window. Uses the (status, term_end) index."""
     return Member.objects.filter(
@@ -150,7 +143,7 @@ def renewals_due(
     """The auto-renewals coming up, soonest first; price in hundredths of a credit."""
     at = at or clock.now()
     rows = (
-        _renewing(within=within, at=at)
+        members_renewing(within=within, at=at)
         .select_related("plan")
         .order_by("term_end", "id")[:limit]
     )
@@ -174,7 +167,7 @@ def balance_forecast(*, days: int | None = None, at: dt.datetime | None = None) 
 
     at = at or clock.now()
     days = org_settings().low_balance_days if days is None else days
-    totals = _renewing(within=dt.timedelta(days=days), at=at).aggregate(
+    totals = members_renewing(within=dt.timedelta(days=days), at=at).aggregate(
         count=Count("id"), due=Sum("plan__price")
     )
     wallet = ledger.account_system(ledger.WALLET)

@@ -34,7 +34,7 @@ from django.db.models import Max, Q
 from members.models import Member, Operation, ReconciliationRun
 from members.services import cache_events
 from members.services.audit import audit_record
-from members.services.operations import effective_status
+from members.status import status_at
 from members.uids import RULE as UID_RULE
 from members.uids import uid_problem
 from members.upstream import OrgClient, UpstreamError, UpstreamNotFound, shared_client
@@ -245,7 +245,7 @@ def _compare(member: Member, raw: dict, at: dt.datetime, findings: _Findings) ->
 
     expire = False
     upstream_status = raw.get("status")
-    local_status = effective_status(member, at)
+    local_status = status_at(member.status, member.term_end, at)
     if upstream_status != local_status:
         findings.reported.append(
             _item(
@@ -340,7 +340,7 @@ def _report_missing(uids: list[str], findings: _Findings, *, confirmed: bool) ->
                     "member",
                     {
                         "plan": member.plan.name,
-                        "status": effective_status(member, at),
+                        "status": status_at(member.status, member.term_end, at),
                         "term_end": clock.iso_exact(member.term_end),
                     },
                     None,

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 
-from members import schedule
+from members import schedule, selectors
 from members.errors import Conflict, InsufficientCredits, ServiceError
 from members.models import Member, Notification, Operation, OrgSettings, TermAction
 from members.money import format_amount
@@ -128,12 +128,7 @@ def renewals_due_ids(
     *, at: dt.datetime, lead: dt.timedelta, limit: int = 10_000
 ) -> list[int]:
     return list(
-        Member.objects.filter(
-            status=Member.Status.ACTIVE,
-            term_end__gt=at,
-            term_end__lte=at + lead,
-            auto_renew=True,
-        )
+        selectors.members_renewing(within=lead, at=at)
         .order_by("term_end", "id")
         .values_list("id", flat=True)[:limit]
     )
@@ -502,7 +497,6 @@ def member_expire(*, member_id: int, at: dt.datetime | None = None) -> bool:
 def low_balance_check(*, at: dt.datetime | None = None) -> bool:
     """Alert once per episode when the wallet cannot cover the auto-renewals due in the
     window; the episode ends when it can again. True if an alert went out."""
-    from members import selectors
 
     at = at or clock.now()
     org_settings()

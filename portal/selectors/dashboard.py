@@ -6,7 +6,7 @@ Amounts are integers in hundredths of a credit.
 
 import datetime as dt
 
-from django.db.models import Case, CharField, Count, F, Value, When
+from django.db.models import Count
 
 from members import selectors
 from members.models import Delivery, Member, Operation, Plan, ReconciliationRun
@@ -24,23 +24,17 @@ from portal.selectors.series import (
 
 
 def members_by_plan_status() -> dict:
-    now = clock.now()
-    shown = Case(
-        When(status=Member.Status.ACTIVE, term_end__lte=now, then=Value("expired")),
-        default=F("status"),
-        output_field=CharField(),
-    )
     counts = (
         Member.objects.exclude(status=Member.Status.DELETED)
-        .annotate(shown=shown)
-        .values("plan__name", "shown")
+        .with_status_at(clock.now())
+        .values("plan__name", "shown_status")
         .annotate(n=Count("id"))
     )
     statuses = ["active", "cancelled", "expired"]
     table: dict[str, dict[str, int]] = {}
     for row in counts:
         table.setdefault(row["plan__name"], dict.fromkeys(statuses, 0))[
-            row["shown"]
+            row["shown_status"]
         ] = row["n"]
     plans = [p for p in Plan.objects.values_list("name", flat=True) if p in table]
     return {

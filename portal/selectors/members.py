@@ -12,7 +12,7 @@ from django.db.models.expressions import Window
 
 from members import selectors
 from members.models import LedgerTransaction, Member, Operation
-from members.services.operations import effective_status
+from members.status import status_at
 from orgportal import clock
 from portal.selectors.balances import wallet_amounts
 from portal.selectors.series import member_usage_series
@@ -51,15 +51,12 @@ def _members_filtered(*, q="", plan="", status="", at=None):
         qs = Member.objects.filter(status=Member.Status.DELETED)
     else:
         qs = Member.objects.exclude(status=Member.Status.DELETED)
-    if status == Member.Status.ACTIVE:
-        qs = qs.filter(status=Member.Status.ACTIVE, term_end__gt=at)
-    elif status == Member.Status.EXPIRED:
-        qs = qs.filter(
-            Q(status=Member.Status.EXPIRED)
-            | Q(status=Member.Status.ACTIVE, term_end__lte=at)
-        )
-    elif status == Member.Status.CANCELLED:
-        qs = qs.filter(status=Member.Status.CANCELLED)
+    if status in (
+        Member.Status.ACTIVE,
+        Member.Status.EXPIRED,
+        Member.Status.CANCELLED,
+    ):
+        qs = qs.status_at(status, at)
     if plan:
         qs = qs.filter(plan__name=plan)
     if q:
@@ -107,7 +104,7 @@ def members_list(
     by_id = Member.objects.select_related("plan").in_bulk(ids)
     rows = [by_id[pk] for pk in ids]
     for member in rows:
-        member.shown_status = effective_status(member, now)
+        member.shown_status = status_at(member.status, member.term_end, now)
     return Page(rows=rows, number=number, pages=pages, total=total)
 
 
@@ -139,7 +136,7 @@ def member_detail(member: Member) -> dict:
     operations = list(member.operations.order_by("-id")[:10])
     return {
         "member": member,
-        "status": effective_status(member, now),
+        "status": status_at(member.status, member.term_end, now),
         "limits": selectors.member_limits(member),
         "terms": list(member.terms.order_by("-start", "-id")[:10]),
         "keys": list(member.gateway_keys.all()[:10]),

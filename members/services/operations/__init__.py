@@ -40,7 +40,6 @@ from members.services.operations.resolve import (
 )
 from members.services.operations.settle import Outcome
 from members.services.operations.state import (
-    effective_status,
     member_get_live,
     open_terms,
 )
@@ -48,7 +47,6 @@ from members.services.operations.state import (
 __all__ = [
     "Outcome",
     "Preview",
-    "effective_status",
     "member_cancel",
     "member_cancel_preview",
     "member_change_plan",

@@ -20,9 +20,10 @@ from members.services.operations.record import (
     uid_checked,
 )
 from members.services.operations.settle import Outcome
-from members.services.operations.state import effective_status, member_get_live
+from members.services.operations.state import member_get_live
 from members.services.org import org_settings
 from members.services.plans import plan_for_new_term
+from members.status import status_at
 from members.upstream import OrgClient
 from orgportal import clock
 
@@ -127,7 +128,7 @@ def member_cancel(
         wallet = ledger.wallet_lock()
         at = clock.now()  # after the lock: a wait for it must not date the change back
         member = member_get_live(uid)
-        status = effective_status(member, at)
+        status = status_at(member.status, member.term_end, at)
         if status != Member.Status.ACTIVE:
             raise Conflict(
                 f"Member {uid!r} is {status}, not active",

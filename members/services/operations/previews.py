@@ -8,12 +8,12 @@ from members import proration
 from members.models import Member, Operation, Plan
 from members.services import ledger
 from members.services.operations.state import (
-    effective_status,
     member_get_live,
     open_terms,
     paid_terms,
 )
 from members.services.plans import plan_for_new_term
+from members.status import status_at
 from orgportal import clock
 
 
@@ -54,7 +54,7 @@ def change_amount(member: Member, plan: Plan, at: dt.datetime) -> int:
     `plan` at `at`."""
     if plan.pk == member.plan_id:
         return plan.price
-    if effective_status(member, at) != Member.Status.ACTIVE:
+    if status_at(member.status, member.term_end, at) != Member.Status.ACTIVE:
         return plan.price  # nothing left to prorate: bought whole
     return proration.change_charge(
         paid_terms(open_terms(member, at)), new_price=plan.price, at=at
@@ -64,7 +64,7 @@ def change_amount(member: Member, plan: Plan, at: dt.datetime) -> int:
 def cancel_credit(member: Member, at: dt.datetime) -> int:
     """Hundredths a cancel or delete at `at` credits back: the unused part of what was
     paid, nothing once the member is no longer active."""
-    if effective_status(member, at) != Member.Status.ACTIVE:
+    if status_at(member.status, member.term_end, at) != Member.Status.ACTIVE:
         return 0
     return proration.unused_value(paid_terms(open_terms(member, at)), at)
 
@@ -79,7 +79,7 @@ def member_preview(*, uid: str, plan: str, at: dt.datetime | None = None) -> Pre
     if change_kind(member, target) == Operation.Kind.RENEW:
         start, end = proration.renewal_period(
             paid_terms(open_terms(member, at))
-            if effective_status(member, at) == Member.Status.ACTIVE
+            if status_at(member.status, member.term_end, at) == Member.Status.ACTIVE
             else [],
             at=at,
         )

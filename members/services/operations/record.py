@@ -9,7 +9,7 @@ from members.errors import Conflict, ServiceError
 from members.models import Account, Member, Operation
 from members.services import ledger
 from members.services.idempotency import idempotency_bind
-from members.services.operations.state import effective_status
+from members.status import status_at
 from members.uids import RULE as UID_RULE
 from members.uids import uid_problem
 from orgportal import clock
@@ -69,7 +69,7 @@ def operation_record(
     if member is not None:
         expected = {
             "plan": member.plan.name,
-            "status": effective_status(member, at),
+            "status": status_at(member.status, member.term_end, at),
             "plan_end_at": member.term_end.isoformat(),
         }
     try:

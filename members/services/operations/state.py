@@ -5,14 +5,6 @@ import datetime as dt
 from members import proration
 from members.errors import NotFound
 from members.models import Member, MemberTerm
-from orgportal import clock
-
-
-def effective_status(member: Member, at: dt.datetime | None = None) -> str:
-    at = at or clock.now()
-    if member.status == Member.Status.ACTIVE and member.term_end <= at:
-        return Member.Status.EXPIRED
-    return member.status
 
 
 def open_terms(member: Member, at: dt.datetime) -> list[MemberTerm]:
