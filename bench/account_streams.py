@@ -91,7 +91,7 @@ def link_members(env: dict, users: list[dict]) -> list[str]:
     setup = (
         "import json, sys\n"
         "from brokerage.services import brokerage_link\n"
-        "from members.services import ledger, operations\n"
+        "from billing.services import ledger\nfrom members.services import operations\n"
         "from members.services.plans import plans_sync\n"
         "users = json.load(sys.stdin)\n"
         "plans_sync(); ledger.credits_purchase(credits=len(users) * 100, actor='b')\n"
@@ -298,7 +298,9 @@ def main() -> None:
         common = {"sandbox": sandbox, "sandbox_pid": sandbox_pid}
         common["load_pids"] = [p.pid for p in load.procs]
         relay_port = free_port()
-        relay_pid = start([PY, "bench/tcp_relay.py", str(relay_port), str(sandbox_port)])
+        relay_pid = start(
+            [PY, "bench/tcp_relay.py", str(relay_port), str(sandbox_port)]
+        )
         direct = {"name": "sandbox direct", "port": sandbox_port, "pid": sandbox_pid}
         relay = {"name": "byte relay", "port": relay_port, "pid": relay_pid}
         gateway = {"name": "gateway", "port": web_port, "pid": web_pid}

@@ -14,12 +14,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from members import inputs, pricing, selectors
+from billing import pricing
+from billing.money import format_amount
+from billing.services import ledger
+from members import inputs, selectors
 from members.api_idempotency import idempotent
 from members.errors import ServiceError, ValidationFailed
 from members.models import Member, Operation
-from members.money import format_amount
-from members.services import idempotency, ledger, operations
+from members.services import idempotency, operations
 from members.services.plans import plans_sync
 
 ERROR = inline_serializer(
@@ -777,7 +779,7 @@ class AdjustmentApi(APIView):
         summary="Manual wallet adjustment",
     )
     def post(self, request):
-        from members.money import parse_amount
+        from billing.money import parse_amount
 
         data = _parse(AdjustmentIn, request)
 

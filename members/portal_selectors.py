@@ -27,20 +27,18 @@ from django.db.models import (
 from django.db.models.expressions import Window
 from django.db.models.functions import TruncDate
 
+from billing.models import Account, LedgerEntry, LedgerTransaction
+from billing.services import ledger
 from members import selectors
 from members.models import (
-    Account,
     AuditEvent,
     Delivery,
-    LedgerEntry,
-    LedgerTransaction,
     Member,
     Operation,
     Plan,
     ReconciliationRun,
     UsageDay,
 )
-from members.services import ledger
 from members.services.operations import effective_status
 from members.services.org import org_settings
 from orgportal import clock
@@ -490,7 +488,7 @@ CSV_HEADER = [
 def ledger_csv_rows(*, kind="", uid="", since=None, until=None) -> Iterator[list]:
     """Every matching transaction, newest first, read CSV_CHUNK at a time by keyset so
     memory stays flat however long the ledger is."""
-    from members.money import format_amount
+    from billing.money import format_amount
 
     wallet_id, _, newest = wallet_snapshot()
     filtered = bool(kind or uid or since or until)

@@ -5,16 +5,10 @@ import re
 
 from django.db.models import Count, Q, Sum
 
+from billing.models import Account, LedgerEntry, LedgerTransaction
+from billing.money import format_amount
 from members import tiers
-from members.models import (
-    Account,
-    LedgerEntry,
-    LedgerTransaction,
-    Member,
-    Plan,
-    UsageDay,
-)
-from members.money import format_amount
+from members.models import Member, Plan, UsageDay
 from orgportal import clock
 
 
@@ -195,7 +189,7 @@ def renewals_due(
 def balance_forecast(*, days: int | None = None, at: dt.datetime | None = None) -> dict:
     """Can the wallet pay for the auto-renewals due in the next `days` days (default:
     the organisation's low-balance window)? Amounts in hundredths of a credit."""
-    from members.services import ledger
+    from billing.services import ledger
     from members.services.org import org_settings
 
     at = at or clock.now()
@@ -217,12 +211,12 @@ def balance_forecast(*, days: int | None = None, at: dt.datetime | None = None) 
 
 
 def balance_out() -> dict:
-    from members.services import ledger
+    from billing.services import ledger
 
     wallet = ledger.account_system(ledger.WALLET)
     held = ledger.wallet_holds()
     lots = ledger._lots_unrefunded()
-    from members import pricing
+    from billing import pricing
 
     refundable = pricing.refundable_amount(
         lots=lots, wallet_balance=wallet.balance - held

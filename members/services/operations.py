@@ -17,20 +17,14 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from members import proration, schedule
+from billing import proration
+from billing.models import Account, LedgerTransaction
+from billing.money import format_amount
+from billing.services import ledger
+from members import schedule
 from members.crypto import encrypt
 from members.errors import Conflict, NotFound, ServiceError, UpstreamFailed
-from members.models import (
-    Account,
-    GatewayKey,
-    LedgerTransaction,
-    Member,
-    MemberTerm,
-    Operation,
-    Plan,
-)
-from members.money import format_amount
-from members.services import ledger
+from members.models import GatewayKey, Member, MemberTerm, Operation, Plan
 from members.services.audit import audit_record
 from members.services.idempotency import idempotency_bind, idempotency_keep_issued_key
 from members.services.keys import gateway_key_issue, gateway_keys_revoke

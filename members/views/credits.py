@@ -4,12 +4,13 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from members import pricing, selectors
+from billing import pricing
+from billing.models import CashRefund, CreditLot
+from billing.money import format_amount
+from billing.services import ledger
+from members import selectors
 from members.errors import ServiceError
 from members.forms import CreditsForm
-from members.models import CashRefund, CreditLot
-from members.money import format_amount
-from members.services import ledger
 from members.views.common import actor, form_errors_from, role_required
 
 

@@ -3,8 +3,8 @@
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from billing.money import format_amount
 from members import charts, portal_selectors
-from members.money import format_amount
 from members.views.common import role_required
 
 

@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from billing.money import format_amount
 from members import charts, inputs, portal_selectors
 from members.errors import ServiceError
 from members.forms import (
@@ -21,7 +22,6 @@ from members.forms import (
     PlanChangeForm,
 )
 from members.models import Member, Operation
-from members.money import format_amount
 from members.services import operations
 from members.views.common import (
     actor,

@@ -3,8 +3,8 @@ text escaped, an accessible name."""
 
 import re
 
+from billing.money import format_amount
 from members import charts
-from members.money import format_amount
 
 
 def test_nice_steps_are_round():

@@ -4,8 +4,9 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, reverse
 
+from billing.models import LedgerTransaction
 from members import portal_urls
-from members.models import AuditEvent, GatewayKey, LedgerTransaction, Member
+from members.models import AuditEvent, GatewayKey, Member
 from tests.portal import factories
 from tests.portal.conftest import make_user, signed_in
 

@@ -8,16 +8,11 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
+from billing.models import CashRefund, LedgerEntry, LedgerTransaction
+from billing.services import ledger
 from members import portal_selectors
-from members.models import (
-    AuditEvent,
-    CashRefund,
-    LedgerEntry,
-    LedgerTransaction,
-    Member,
-    OrgSettings,
-)
-from members.services import ledger, operations
+from members.models import AuditEvent, Member, OrgSettings
+from members.services import operations
 from tests.portal.conftest import PASSWORD, make_user
 
 pytestmark = pytest.mark.django_db
