@@ -10,9 +10,9 @@ from api.cursors import cursor_before, cursor_field
 from api.errors import ERRORS
 from api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from api.inputs import StrictCharField, StrictSerializer, actor, parse, query_text
+from billing.money import format_amount, parse_amount
+from billing.services import ledger
 from members import selectors
-from members.money import format_amount, parse_amount
-from members.services import ledger
 
 
 def forecast_out(forecast: dict) -> dict:

@@ -8,9 +8,9 @@ from rest_framework.views import APIView
 from api.errors import ERRORS
 from api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from api.inputs import StrictSerializer, actor, parse
-from members import pricing
-from members.money import format_amount
-from members.services import ledger
+from billing import pricing
+from billing.money import format_amount
+from billing.services import ledger
 
 
 class CreditsIn(StrictSerializer):

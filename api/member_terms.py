@@ -9,8 +9,8 @@ from api.errors import ERRORS
 from api.idempotency import IDEMPOTENCY_HEADER, idempotency_key, idempotent
 from api.inputs import actor, query_text
 from api.members import MemberEnvelope, PendingOut, outcome_response, replay_operation
+from billing.money import format_amount
 from members import inputs
-from members.money import format_amount
 from members.services import operations
 from orgportal.clock import iso
 

@@ -6,9 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERRORS
+from billing.money import format_amount
 from members.errors import ServiceError
 from members.models import Operation
-from members.money import format_amount
 from orgportal.clock import iso
 
 

@@ -6,9 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERRORS
+from billing.money import format_amount
 from members import selectors
 from members.models import Plan
-from members.money import format_amount
 from members.services.plans import plans_sync
 
 

@@ -91,7 +91,7 @@ def link_members(env: dict, users: list[dict]) -> list[str]:
     setup = (
         "import json, sys\n"
         "from brokerage.services import brokerage_link\n"
-        "from members.services import ledger, operations\n"
+        "from billing.services import ledger\nfrom members.services import operations\n"
         "from members.services.plans import plans_sync\n"
         "users = json.load(sys.stdin)\n"
         "plans_sync(); ledger.credits_purchase(credits=len(users) * 100, actor='b')\n"

@@ -329,7 +329,7 @@ def main() -> None:
             },
         ).raise_for_status()
         setup = (
-            "from members.services import ledger, operations\n"
+            "from billing.services import ledger\nfrom members.services import operations\n"
             "from members.services.plans import plans_sync\n"
             "plans_sync(); ledger.credits_purchase(credits=100, actor='bench')\n"
             "o = operations.member_create(uid='bench', plan='bench', actor='bench')\n"

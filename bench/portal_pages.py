@@ -197,7 +197,8 @@ def measure(requests: int) -> dict:
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
-    from members.models import LedgerTransaction, Member
+    from billing.models import LedgerTransaction
+    from members.models import Member
 
     user, _ = User.objects.get_or_create(
         username="bench", defaults={"is_superuser": True, "is_staff": True}

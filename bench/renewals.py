@@ -202,8 +202,9 @@ def run(members: int, shares: list[float], port: int) -> None:
     import django
 
     django.setup()
+    from billing.services import ledger
     from members.models import Member
-    from members.services import ledger, renewals
+    from members.services import renewals
     from members.services.org import org_settings
     from members.services.plans import plans_sync
 

@@ -255,7 +255,7 @@ def create_members(env: dict, count: int) -> list[list[str]]:
     """`count` members on the plan: [gateway key, upstream key] each."""
     setup = (
         "import json\nfrom members.crypto import decrypt\n"
-        "from members.services import ledger, operations\n"
+        "from billing.services import ledger\nfrom members.services import operations\n"
         "from members.services.plans import plans_sync\n"
         f"plans_sync(); ledger.credits_purchase(credits={count + 10}, actor='bench')\n"
         f"for i in range({count}):\n"

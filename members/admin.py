@@ -30,12 +30,6 @@ class PlanAdmin(ReadOnlyAdmin):
     list_display = ["name", "price", "feature", "is_custom", "rate_limit", "quota"]
 
 
-@admin.register(models.LedgerTransaction)
-class LedgerTransactionAdmin(ReadOnlyAdmin):
-    list_display = ["id", "kind", "memo", "actor", "created_at"]
-    list_filter = ["kind"]
-
-
 @admin.register(models.Operation)
 class OperationAdmin(ReadOnlyAdmin):
     list_display = ["id", "kind", "member_uid", "status", "amount", "created_at"]

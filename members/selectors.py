@@ -5,16 +5,10 @@ import re
 
 from django.db.models import Count, Q, Sum
 
+from billing.models import Account, LedgerEntry, LedgerTransaction
+from billing.money import format_amount
 from members import tiers
-from members.models import (
-    Account,
-    LedgerEntry,
-    LedgerTransaction,
-    Member,
-    Plan,
-    UsageDay,
-)
-from members.money import format_amount
+from members.models import Member, Plan, UsageDay
 from orgportal import clock
 
 
@@ -162,7 +156,7 @@ def renewals_due(
 def balance_forecast(*, days: int | None = None, at: dt.datetime | None = None) -> dict:
     """Can the wallet pay for the auto-renewals due in the next `days` days (default:
     the organisation's low-balance window)? Amounts in hundredths of a credit."""
-    from members.services import ledger
+    from billing.services import ledger
     from members.services.org import org_settings
 
     at = at or clock.now()
@@ -186,8 +180,8 @@ def balance_forecast(*, days: int | None = None, at: dt.datetime | None = None) 
 def wallet_summary() -> dict:
     """The wallet in hundredths of a credit: its balance, what changes waiting for
     upstream hold, what is available, and what could be refunded for cash."""
-    from members import pricing
-    from members.services import ledger
+    from billing import pricing
+    from billing.services import ledger
 
     wallet = ledger.account_system(ledger.WALLET)
     held = ledger.wallet_holds()

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "django_htmx",  # ships htmx as a static file: nothing is fetched at run time
     "axes",  # sign-in lockout, for the portal and Django admin alike
     "members",
+    "billing",  # the credit ledger: accounts, transactions, lots, refunds
     "portal",  # the staff web portal (no models)
     "marketdata",
     "brokerage",  # members' Aries brokerage links

@@ -3,7 +3,7 @@
 No JavaScript and nothing fetched: each chart is one inline <svg> that scales with its
 container (viewBox), names itself for screen readers (role="img", <title>, <desc>) and
 shows each value in a <title> tooltip. Values are plain numbers; `fmt` turns one into
-the text shown (e.g. members.money.format_amount for hundredths of a credit).
+the text shown (e.g. billing.money.format_amount for hundredths of a credit).
 """
 
 import math

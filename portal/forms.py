@@ -3,8 +3,10 @@ and their errors are shown next to the same fields."""
 
 from django import forms
 
-from members import inputs, pricing, scopes
-from members.models import LedgerTransaction, Member, Notification, Plan
+from billing import pricing
+from billing.models import LedgerTransaction
+from members import inputs, scopes
+from members.models import Member, Notification, Plan
 
 STATUS_CHOICES = [("", "Any status")] + list(Member.Status.choices)
 TRI_STATE = [("", "Follow upstream"), ("yes", "Allowed"), ("no", "Blocked")]

@@ -109,7 +109,7 @@ def api(service_token):
 @pytest.fixture
 def funded(db, sandbox):
     """A wallet with 1,000 credits bought (at 0.90 USD)."""
-    from members.services.ledger import credits_purchase
+    from billing.services.ledger import credits_purchase
     from members.services.plans import plans_sync
 
     plans_sync()

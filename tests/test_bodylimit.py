@@ -184,7 +184,7 @@ def _requests_total(*, route, status, method):
 def test_the_web_process_refuses_a_body_over_the_limit_with_413(
     transactional_db, settings, service_token
 ):
-    from members.models import CreditLot
+    from billing.models import CreditLot
     from orgportal.asgi import django_application
 
     # given: a 1 KiB limit and a purchase padded to exactly it, then one byte over
@@ -364,7 +364,7 @@ def test_a_chunked_body_is_refused_once_past_the_limit(served):
 
 @pytest.mark.parametrize("served", HTTP_IMPLEMENTATIONS, indirect=True)
 def test_bodies_under_the_limit_work_as_before(served, service_token):
-    from members.models import CreditLot
+    from billing.models import CreditLot
 
     auth = f"Authorization: Bearer {service_token}\r\n".encode()
     # padded to just under the limit: whitespace is valid JSON

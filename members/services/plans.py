@@ -1,9 +1,9 @@
 from django.db import transaction
 
+from billing.money import parse_amount
 from members import tiers
 from members.errors import UpstreamFailed, ValidationFailed
 from members.models import Plan
-from members.money import parse_amount
 from members.upstream import OrgClient, UpstreamError, shared_client
 from orgportal import clock
 

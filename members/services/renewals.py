@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, transaction
 
+from billing.money import format_amount
 from members import schedule, selectors
 from members.errors import Conflict, InsufficientCredits, ServiceError
 from members.models import Member, Notification, Operation, OrgSettings, TermAction
-from members.money import format_amount
 from members.services import operations
 from members.services.audit import audit_record
 from members.services.org import org_settings

@@ -11,10 +11,10 @@ from itertools import accumulate
 from django.core.cache import cache
 from django.db.models import F, Q, Subquery, Sum
 
+from billing.models import Account, LedgerEntry, LedgerTransaction
+from billing.money import format_amount
+from billing.services import ledger
 from members import selectors
-from members.models import Account, LedgerEntry, LedgerTransaction
-from members.money import format_amount
-from members.services import ledger
 
 
 def wallet_figures() -> dict[str, str]:

@@ -8,9 +8,9 @@ import datetime as dt
 
 from django.db.models import Count
 
+from billing.services import ledger
 from members import selectors
 from members.models import Delivery, Member, Operation, Plan, ReconciliationRun
-from members.services import ledger
 from members.services.org import org_settings
 from orgportal import clock
 from portal.selectors.balances import wallet_figures

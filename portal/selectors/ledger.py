@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
+from billing.models import Account, LedgerEntry, LedgerTransaction
+from billing.money import format_amount
 from members import selectors
-from members.models import Account, LedgerEntry, LedgerTransaction, Member
-from members.money import format_amount
+from members.models import Member
 from portal.selectors.balances import RunningBalance, balances_after, wallet_snapshot
 
 LEDGER_PER_PAGE = 50

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from django.db.models import Count, Q
 from django.db.models.expressions import Window
 
+from billing.models import LedgerTransaction
 from members import selectors
-from members.models import LedgerTransaction, Member, Operation
+from members.models import Member, Operation
 from members.status import status_at
 from orgportal import clock
 from portal.selectors.balances import wallet_amounts

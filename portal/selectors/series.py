@@ -9,7 +9,8 @@ import datetime as dt
 from django.db.models import F, Min, Q, Sum
 from django.db.models.functions import TruncDate
 
-from members.models import LedgerEntry, LedgerTransaction, Member, Operation, UsageDay
+from billing.models import LedgerEntry, LedgerTransaction
+from members.models import Member, Operation, UsageDay
 from orgportal import clock
 from portal.selectors.balances import wallet_account_id
 

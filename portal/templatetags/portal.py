@@ -4,7 +4,7 @@ import datetime as dt
 
 from django import template
 
-from members.money import format_amount
+from billing.money import format_amount
 
 register = template.Library()
 

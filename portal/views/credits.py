@@ -4,11 +4,11 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from members import pricing
+from billing import pricing
+from billing.models import CashRefund, CreditLot
+from billing.money import format_amount
+from billing.services import ledger
 from members.errors import ServiceError
-from members.models import CashRefund, CreditLot
-from members.money import format_amount
-from members.services import ledger
 from portal.forms import CreditsForm
 from portal.selectors import balances
 from portal.views.common import actor, form_errors_from, role_required

@@ -3,7 +3,7 @@
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from members.money import format_amount
+from billing.money import format_amount
 from portal import charts
 from portal.selectors import dashboard as reads
 from portal.views.common import role_required

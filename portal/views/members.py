@@ -11,10 +11,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
+from billing.money import format_amount
 from members import inputs
 from members.errors import ServiceError
 from members.models import Member, Operation
-from members.money import format_amount
 from members.services import operations
 from portal import charts
 from portal.forms import (

@@ -63,8 +63,9 @@ def gateway(transactional_db, aries, settings):
 def linked(transactional_db, aries):
     """A member on a plan, linked to a new sandbox brokerage user: (gateway key, the
     user as the sandbox answered). `accounts` of the user's accounts are linked."""
+    from billing.services import ledger
     from brokerage.services import brokerage_link
-    from members.services import ledger, operations
+    from members.services import operations
     from members.services.plans import plans_sync
 
     plans_sync()

@@ -4,13 +4,8 @@ import json
 
 import pytest
 
-from members.models import (
-    AuditEvent,
-    IdempotencyRecord,
-    LedgerTransaction,
-    Member,
-    Operation,
-)
+from billing.models import LedgerTransaction
+from members.models import AuditEvent, IdempotencyRecord, Member, Operation
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/organization"

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from billing.ledgercheck import ledger_violations
+from billing.models import LedgerTransaction
 from members.crypto import sha256_hex
 from members.errors import Conflict
-from members.ledgercheck import ledger_violations
-from members.models import GatewayKey, IdempotencyRecord, LedgerTransaction, Operation
+from members.models import GatewayKey, IdempotencyRecord, Operation
 from members.services import idempotency, operations
 from members.services.operations import actions, execute
 from members.upstream import call_deadline_s, shared_client
@@ -141,7 +142,7 @@ def test_a_local_change_and_its_stored_answer_commit_together(api, funded, froze
     # when: the first request finishes late
     from django.db import transaction
 
-    from members.services import ledger
+    from billing.services import ledger
 
     with pytest.raises(Conflict), transaction.atomic():
         ledger.credits_purchase(credits=10, actor="tests")

@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from members.models import AuditEvent, LedgerTransaction, Member, Operation
+from billing.models import LedgerTransaction
+from members.models import AuditEvent, Member, Operation
 from members.services import operations
 from tests.portal.conftest import make_user, signed_in
 

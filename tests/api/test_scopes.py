@@ -8,9 +8,10 @@ import pytest
 from django.apps import apps as django_apps
 from django.core.management import CommandError, call_command
 
+from billing.models import LedgerTransaction
 from members import scopes
 from members.auth import ServiceTokenScopes
-from members.models import LedgerTransaction, ServiceToken, WebhookEndpoint
+from members.models import ServiceToken, WebhookEndpoint
 from members.services.keys import service_token_create
 
 pytestmark = pytest.mark.django_db

@@ -5,8 +5,9 @@ import json
 
 import pytest
 
+from billing.services import ledger
 from members.models import Member
-from members.services import ledger, operations
+from members.services import operations
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/organization"

@@ -56,7 +56,8 @@ def web(transactional_db, sandbox, settings):
 @pytest.fixture
 def member_key(transactional_db, sandbox):
     """Create a member on a plan through the real services; return its gateway key."""
-    from members.services import ledger, operations
+    from billing.services import ledger
+    from members.services import operations
     from members.services.plans import plans_sync
 
     plans_sync()

@@ -8,10 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection, connections
 
+from billing.ledgercheck import ledger_violations
+from billing.models import LedgerTransaction
+from billing.services import ledger
 from members.errors import ServiceError
-from members.ledgercheck import ledger_violations
-from members.models import LedgerTransaction, Operation
-from members.services import ledger, operations
+from members.models import Operation
+from members.services import operations
 from members.services.plans import plans_sync
 
 pytestmark = [

@@ -9,10 +9,11 @@ import httpx
 import pytest
 from django.db import connection
 
+from billing.ledgercheck import ledger_violations
+from billing.models import LedgerTransaction
+from billing.services import ledger
 from members.crypto import sha256_hex
-from members.ledgercheck import ledger_violations
-from members.models import GatewayKey, LedgerTransaction, Member, Operation
-from members.services import ledger
+from members.models import GatewayKey, Member, Operation
 from members.services.plans import plans_sync
 from tests import webproc
 from tests.marketdata.conftest import free_port

@@ -5,10 +5,11 @@ import datetime as dt
 
 import pytest
 
+from billing.ledgercheck import ledger_violations
+from billing.services import ledger
 from members.errors import ServiceError
-from members.ledgercheck import ledger_violations
 from members.models import Member, Operation
-from members.services import ledger, operations
+from members.services import operations
 from members.status import status_at
 from orgportal import clock
 

@@ -4,10 +4,12 @@ import datetime as dt
 
 import pytest
 
+from billing.ledgercheck import ledger_violations
+from billing.models import LedgerTransaction
+from billing.services import ledger
 from members.errors import Conflict, InsufficientCredits, ServiceError
-from members.ledgercheck import ledger_violations
-from members.models import LedgerTransaction, Member, Operation
-from members.services import ledger, operations
+from members.models import Member, Operation
+from members.services import operations
 from members.services.keys import gateway_key_member
 from members.status import status_at
 from orgportal import clock

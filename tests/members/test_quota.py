@@ -7,9 +7,10 @@ import time
 import httpx
 import pytest
 
+from billing.services import ledger
 from members import tasks
 from members.models import AuditEvent, Member, Notification, UsageDay
-from members.services import cache_events, ledger, operations
+from members.services import cache_events, operations
 from members.services.plans import plans_sync
 from members.services.quota import quota_exceeded_notify, quota_flag, quota_reset
 from tests.marketdata.conftest import ThreadedServer

@@ -9,12 +9,11 @@ import httpx
 import pytest
 from django.core.management import call_command
 
+from billing.ledgercheck import ledger_violations
+from billing.models import Account, LedgerEntry
 from members import tasks
-from members.ledgercheck import ledger_violations
 from members.models import (
-    Account,
     AuditEvent,
-    LedgerEntry,
     Member,
     MemberTerm,
     Notification,

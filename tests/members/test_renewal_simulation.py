@@ -13,9 +13,10 @@ import datetime as dt
 
 import pytest
 
-from members.ledgercheck import ledger_violations
+from billing.ledgercheck import ledger_violations
+from billing.services import ledger
 from members.models import Member, Notification
-from members.services import ledger, operations, renewals
+from members.services import operations, renewals
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

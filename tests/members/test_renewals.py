@@ -5,9 +5,10 @@ import datetime as dt
 
 import pytest
 
-from members.ledgercheck import ledger_violations
+from billing.ledgercheck import ledger_violations
+from billing.services import ledger
 from members.models import Member, Notification, Operation, TermAction
-from members.services import ledger, operations, renewals
+from members.services import operations, renewals
 from members.services.org import org_settings
 
 pytestmark = pytest.mark.django_db

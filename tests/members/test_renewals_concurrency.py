@@ -8,9 +8,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection, connections
 
-from members.ledgercheck import ledger_violations
+from billing.ledgercheck import ledger_violations
+from billing.services import ledger
 from members.models import Member, Notification, Operation, TermAction
-from members.services import ledger, operations, renewals
+from members.services import operations, renewals
 from members.services.plans import plans_sync
 
 pytestmark = [

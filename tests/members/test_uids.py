@@ -6,9 +6,10 @@ import json
 
 import pytest
 
+from billing.ledgercheck import ledger_violations
+from billing.models import LedgerTransaction
 from members.errors import ServiceError
-from members.ledgercheck import ledger_violations
-from members.models import LedgerTransaction, Member
+from members.models import Member
 from members.services import operations
 from members.services.reconcile import reconcile_run
 from members.uids import uid_problem
@@ -107,6 +108,6 @@ def test_a_read_back_404_never_counts_as_a_cancel(funded, sandbox):
 
 
 def _wallet() -> int:
-    from members.services import ledger
+    from billing.services import ledger
 
     return ledger.account_system(ledger.WALLET).balance

@@ -14,9 +14,10 @@ import pytest
 from django.conf import settings
 from django.db import connection, transaction
 
-from members.ledgercheck import ledger_violations
+from billing.ledgercheck import ledger_violations
+from billing.services import ledger
 from members.models import Delivery, Member, Notification, Operation, TermAction
-from members.services import ledger, operations
+from members.services import operations
 from members.services.notifications import notify, webhook_endpoint_create
 from members.services.org import org_settings
 from members.services.plans import plans_sync

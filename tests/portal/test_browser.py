@@ -8,7 +8,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from members.models import LedgerTransaction, Member
+from billing.models import LedgerTransaction
+from members.models import Member
 from members.services import operations
 from tests.portal.conftest import make_user, sign_in_browser
 

@@ -3,7 +3,7 @@ text escaped, an accessible name."""
 
 import re
 
-from members.money import format_amount
+from billing.money import format_amount
 from portal import charts
 
 

@@ -4,7 +4,8 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, reverse
 
-from members.models import AuditEvent, GatewayKey, LedgerTransaction, Member
+from billing.models import LedgerTransaction
+from members.models import AuditEvent, GatewayKey, Member
 from portal import urls as portal_urls
 from tests.portal import factories
 from tests.portal.conftest import make_user, signed_in

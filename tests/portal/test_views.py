@@ -8,15 +8,10 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from members.models import (
-    AuditEvent,
-    CashRefund,
-    LedgerEntry,
-    LedgerTransaction,
-    Member,
-    OrgSettings,
-)
-from members.services import ledger, operations
+from billing.models import CashRefund, LedgerEntry, LedgerTransaction
+from billing.services import ledger
+from members.models import AuditEvent, Member, OrgSettings
+from members.services import operations
 from portal.selectors import balances
 from portal.selectors import ledger as ledger_reads
 from tests.portal.conftest import PASSWORD, make_user

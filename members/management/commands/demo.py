@@ -6,9 +6,11 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
+from billing.models import LedgerTransaction
+from billing.services import ledger
 from members.errors import ServiceError
-from members.models import LedgerTransaction, Member
-from members.services import ledger, operations
+from members.models import Member
+from members.services import operations
 from members.services.keys import service_token_create
 from members.services.plans import plans_sync
 from members.upstream import UpstreamError

@@ -5,8 +5,8 @@ import datetime as dt
 
 from django.core.management.base import BaseCommand
 
+from billing.money import format_amount
 from members import selectors
-from members.money import format_amount
 from members.services import renewals
 from members.services.org import org_settings
 from orgportal import clock

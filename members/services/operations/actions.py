@@ -4,9 +4,9 @@ open."""
 
 from django.db import transaction
 
+from billing.services import ledger
 from members.errors import Conflict
 from members.models import Member, Operation
-from members.services import ledger
 from members.services.operations.execute import operation_execute
 from members.services.operations.member_settings import settings_checked
 from members.services.operations.previews import (

@@ -4,9 +4,9 @@ with no side effects."""
 import datetime as dt
 from dataclasses import dataclass
 
-from members import proration
+from billing import proration
+from billing.services import ledger
 from members.models import Member, Operation, Plan
-from members.services import ledger
 from members.services.operations.state import (
     member_get_live,
     open_terms,

@@ -5,9 +5,10 @@ import datetime as dt
 
 from django.db import IntegrityError, transaction
 
+from billing.models import Account
+from billing.services import ledger
 from members.errors import Conflict, ServiceError
-from members.models import Account, Member, Operation
-from members.services import ledger
+from members.models import Member, Operation
 from members.services.idempotency import idempotency_bind
 from members.status import status_at
 from members.uids import RULE as UID_RULE

@@ -9,18 +9,14 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from members import proration, schedule
+from billing import proration
+from billing.models import Account, LedgerTransaction
+from billing.money import format_amount
+from billing.services import ledger
+from members import schedule
 from members.crypto import encrypt
-from members.models import (
-    Account,
-    LedgerTransaction,
-    Member,
-    MemberTerm,
-    Operation,
-    Plan,
-)
-from members.money import format_amount
-from members.services import cache_events, ledger
+from members.models import Member, MemberTerm, Operation, Plan
+from members.services import cache_events
 from members.services.audit import audit_record
 from members.services.idempotency import idempotency_keep_issued_key
 from members.services.keys import gateway_key_issue, gateway_keys_revoke

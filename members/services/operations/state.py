@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from members import proration
+from billing import proration
 from members.errors import NotFound
 from members.models import Member, MemberTerm
 

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from members.ledgercheck import ledger_violations
-from members.models import LedgerTransaction
+from billing.ledgercheck import ledger_violations
+from billing.models import LedgerTransaction
 
 
 class Command(BaseCommand):

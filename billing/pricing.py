@@ -5,7 +5,7 @@ Prices are in US cents; credit quantities are whole credits.
 
 from dataclasses import dataclass
 
-from members.money import percent_of, prorate
+from billing.money import percent_of, prorate
 
 # (lowest quantity of the tier, price per credit in US cents). The tier is chosen by the
 # total quantity purchased and applies to every credit of that purchase.

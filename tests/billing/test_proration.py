@@ -1,12 +1,11 @@
-"""The proration and pricing vectors of design.md ("Money"), and rounding properties."""
+"""The proration vectors of design.md ("Money"), and its rounding properties."""
 
 import datetime as dt
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from members import money, pricing, proration
+from billing import proration
 
 P, U, M = 1500, 2500, 5000  # pro, ultra, mega: hundredths of a credit
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -52,65 +51,6 @@ def test_no_running_term_buys_the_plan_whole():
     assert proration.change_charge([], new_price=P, at=START) == P
     expired_at = START + dt.timedelta(days=40)
     assert proration.change_charge([TERM], new_price=U, at=expired_at) == U
-
-
-@pytest.mark.parametrize(
-    ("credits", "total_cents", "unit"),
-    [
-        (1, 100, 100),
-        (500, 50_000, 100),
-        (501, 45_090, 90),
-        (1_000, 90_000, 90),
-        (1_001, 80_080, 80),
-        (1_500, 120_000, 80),
-        (1_501, 105_070, 70),
-        (2_000, 140_000, 70),
-        (2_001, 120_060, 60),
-        (2_500, 150_000, 60),
-        (2_501, 125_050, 50),
-    ],
-)
-def test_volume_tier_prices(credits, total_cents, unit):
-    quote = pricing.quote(credits)
-    assert (quote.total_cents, quote.unit_price_cents) == (total_cents, unit)
-
-
-def test_refund_is_valued_at_lot_cost_minus_10_percent_newest_lots_first():
-    # given: 500 credits at 1.00, then 1,000 at 0.90, and a wallet still holding 1,200
-    lots = [(1, 50_000, 100), (2, 100_000, 90)]
-    # when: 1,100 credits are refunded
-    valuation = pricing.value_refund(amount=110_000, lots=lots, wallet_balance=120_000)
-    # then: 1,000 come from the 0.90 lot and 100 from the 1.00 lot
-    assert [(s.lot_id, s.credits_hundredths) for s in valuation.slices] == [
-        (2, 100_000),
-        (1, 10_000),
-    ]
-    assert valuation.gross_cents == 90_000 + 10_000
-    assert valuation.fee_cents == 10_000
-    assert valuation.net_cents == 90_000
-
-
-def test_credits_not_explained_by_purchases_are_not_refundable():
-    with pytest.raises(ValueError):
-        pricing.value_refund(
-            amount=20_000, lots=[(1, 10_000, 100)], wallet_balance=50_000
-        )
-
-
-def test_amounts_format_and_parse_exactly():
-    assert money.format_amount(98_500) == "985.00"
-    assert money.format_amount(-5) == "-0.05"
-    assert money.parse_amount("985.00") == 98_500
-    assert money.parse_amount("0.5") == 50
-    for bad in ("1.005", "1e3", "", "abc", 1.5, None, True):
-        with pytest.raises(money.AmountError):
-            money.parse_amount(bad)
-
-
-def test_rounding_is_half_to_even_once():
-    assert money.prorate(amount=1, numerator=1, denominator=2) == 0  # 0.5 → 0
-    assert money.prorate(amount=3, numerator=1, denominator=2) == 2  # 1.5 → 2
-    assert money.prorate(amount=-3, numerator=1, denominator=2) == -2
 
 
 @given(

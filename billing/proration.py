@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from members.money import round_half_even
+from billing.money import round_half_even
 
 TERM = dt.timedelta(days=30)
 TERM_SECONDS = int(TERM.total_seconds())

@@ -9,9 +9,10 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from billing.ledgercheck import ledger_violations
+from billing.services import ledger
 from members.errors import ServiceError
-from members.ledgercheck import ledger_violations
-from members.services import ledger, operations
+from members.services import operations
 from members.services.plans import plans_sync
 from orgportal import clock
 from tests.conftest import T0

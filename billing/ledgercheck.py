@@ -2,14 +2,9 @@
 
 from django.db.models import Count, Sum
 
-from members.models import (
-    Account,
-    LedgerEntry,
-    LedgerTransaction,
-    MemberTerm,
-    Operation,
-)
-from members.money import format_amount
+from billing.models import Account, LedgerEntry, LedgerTransaction
+from billing.money import format_amount
+from members.models import MemberTerm, Operation
 
 
 def ledger_violations() -> list[str]:

@@ -8,19 +8,18 @@ then the member, then the operation, so concurrent operations queue instead of d
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 
-from members import pricing
-from members.errors import InsufficientCredits, ValidationFailed
-from members.models import (
+from billing import pricing
+from billing.models import (
     Account,
     CashRefund,
     CreditLot,
     LedgerEntry,
     LedgerTransaction,
     LotRefund,
-    Member,
-    Operation,
 )
-from members.money import format_amount
+from billing.money import format_amount
+from members.errors import InsufficientCredits, ValidationFailed
+from members.models import Member, Operation
 from members.services.audit import audit_record
 from orgportal import clock
 from orgportal.metrics import LEDGER_OPERATIONS
@@ -127,7 +126,7 @@ def transaction_post(
                 ]
             )
             if connection.vendor != "postgresql":
-                # PostgreSQL keeps balances with a trigger (migration 0002).
+                # PostgreSQL keeps balances with a trigger (members migration 0002).
                 for account, amount in entries:
                     Account.objects.filter(pk=account.pk).update(
                         balance=F("balance") + amount

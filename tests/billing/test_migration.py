@@ -1,0 +1,257 @@
+"""The ledger's move from `members` to `billing` keeps every row: a database at the schema
+of before the move (members 0010, no billing) is migrated to the latest, and what was
+written through the models of then is read back through `billing.models`."""
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import DatabaseError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+
+from billing.ledgercheck import ledger_violations
+from billing.models import Account, CashRefund, CreditLot, LedgerTransaction
+from billing.services import ledger
+from tests.conftest import T0
+
+MOVE = ("billing", "0001_initial")
+# The migration executor cannot run inside a test's transaction (SQLite's schema editor
+# refuses to), so these tests commit; the fixture leaves the database at the latest.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def targets_before_the_move(graph) -> list[tuple[str, str | None]]:
+    """Each app's last migration that does not need the move (today: members 0010 and
+    the other apps' leaves), and none of billing's. Found from the graph, so migrations
+    added later on either side of the move keep their place."""
+    after = set(graph.backwards_plan(MOVE))  # the move and all that needs it
+    targets = []
+    for app in sorted({app for app, _ in graph.nodes}):
+        kept = {n for n in graph.nodes if n[0] == app and n not in after}
+        leaves = [
+            n
+            for n in kept
+            if not any(child.key in kept for child in graph.node_map[n].children)
+        ]
+        targets.extend(leaves or [(app, None)])
+    return targets
+
+
+def migrate(targets) -> MigrationExecutor:
+    executor = MigrationExecutor(connection)
+    executor.migrate(targets)
+    return MigrationExecutor(connection)
+
+
+@pytest.fixture
+def old_apps(transactional_db):
+    """The database as it was before the move, and the models of then."""
+    graph = MigrationExecutor(connection).loader.graph
+    targets = targets_before_the_move(graph)
+    assert ("billing", None) in targets
+    executor = migrate(targets)
+    try:
+        yield executor.loader.project_state(
+            [t for t in targets if t[1] is not None]
+        ).apps
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        ContentType.objects.clear_cache()
+
+
+def _post(apps, *, kind, entries, **fields):
+    """One balanced transaction through the models of before the move, as the ledger
+    service of then posted it."""
+    Txn = apps.get_model("members", "LedgerTransaction")
+    Entry = apps.get_model("members", "LedgerEntry")
+    Acct = apps.get_model("members", "Account")
+    txn = Txn.objects.create(
+        kind=kind, memo=kind, actor="tests", created_at=T0, **fields
+    )
+    Entry.objects.bulk_create(
+        [Entry(transaction=txn, account=a, amount=amt) for a, amt in entries]
+    )
+    if connection.vendor != "postgresql":  # PostgreSQL's trigger keeps balances
+        for account, amount in entries:
+            account.balance += amount
+            Acct.objects.filter(pk=account.pk).update(balance=account.balance)
+    return txn
+
+
+def write_a_ledger(apps) -> dict:
+    """A purchase, a cash refund of part of it and a member charge, with an admin log
+    entry about the purchase."""
+    Plan = apps.get_model("members", "Plan")
+    Member = apps.get_model("members", "Member")
+    Operation = apps.get_model("members", "Operation")
+    Acct = apps.get_model("members", "Account")
+    Lot = apps.get_model("members", "CreditLot")
+    Refund = apps.get_model("members", "CashRefund")
+    LotRefund = apps.get_model("members", "LotRefund")
+    plan = Plan.objects.create(
+        name="pro",
+        price=1500,
+        feature="pro",
+        rate_limit=10,
+        quota=0,
+        websocket_symbols=2,
+        websocket_connections=1,
+        synced_at=T0,
+    )
+    member = Member.objects.create(
+        uid="m1",
+        plan=plan,
+        status="active",
+        term_start=T0,
+        term_end=T0,
+        upstream_created_at=T0,
+        rate_limit=10,
+        quota=0,
+        websocket_symbols=2,
+        websocket_connections=1,
+        upstream_key_encrypted="x",
+        created_at=T0,
+        updated_at=T0,
+    )
+    op = Operation.objects.create(
+        kind="create",
+        member_uid="m1",
+        member=member,
+        status="succeeded",
+        request={},
+        amount=1500,
+        actor="tests",
+        started_at=T0,
+        created_at=T0,
+    )
+    wallet = Acct.objects.create(code="wallet", kind="wallet")
+    purchases = Acct.objects.create(code="external:purchases", kind="purchases")
+    refunds = Acct.objects.create(code="external:cash_refunds", kind="refunds")
+    terms = Acct.objects.create(
+        code=f"member:{member.pk}", kind="member", member=member
+    )
+    with transaction.atomic():
+        bought = _post(
+            apps, kind="purchase", entries=[(wallet, 70_000), (purchases, -70_000)]
+        )
+        lot = Lot.objects.create(
+            transaction=bought,
+            credits=700,
+            unit_price_cents=90,
+            total_cents=63_000,
+            created_at=T0,
+        )
+    with transaction.atomic():
+        refunded = _post(
+            apps, kind="refund", entries=[(wallet, -10_000), (refunds, 10_000)]
+        )
+        refund = Refund.objects.create(
+            transaction=refunded,
+            amount=10_000,
+            gross_cents=9_000,
+            fee_cents=900,
+            net_cents=8_100,
+            created_at=T0,
+        )
+        LotRefund.objects.create(lot=lot, refund=refund, amount=10_000)
+    with transaction.atomic():
+        charged = _post(
+            apps,
+            kind="member_create",
+            entries=[(wallet, -1_500), (terms, 1_500)],
+            member=member,
+            operation=op,
+        )
+    User = apps.get_model("auth", "User")
+    CT = apps.get_model("contenttypes", "ContentType")
+    staff = User.objects.create(username="staff", is_staff=True)
+    ct, _ = CT.objects.get_or_create(app_label="members", model="ledgertransaction")
+    apps.get_model("admin", "LogEntry").objects.create(
+        user=staff,
+        content_type=ct,
+        object_id=str(bought.pk),
+        object_repr=f"#{bought.pk} purchase",
+        action_flag=2,
+        change_message="[]",
+        action_time=T0,
+    )
+    # What post_migrate would add for billing's models, had it run in between: the
+    # move must keep the row that carries the history.
+    CT.objects.get_or_create(app_label="billing", model="ledgertransaction")
+    return {
+        "bought": bought.pk,
+        "refunded": refunded.pk,
+        "charged": charged.pk,
+        "lot": lot.pk,
+        "member": member.pk,
+        "operation": op.pk,
+    }
+
+
+def test_the_ledger_written_before_the_move_reads_back_through_billing(old_apps):
+    # given: a ledger written before the move
+    ids = write_a_ledger(old_apps)
+
+    # when: the database is migrated to the latest
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+    # then: the same rows, through billing's models
+    assert Account.objects.get(code="wallet").balance == 70_000 - 10_000 - 1_500
+    bought = LedgerTransaction.objects.get(pk=ids["bought"])
+    assert sorted(bought.entries.values_list("account__code", "amount")) == [
+        ("external:purchases", -70_000),
+        ("wallet", 70_000),
+    ]
+    assert bought.lot.pk == ids["lot"] and bought.lot.credits == 700
+    refund = CashRefund.objects.get(transaction_id=ids["refunded"])
+    assert (refund.net_cents, refund.slices.get().lot_id) == (8_100, ids["lot"])
+    charged = LedgerTransaction.objects.get(pk=ids["charged"])
+    assert (charged.member.uid, charged.operation_id) == ("m1", ids["operation"])
+    assert charged.member.account.balance == 1_500
+    assert ledger_violations() == []
+    # and the admin history and permissions follow the models to billing
+    entry = LogEntry.objects.get()
+    assert entry.content_type.app_label == "billing"
+    assert entry.get_edited_object() == bought
+    assert not ContentType.objects.filter(
+        app_label="members", model="ledgertransaction"
+    ).exists()
+    # and the ledger service posts to the same tables
+    lot = ledger.credits_purchase(credits=10, actor="tests")
+    assert CreditLot.objects.count() == 2 and lot.transaction.entries.count() == 2
+    assert Account.objects.get(code="wallet").balance == 58_500 + 1_000
+    assert ledger_violations() == []
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
+def test_the_postgres_triggers_still_guard_the_moved_tables(old_apps):
+    # given: a ledger written before the move, then the move
+    ids = write_a_ledger(old_apps)
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    entry_id = LedgerTransaction.objects.get(pk=ids["bought"]).entries.first().pk
+
+    # when / then: the database refuses an edit, a deletion and an unbalanced posting
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            "UPDATE members_ledgerentry SET amount = amount + 1 WHERE id = %s",
+            [entry_id],
+        )
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            "DELETE FROM members_ledgertransaction WHERE id = %s", [ids["bought"]]
+        )
+    wallet = Account.objects.get(code="wallet")
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO members_ledgerentry (transaction_id, account_id, amount) "
+            "VALUES (%s, %s, 100)",
+            [ids["bought"], wallet.pk],
+        )
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    # and the balance trigger still keeps the wallet, which never goes negative
+    assert Account.objects.get(code="wallet").balance == 58_500
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            "UPDATE members_account SET balance = -1 WHERE id = %s", [wallet.pk]
+        )
+    assert ledger_violations() == []
