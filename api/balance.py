@@ -11,6 +11,7 @@ from api.errors import ERRORS
 from api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from api.inputs import StrictCharField, StrictSerializer, actor, parse, query_text
 from billing.money import format_amount, parse_amount
+from billing.selectors import wallet_balance
 from billing.services import ledger
 from members import selectors
 
@@ -105,9 +106,7 @@ class AdjustmentApi(APIView):
                 {
                     "success": True,
                     "transaction_id": txn.pk,
-                    "balance": format_amount(
-                        ledger.account_system(ledger.WALLET).balance
-                    ),
+                    "balance": format_amount(wallet_balance()),
                 },
             )
 

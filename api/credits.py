@@ -10,6 +10,7 @@ from api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from api.inputs import StrictSerializer, actor, parse
 from billing import pricing
 from billing.money import format_amount
+from billing.selectors import wallet_balance
 from billing.services import ledger
 
 
@@ -86,9 +87,7 @@ class PurchaseApi(APIView):
                     "unit_price": format_amount(lot.unit_price_cents),
                     "total": format_amount(lot.total_cents),
                     "currency": "USD",
-                    "balance": format_amount(
-                        ledger.account_system(ledger.WALLET).balance
-                    ),
+                    "balance": format_amount(wallet_balance()),
                     "transaction_id": lot.transaction_id,
                 },
             )
@@ -129,9 +128,7 @@ class RefundApi(APIView):
                     "fee": format_amount(refund.fee_cents),
                     "net": format_amount(refund.net_cents),
                     "currency": "USD",
-                    "balance": format_amount(
-                        ledger.account_system(ledger.WALLET).balance
-                    ),
+                    "balance": format_amount(wallet_balance()),
                     "transaction_id": refund.transaction_id,
                 },
             )

@@ -5,6 +5,8 @@ import re
 
 from django.db.models import Count, Q, Sum
 
+from billing import pricing
+from billing import selectors as wallet
 from billing.models import Account, LedgerEntry, LedgerTransaction
 from billing.money import format_amount
 from members import tiers
@@ -156,7 +158,6 @@ def renewals_due(
 def balance_forecast(*, days: int | None = None, at: dt.datetime | None = None) -> dict:
     """Can the wallet pay for the auto-renewals due in the next `days` days (default:
     the organisation's low-balance window)? Amounts in hundredths of a credit."""
-    from billing.services import ledger
     from members.services.org import org_settings
 
     at = at or clock.now()
@@ -164,14 +165,14 @@ def balance_forecast(*, days: int | None = None, at: dt.datetime | None = None) 
     totals = members_renewing(within=dt.timedelta(days=days), at=at).aggregate(
         count=Count("id"), due=Sum("plan__price")
     )
-    wallet = ledger.account_system(ledger.WALLET)
-    available = wallet.balance - ledger.wallet_holds()
+    balance = wallet.wallet_balance()
+    available = balance - wallet.wallet_holds()
     due = totals["due"] or 0
     return {
         "window_days": days,
         "renewals": totals["count"],
         "due": due,
-        "balance": wallet.balance,
+        "balance": balance,
         "available": available,
         "shortfall": max(0, due - available),
     }
@@ -180,19 +181,15 @@ def balance_forecast(*, days: int | None = None, at: dt.datetime | None = None) 
 def wallet_summary() -> dict:
     """The wallet in hundredths of a credit: its balance, what changes waiting for
     upstream hold, what is available, and what could be refunded for cash."""
-    from billing import pricing
-    from billing.services import ledger
-
-    wallet = ledger.account_system(ledger.WALLET)
-    held = ledger.wallet_holds()
-    lots = ledger._lots_unrefunded()
+    balance = wallet.wallet_balance()
+    held = wallet.wallet_holds()
     refundable = pricing.refundable_amount(
-        lots=lots, wallet_balance=wallet.balance - held
+        lots=wallet.lots_unrefunded(), wallet_balance=balance - held
     )
     return {
-        "balance": wallet.balance,
+        "balance": balance,
         "held": held,
-        "available": wallet.balance - held,
+        "available": balance - held,
         "refundable": refundable,
     }
 

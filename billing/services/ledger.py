@@ -6,9 +6,9 @@ then the member, then the operation, so concurrent operations queue instead of d
 """
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import F
 
-from billing import pricing
+from billing import pricing, selectors
 from billing.models import (
     Account,
     CashRefund,
@@ -17,7 +17,7 @@ from billing.models import (
     LedgerTransaction,
     LotRefund,
 )
-from billing.money import format_amount
+from billing.money import credits_to_hundredths, format_amount
 from members.errors import InsufficientCredits, ValidationFailed
 from members.models import Member, Operation
 from members.services.audit import audit_record
@@ -62,18 +62,8 @@ def wallet_lock() -> Account:
     return wallet
 
 
-def wallet_holds() -> int:
-    """Hundredths reserved by operations still in flight against the upstream."""
-    return (
-        Operation.objects.filter(status__in=Operation.IN_FLIGHT).aggregate(
-            s=Sum("hold")
-        )["s"]
-        or 0
-    )
-
-
 def wallet_available(wallet: Account) -> int:
-    return wallet.balance - wallet_holds()
+    return wallet.balance - selectors.wallet_holds()
 
 
 def require_available(wallet: Account, amount: int) -> None:
@@ -153,7 +143,7 @@ def credits_purchase(*, credits: int, actor: str) -> CreditLot:
             details={"credits": [f"at most {pricing.MAX_PURCHASE_CREDITS}"]},
         )
     q = pricing.quote(credits)
-    amount = credits * 100
+    amount = credits_to_hundredths(credits)
     with transaction.atomic():
         wallet = wallet_lock()
         txn = transaction_post(
@@ -178,29 +168,14 @@ def credits_purchase(*, credits: int, actor: str) -> CreditLot:
     return lot
 
 
-def _lots_unrefunded() -> list[tuple[int, int, int]]:
-    lots = CreditLot.objects.order_by("id").values_list(
-        "id", "credits", "unit_price_cents"
-    )
-    refunded = dict(
-        LotRefund.objects.values("lot_id")
-        .annotate(s=Sum("amount"))
-        .values_list("lot_id", "s")
-    )
-    return [
-        (lid, credits * 100 - refunded.get(lid, 0), price)
-        for lid, credits, price in lots
-    ]
-
-
 def refund_quote(
     *, credits: int, wallet: Account | None = None
 ) -> pricing.RefundValuation:
     wallet = wallet or account_system(WALLET)
     available = wallet_available(wallet)
-    lots = _lots_unrefunded()
+    lots = selectors.lots_unrefunded()
     refundable = pricing.refundable_amount(lots=lots, wallet_balance=available)
-    amount = credits * 100
+    amount = credits_to_hundredths(credits)
     if amount > refundable:
         raise InsufficientCredits(
             f"Only {format_amount(refundable)} credits can be refunded for cash "
@@ -222,7 +197,7 @@ def credits_refund(*, credits: int, actor: str) -> CashRefund:
     with transaction.atomic():
         wallet = wallet_lock()
         valuation = refund_quote(credits=credits, wallet=wallet)
-        amount = credits * 100
+        amount = credits_to_hundredths(credits)
         txn = transaction_post(
             kind=LedgerTransaction.Kind.REFUND,
             memo=f"Cash refund of {credits:,} credits: {format_amount(valuation.net_cents)} USD "

@@ -12,23 +12,36 @@ from orgportal import clock
 
 
 def org_settings() -> OrgSettings:
-    """The one settings row, created with the environment's defaults on first use."""
+    """The one settings row; until an operator first saves settings, the environment's
+    defaults (an unsaved row: reading settings never writes)."""
     found = OrgSettings.objects.filter(pk=1).first()
-    if found is not None:
-        return found
+    return found if found is not None else _defaults()
+
+
+def _defaults() -> OrgSettings:
+    return OrgSettings(
+        pk=1,
+        auto_renew_default=settings.ORG_AUTO_RENEW_DEFAULT,
+        reminder_days=list(settings.RENEWAL_REMINDER_DAYS),
+        renew_lead_hours=settings.AUTO_RENEW_LEAD_HOURS,
+        low_balance_days=settings.LOW_BALANCE_DAYS,
+        notify_emails=",".join(settings.NOTIFY_EMAILS),
+        updated_at=clock.now(),
+    )
+
+
+def org_settings_locked() -> OrgSettings:
+    """The settings row, locked for this transaction; saved with the defaults first
+    if it does not exist yet."""
+    row = OrgSettings.objects.select_for_update().filter(pk=1).first()
+    if row is not None:
+        return row
     try:
         with transaction.atomic():
-            return OrgSettings.objects.create(
-                pk=1,
-                auto_renew_default=settings.ORG_AUTO_RENEW_DEFAULT,
-                reminder_days=list(settings.RENEWAL_REMINDER_DAYS),
-                renew_lead_hours=settings.AUTO_RENEW_LEAD_HOURS,
-                low_balance_days=settings.LOW_BALANCE_DAYS,
-                notify_emails=",".join(settings.NOTIFY_EMAILS),
-                updated_at=clock.now(),
-            )
+            _defaults().save(force_insert=True)
     except IntegrityError:  # created by someone else meanwhile
-        return OrgSettings.objects.get(pk=1)
+        pass
+    return OrgSettings.objects.select_for_update().get(pk=1)
 
 
 REMINDER_DAYS_MAX = 60
@@ -112,8 +125,7 @@ def org_settings_update(*, actor: str, **fields) -> OrgSettings:
         field, messages = next(iter(errors.items()))
         raise ValidationFailed(f"{field}: {messages[0]}", details=errors)
     with transaction.atomic():
-        org_settings()
-        row = OrgSettings.objects.select_for_update().get(pk=1)
+        row = org_settings_locked()
         before = _settings_snapshot(row)
         for name, value in clean.items():
             setattr(row, name, value)

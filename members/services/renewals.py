@@ -26,10 +26,10 @@ from django.db import IntegrityError, transaction
 from billing.money import format_amount
 from members import schedule, selectors
 from members.errors import Conflict, InsufficientCredits, ServiceError
-from members.models import Member, Notification, Operation, OrgSettings, TermAction
+from members.models import Member, Notification, Operation, TermAction
 from members.services import operations
 from members.services.audit import audit_record
-from members.services.org import org_settings
+from members.services.org import org_settings, org_settings_locked
 from members.upstream import OrgClient
 from orgportal import clock
 
@@ -499,9 +499,13 @@ def low_balance_check(*, at: dt.datetime | None = None) -> bool:
     window; the episode ends when it can again. True if an alert went out."""
 
     at = at or clock.now()
-    org_settings()
+    current = org_settings()
+    if current.low_balance_since is None:
+        forecast = selectors.balance_forecast(days=current.low_balance_days, at=at)
+        if forecast["shortfall"] == 0:
+            return False  # no episode to start or end: nothing to lock or write
     with transaction.atomic():
-        row = OrgSettings.objects.select_for_update().get(pk=1)
+        row = org_settings_locked()
         forecast = selectors.balance_forecast(days=row.low_balance_days, at=at)
         if forecast["shortfall"] == 0:
             if row.low_balance_since is not None:

@@ -13,7 +13,7 @@ from django.db.models import F, Q, Subquery, Sum
 
 from billing.models import Account, LedgerEntry, LedgerTransaction
 from billing.money import format_amount
-from billing.services import ledger
+from billing.selectors import wallet_account_id
 from members import selectors
 
 
@@ -21,10 +21,6 @@ def wallet_figures() -> dict[str, str]:
     """The wallet's balance, held, available and refundable amounts as the portal
     shows them: decimal strings of credits."""
     return {name: format_amount(v) for name, v in selectors.wallet_summary().items()}
-
-
-def wallet_account_id() -> int:
-    return ledger.account_system(ledger.WALLET).pk
 
 
 def wallet_amounts(txn_ids: list[int]) -> dict[int, int]:
@@ -46,7 +42,7 @@ def wallet_snapshot() -> tuple[int, int, int]:
     order, so every transaction up to that id is visible with it."""
     newest = LedgerTransaction.objects.order_by("-id").values("id")[:1]
     row = (
-        Account.objects.filter(code=ledger.WALLET)
+        Account.objects.filter(kind=Account.Kind.WALLET)
         .annotate(newest=Subquery(newest))
         .values_list("pk", "balance", "newest")
         .first()

@@ -8,7 +8,7 @@ import datetime as dt
 
 from django.db.models import Count
 
-from billing.services import ledger
+from billing import selectors as wallet
 from members import selectors
 from members.models import Delivery, Member, Operation, Plan, ReconciliationRun
 from members.services.org import org_settings
@@ -63,7 +63,7 @@ def dashboard() -> dict:
     now = clock.now()
     settings_row = org_settings()
     balance = wallet_figures()
-    wallet_balance = ledger.account_system(ledger.WALLET).balance
+    wallet_balance = wallet.wallet_balance()
     flows = wallet_flows_by_day(days=30)
     spent = sum(spent for _, spent in flows.values())
     burn_per_day = spent / 30

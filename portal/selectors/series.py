@@ -10,9 +10,9 @@ from django.db.models import F, Min, Q, Sum
 from django.db.models.functions import TruncDate
 
 from billing.models import LedgerEntry, LedgerTransaction
+from billing.selectors import wallet_account_id
 from members.models import Member, Operation, UsageDay
 from orgportal import clock
-from portal.selectors.balances import wallet_account_id
 
 _MEMBER_KINDS = [
     LedgerTransaction.Kind.MEMBER_CREATE,

@@ -168,6 +168,17 @@ def test_the_flag_goes_up_once_audited_and_published(
     assert quota_flag(member_id=10**9, month="2026-03") is False
 
 
+@pytest.mark.django_db
+def test_a_change_settled_with_upstream_keeps_the_gateways_flag(funded, frozen):
+    # given: a member the gateway refused for quota
+    (member,) = create("m1")
+    quota_flag(member_id=member.pk, month="2026-03")
+    # when: a renewal is settled with upstream, whose own flag is down
+    operations.member_renew(uid="m1", actor="tests")
+    # then: the flag still says what the gateway did
+    assert flagged() == {"m1"}
+
+
 @pytest.fixture
 def gateway(transactional_db, sandbox, settings):
     from orgportal.asgi import application

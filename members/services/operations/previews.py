@@ -5,7 +5,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from billing import proration
-from billing.services import ledger
+from billing import selectors as wallet
 from members.models import Member, Operation, Plan
 from members.services.operations.state import (
     member_get_live,
@@ -75,7 +75,7 @@ def member_preview(*, uid: str, plan: str, at: dt.datetime | None = None) -> Pre
     target = plan_for_new_term(plan)
     at = at or clock.now()
     amount = change_amount(member, target, at)
-    wallet = ledger.account_system(ledger.WALLET)
+    balance, held = wallet.wallet_balance(), wallet.wallet_holds()
     if change_kind(member, target) == Operation.Kind.RENEW:
         start, end = proration.renewal_period(
             paid_terms(open_terms(member, at))
@@ -89,8 +89,8 @@ def member_preview(*, uid: str, plan: str, at: dt.datetime | None = None) -> Pre
         from_plan=member.plan.name,
         to_plan=target.name,
         amount=amount,
-        balance=wallet.balance,
-        available=ledger.wallet_available(wallet),
+        balance=balance,
+        available=balance - held,
         term_start=start,
         term_end=end,
     )
@@ -100,13 +100,13 @@ def member_create_preview(*, plan: str, at: dt.datetime | None = None) -> Previe
     """What creating a member on `plan` would charge: the plan's full price."""
     target = plan_for_new_term(plan)
     at = at or clock.now()
-    wallet = ledger.account_system(ledger.WALLET)
+    balance, held = wallet.wallet_balance(), wallet.wallet_holds()
     return Preview(
         from_plan=None,
         to_plan=target.name,
         amount=target.price,
-        balance=wallet.balance,
-        available=ledger.wallet_available(wallet),
+        balance=balance,
+        available=balance - held,
         term_start=at,
         term_end=at + proration.TERM,
     )
@@ -117,13 +117,13 @@ def member_cancel_preview(*, uid: str, at: dt.datetime | None = None) -> Preview
     the unused time of what was paid, as member_cancel and member_delete price it."""
     member = member_get_live(uid)
     at = at or clock.now()
-    wallet = ledger.account_system(ledger.WALLET)
+    balance, held = wallet.wallet_balance(), wallet.wallet_holds()
     return Preview(
         from_plan=member.plan.name,
         to_plan=member.plan.name,
         amount=-cancel_credit(member, at),
-        balance=wallet.balance,
-        available=ledger.wallet_available(wallet),
+        balance=balance,
+        available=balance - held,
         term_start=member.term_start,
         term_end=min(member.term_end, at),
     )

@@ -319,7 +319,8 @@ def _upstream_fields(upstream: dict) -> dict:
             "websocket_connections", plan.websocket_connections
         ),
         "newsfeed": bool(upstream.get("newsfeed", True)),
-        "quota_exceeded": bool(upstream.get("quota_exceeded", False)),
+        # Not `quota_exceeded`: upstream's flag counts its own requests, the member's
+        # flag says this product's gateway refused them (members.services.quota).
     }
 
 
