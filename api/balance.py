@@ -10,6 +10,7 @@ from api.cursors import cursor_before, cursor_field
 from api.errors import ERRORS
 from api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from api.inputs import StrictCharField, StrictSerializer, actor, parse, query_text
+from billing.models import LedgerTransaction
 from billing.money import format_amount, parse_amount
 from billing.selectors import wallet_balance
 from billing.services import ledger
@@ -113,10 +114,49 @@ class AdjustmentApi(APIView):
         return idempotent(request, run)
 
 
+class ReversalIn(StrictSerializer):
+    reason = StrictCharField(max_length=250)
+
+
+class ReversalApi(APIView):
+    class ReversalOut(serializers.Serializer):
+        success = serializers.BooleanField()
+        transaction_id = serializers.IntegerField(help_text="the reversal's own id")
+        reverses = serializers.IntegerField()
+        balance = serializers.CharField()
+
+    @extend_schema(
+        request=ReversalIn,
+        parameters=[IDEMPOTENCY_HEADER],
+        responses={200: ReversalOut, **ERRORS},
+        summary="Reverse a manual adjustment (posts its mirror image)",
+    )
+    def post(self, request, transaction_id: int):
+        data = parse(ReversalIn, request)
+
+        def run():
+            txn = ledger.transaction_reverse(
+                transaction_id=transaction_id,
+                reason=data["reason"],
+                actor=actor(request),
+            )
+            return (
+                200,
+                {
+                    "success": True,
+                    "transaction_id": txn.pk,
+                    "reverses": transaction_id,
+                    "balance": format_amount(wallet_balance()),
+                },
+            )
+
+        return idempotent(request, run)
+
+
 class LedgerApi(APIView):
     class LedgerQuery(serializers.Serializer):
         kind = serializers.ChoiceField(
-            choices=[c for c, _ in selectors.LedgerTransaction.Kind.choices],
+            choices=[c for c, _ in LedgerTransaction.Kind.choices],
             required=False,
         )
         uid = query_text(required=False)

@@ -79,6 +79,11 @@ urlpatterns = [
         balance.AdjustmentApi.as_view(),
         name="ledger-adjustments",
     ),
+    path(
+        "ledger/<int:transaction_id>/reverse",
+        balance.ReversalApi.as_view(),
+        name="ledger-reverse",
+    ),
     path("credits/quote", credits.QuoteApi.as_view(), name="credits-quote"),
     path("credits/purchase", credits.PurchaseApi.as_view(), name="credits-purchase"),
     path("credits/refund", credits.RefundApi.as_view(), name="credits-refund"),

@@ -71,6 +71,7 @@ REQUIRED_SCOPES: dict[str, dict[str, str | None]] = {
     "organization:ledger": {"GET": READ},
     # Mints or removes credits out of thin air.
     "organization:ledger-adjustments": {"POST": ADMIN},
+    "organization:ledger-reverse": {"POST": ADMIN},
     "organization:credits-quote": {"GET": READ},
     "organization:credits-purchase": {"POST": CREDITS},
     # Pays credits out as cash.

@@ -60,6 +60,11 @@ urlpatterns = [
     # money
     path("ledger/", ledger.ledger_list, name="ledger"),
     path("ledger/export.csv", ledger.ledger_export, name="ledger_export"),
+    path(
+        "ledger/<int:transaction_id>/reverse",
+        ledger.ledger_reverse,
+        name="ledger_reverse",
+    ),
     path("credits/", credits.credits_page, name="credits"),
     path("credits/quote/", credits.credits_quote, name="credits_quote"),
     path("credits/purchase/", credits.credits_purchase, name="credits_purchase"),

@@ -18,7 +18,7 @@ from billing.models import (
     LotRefund,
 )
 from billing.money import credits_to_hundredths, format_amount
-from members.errors import InsufficientCredits, ValidationFailed
+from members.errors import Conflict, InsufficientCredits, NotFound, ValidationFailed
 from members.models import Member, Operation
 from members.services.audit import audit_record
 from orgportal import clock
@@ -268,21 +268,23 @@ def transaction_reverse(
         wallet = wallet_lock()
         original = LedgerTransaction.objects.filter(pk=transaction_id).first()
         if original is None:
-            raise ValidationFailed(
-                f"No ledger transaction {transaction_id}", code="NOT_FOUND", status=404
+            raise NotFound(
+                f"No ledger transaction {transaction_id}",
+                code="TRANSACTION_NOT_FOUND",
+                details={"transaction_id": transaction_id},
             )
         if original.kind != LedgerTransaction.Kind.ADJUSTMENT:
-            raise ValidationFailed(
-                "Only manual adjustments can be reversed by hand; member charges follow "
-                "the member's operations",
+            raise Conflict(
+                "Only manual adjustments can be reversed by hand; member charges, "
+                "purchases and refunds follow their own operations",
                 code="NOT_REVERSIBLE",
-                status=409,
+                details={"transaction_id": transaction_id, "kind": original.kind},
             )
         if LedgerTransaction.objects.filter(reverses=original).exists():
-            raise ValidationFailed(
-                "That transaction was already reversed",
+            raise Conflict(
+                f"Ledger transaction {transaction_id} was already reversed",
                 code="ALREADY_REVERSED",
-                status=409,
+                details={"transaction_id": transaction_id},
             )
         entries = [
             (e.account, -e.amount) for e in original.entries.select_related("account")

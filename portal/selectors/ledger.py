@@ -8,8 +8,9 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, Sum
 
+from billing import selectors as wallet
 from billing.models import Account, LedgerEntry, LedgerTransaction
 from billing.money import format_amount
 from members import selectors
@@ -60,8 +61,11 @@ def ledger_page(
     qs = _ledger_filtered(kind=kind, uid=uid, since=since, until=until).filter(
         id__lte=newest
     )
+    reversed_by = LedgerTransaction.objects.filter(reverses=OuterRef("pk"))
     rows, next_before = selectors.keyset_page(
-        qs.select_related("member"), before=before, limit=limit
+        qs.select_related("member").annotate(reversed=Exists(reversed_by)),
+        before=before,
+        limit=limit,
     )
     entries: dict[int, list[LedgerEntry]] = {}
     for entry in LedgerEntry.objects.filter(
@@ -179,3 +183,34 @@ def ledger_csv_rows(*, kind="", uid="", since=None, until=None) -> Iterator[list
                 reverses or "",
             ]
         before = ids[-1]
+
+
+@dataclass
+class ReversalReview:
+    original: LedgerTransaction
+    wallet_amount: (
+        int  # hundredths the reversal moves into (+) or out of (-) the wallet
+    )
+    balance: int
+    available: int
+
+
+def reversal_review(transaction_id: int) -> ReversalReview | None:
+    """What reversing a manual adjustment would do to the wallet; None when there is
+    no such transaction (the service decides whether it may be reversed)."""
+    original = LedgerTransaction.objects.filter(pk=transaction_id).first()
+    if original is None:
+        return None
+    moved = (
+        LedgerEntry.objects.filter(
+            transaction=original, account__kind=Account.Kind.WALLET
+        ).aggregate(s=Sum("amount"))["s"]
+        or 0
+    )
+    balance = wallet.wallet_balance()
+    return ReversalReview(
+        original=original,
+        wallet_amount=-moved,
+        balance=balance,
+        available=balance - wallet.wallet_holds(),
+    )

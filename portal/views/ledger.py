@@ -4,15 +4,19 @@ import csv
 from collections.abc import Iterator
 
 from asgiref.sync import sync_to_async
+from django.contrib import messages
 from django.core.handlers.asgi import ASGIRequest
-from django.http import StreamingHttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
 
+from billing.money import format_amount
+from billing.services import ledger
+from members.errors import ServiceError
 from orgportal import clock
 from portal.forms import LedgerFilterForm
 from portal.selectors import ledger as reads
-from portal.views.common import role_required
+from portal.views.common import actor, role_required
 
 
 def _filters(form) -> dict:
@@ -87,3 +91,42 @@ def ledger_export(request):
     response["Content-Disposition"] = f'attachment; filename="ledger-{stamp}.csv"'
     response["Cache-Control"] = "no-store"
     return response
+
+
+@role_required("owner")
+@require_http_methods(["GET", "POST"])
+def ledger_reverse(request, transaction_id: int):
+    """GET: what reversing the adjustment would do, and a reason to give. POST with
+    a reason: the reversal (billing.services.ledger decides whether it may)."""
+    review = reads.reversal_review(transaction_id)
+    if review is None:
+        raise Http404(f"No ledger transaction {transaction_id}")
+    reason = (request.POST.get("reason") or "").strip()
+    error = None
+    if request.method == "POST":
+        if not reason:
+            error = "Give a reason: it is kept with the reversal and in the audit log."
+        elif len(reason) > 250:
+            error = "The reason is at most 250 characters."
+        else:
+            try:
+                txn = ledger.transaction_reverse(
+                    transaction_id=transaction_id, reason=reason, actor=actor(request)
+                )
+            except ServiceError as exc:
+                error = exc.message
+            else:
+                moved = review.wallet_amount
+                messages.success(
+                    request,
+                    f"Reversed #{transaction_id} as #{txn.pk}: "
+                    f"{format_amount(abs(moved))} credits "
+                    f"{'back into' if moved > 0 else 'out of'} the wallet.",
+                )
+                return redirect("portal:ledger")
+    return render(
+        request,
+        "portal/ledger/reverse.html",
+        {"review": review, "reason": reason, "error": error},
+        status=400 if error else 200,
+    )

@@ -5,6 +5,7 @@ from django.test import Client
 from django.urls import URLPattern, reverse
 
 from billing.models import LedgerTransaction
+from billing.services import ledger
 from members.models import AuditEvent, GatewayKey, Member
 from portal import urls as portal_urls
 from tests.portal import factories
@@ -35,6 +36,7 @@ OWNER_ACTIONS = {
     "webhook_edit",
     "webhook_rotate",
     "webhook_delete",
+    "ledger_reverse",
 }
 
 
@@ -50,6 +52,9 @@ def world(db, sandbox):
         "token_id": token.pk,
         "delivery_id": delivery.pk,
         "endpoint_id": endpoint.pk,
+        "transaction_id": ledger.ledger_adjust(
+            amount=100, reason="tests", actor="tests"
+        ).pk,
     }
 
 
