@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TierFeatures:
-    rest_data_points_max: int
+    rest_data_points_max: int  # most bars one REST series request returns
     deep_history: bool
     tick_data: bool
     newsfeed: bool
@@ -14,20 +14,50 @@ class TierFeatures:
     ws_subscriptions: int
     ws_max_dp: int
     # Upstream defaults for a regular plan of this tier.
-    rate_limit: int
+    rate_limit: int  # REST requests per minute
     quota: int  # monthly REST requests; 0 = unlimited
     websocket_connections: int
 
 
 TIERS: dict[str, TierFeatures] = {
     "pro": TierFeatures(
-        20_000, False, False, True, True, "delayed", 2, 1_000, 25, 50_000, 1
+        rest_data_points_max=20_000,
+        deep_history=False,
+        tick_data=False,
+        newsfeed=True,
+        documents=True,
+        screener_options="delayed",
+        ws_subscriptions=2,
+        ws_max_dp=1_000,
+        rate_limit=25,
+        quota=50_000,
+        websocket_connections=1,
     ),
     "ultra": TierFeatures(
-        30_000, True, False, True, True, "realtime", 5, 1_000, 40, 120_000, 1
+        rest_data_points_max=30_000,
+        deep_history=True,
+        tick_data=False,
+        newsfeed=True,
+        documents=True,
+        screener_options="realtime",
+        ws_subscriptions=5,
+        ws_max_dp=1_000,
+        rate_limit=40,
+        quota=120_000,
+        websocket_connections=1,
     ),
     "mega": TierFeatures(
-        30_000, True, True, True, True, "realtime", 12, 30_000, 80, 0, 3
+        rest_data_points_max=30_000,
+        deep_history=True,
+        tick_data=True,
+        newsfeed=True,
+        documents=True,
+        screener_options="realtime",
+        ws_subscriptions=12,
+        ws_max_dp=30_000,
+        rate_limit=80,
+        quota=0,
+        websocket_connections=3,
     ),
 }
 TIER_ORDER = ["pro", "ultra", "mega"]
