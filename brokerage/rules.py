@@ -56,18 +56,6 @@ def token_status(
     return TokenStatus.VALID
 
 
-def refresh_due(
-    *,
-    expires_at: dt.datetime,
-    failed_at: dt.datetime | None,
-    now: dt.datetime,
-    lead: dt.timedelta,
-) -> bool:
-    """Whether a refresh should run now: `lead` or less before expiry, or after it. A
-    failed link is never refreshed (its refresh token is dead)."""
-    return failed_at is None and expires_at - now <= lead
-
-
 def claim_free(*, claimed_until: dt.datetime | None, now: dt.datetime) -> bool:
     """Whether a refresh may be claimed: nobody holds it, or the holder's lease ran
     out (its process died mid-call)."""

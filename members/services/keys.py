@@ -78,16 +78,6 @@ def gateway_keys_revoke(*, member: Member, actor: str) -> int:
     return count
 
 
-def gateway_key_member(token: str) -> Member | None:
-    """The member a live gateway key belongs to, or None."""
-    key = (
-        GatewayKey.objects.select_related("member", "member__plan")
-        .filter(key_hash=sha256_hex(token), revoked_at=None)
-        .first()
-    )
-    return key.member if key else None
-
-
 def service_token_create(
     *, name: str, actor: str, scopes: Iterable[str] | None = None
 ) -> tuple[ServiceToken, str]:

@@ -5,7 +5,13 @@ import json
 import pytest
 
 from billing.models import LedgerTransaction
-from members.models import AuditEvent, IdempotencyRecord, Member, Operation
+from members.models import (
+    AuditEvent,
+    IdempotencyRecord,
+    Member,
+    Operation,
+)
+from tests.keys import key_owner
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/organization"
@@ -234,15 +240,13 @@ def test_insufficient_credits_is_402_before_upstream(api, db, sandbox):
 
 
 def test_rotate_key_returns_a_new_key_once(api, funded):
-    from members.services.keys import gateway_key_member
-
     old = post(api, "/members/create", {"uid": "m1", "plan": "pro"}).json()["member"][
         "api_key"
     ]
     new = post(api, "/members/m1/rotate-key").json()["member"]["api_key"]
     assert new != old
-    assert gateway_key_member(old) is None
-    assert gateway_key_member(new).uid == "m1"
+    assert key_owner(old) is None
+    assert key_owner(new).uid == "m1"
 
 
 def test_settings_update_without_plan_is_local(api, funded, sandbox):
@@ -279,13 +283,11 @@ def test_a_member_called_create_is_reachable(api, funded):
 
 
 def test_revoke_keys_stops_every_key_until_rotated(api, funded):
-    from members.services.keys import gateway_key_member
-
     key = post(api, "/members/create", {"uid": "m1", "plan": "pro"}).json()["member"][
         "api_key"
     ]
     r = post(api, "/members/m1/revoke-keys")
     assert r.status_code == 200 and r.json()["member"]["api_key"] is None
-    assert gateway_key_member(key) is None
+    assert key_owner(key) is None
     new = post(api, "/members/m1/rotate-key").json()["member"]["api_key"]
-    assert gateway_key_member(new).uid == "m1"
+    assert key_owner(new).uid == "m1"

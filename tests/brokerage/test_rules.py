@@ -91,32 +91,9 @@ def test_status_words_are_the_documented_ones():
     assert set(rules.TOKEN_STATUS_HELP) == set(TokenStatus)
 
 
-# --- refresh_due, claim_free ----------------------------------------------------------
+# --- claim_free ----------------------------------------------------------
 
 LEAD = dt.timedelta(minutes=15)
-
-
-@pytest.mark.parametrize(
-    ("remaining", "failed", "due"),
-    [
-        (LEAD + S, False, False),
-        (LEAD, False, True),
-        (S, False, True),
-        (-dt.timedelta(days=2), False, True),  # expired: refresh tokens outlive it
-        (LEAD, True, False),  # a dead refresh token is never sent again
-        (-S, True, False),
-    ],
-)
-def test_refresh_due(remaining, failed, due):
-    assert (
-        rules.refresh_due(
-            expires_at=NOW + remaining,
-            failed_at=NOW if failed else None,
-            now=NOW,
-            lead=LEAD,
-        )
-        is due
-    )
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ from billing.services import ledger
 from members.errors import Conflict, InsufficientCredits, ServiceError
 from members.models import Member, Operation
 from members.services import operations
-from members.services.keys import gateway_key_member
 from members.status import status_at
 from orgportal import clock
+from tests.keys import key_owner
 
 pytestmark = pytest.mark.django_db
 
@@ -36,7 +36,7 @@ def test_create_charges_the_plan_price_and_issues_a_gateway_key(funded, frozen):
         frozen.now(),
     )
     assert member.term_end == frozen.now() + dt.timedelta(days=30)
-    assert gateway_key_member(outcome.api_key) == member
+    assert key_owner(outcome.api_key) == member
     assert outcome.api_key.count(".") == 2  # JWT-shaped
     assert ledger_violations() == []
 
@@ -104,7 +104,7 @@ def test_delete_of_an_active_member_refunds_as_a_cancel_and_keeps_history(
     member = Member.objects.get(uid="m1")
     assert member.status == "deleted"
     assert wallet() == 100_000 - 1_500 + 1_000
-    assert gateway_key_member(outcome.api_key) is None
+    assert key_owner(outcome.api_key) is None
     assert LedgerTransaction.objects.filter(member=member).count() == 2
     # the uid is free again
     assert operations.member_create(uid="m1", plan="pro", actor="tests").settled
@@ -201,7 +201,7 @@ def test_deleting_an_expired_member_credits_nothing_and_stops_its_key(funded, fr
     assert outcome.member.status == "deleted"
     assert wallet() == 100_000 - 1_500
     assert not LedgerTransaction.objects.filter(kind="member_delete").exists()
-    assert gateway_key_member(created.api_key) is None
+    assert key_owner(created.api_key) is None
 
 
 def test_a_plan_change_carrying_some_settings_changes_only_those(funded, frozen):
