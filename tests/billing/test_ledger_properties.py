@@ -6,13 +6,14 @@ from fractions import Fraction
 
 import pytest
 from django.db import transaction
+from django.test import TestCase
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.ledgercheck import ledger_violations
 from billing.services import ledger
 from members.errors import ServiceError
-from members.services import operations
+from members.services import cache_events, operations
 from members.services.plans import plans_sync
 from orgportal import clock
 from tests.conftest import T0
@@ -162,6 +163,8 @@ def test_random_sequences_keep_the_ledger_exact(sandbox, sequence):
     sandbox.state.reset()
     clock.freeze(T0)
     model = Model()
+    told: list[int] = []  # members the gateways were told changed
+    cache_events.listen(told.append)
     try:
         with transaction.atomic():
             plans_sync()
@@ -172,7 +175,11 @@ def test_random_sequences_keep_the_ledger_exact(sandbox, sequence):
                     continue
                 expected = model.apply(step)
                 try:
-                    run(step)
+                    # What each step defers to its commit (cache events, tasks)
+                    # runs right after it, as it would outside this test's
+                    # rollback-only transaction.
+                    with TestCase.captureOnCommitCallbacks(execute=True):
+                        run(step)
                     succeeded = True
                 except ServiceError:
                     succeeded = False
@@ -181,8 +188,11 @@ def test_random_sequences_keep_the_ledger_exact(sandbox, sequence):
                     step
                 )
             assert ledger_violations() == []
+            if any(step[0] == "create" for step in sequence) and model.members:
+                assert told, "a member was created but no commit callback ran"
             raise _Rollback
     except _Rollback:
         pass
     finally:
+        cache_events.unlisten(told.append)
         clock.reset()
