@@ -51,27 +51,6 @@ def idempotency_keys_clean() -> int:
     return idempotency_records_clean()
 
 
-# --- notifications ------------------------------------------------------------------------
-
-
-@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
-def delivery_send(delivery_id: int) -> str:
-    """Send one notification delivery if it is still due. Safe to run twice: the service
-    claims the delivery before sending, so a redelivered task sends nothing new."""
-    from members.services.notifications import delivery_attempt
-
-    return delivery_attempt(delivery_id=delivery_id).status
-
-
-@shared_task(time_limit=300, soft_time_limit=280)
-def deliveries_retry_due() -> int:
-    """Beat: retry failed deliveries whose backoff has passed, and send any whose task
-    was lost."""
-    from members.services.notifications import deliveries_retry_due as retry_due
-
-    return retry_due()
-
-
 # --- reconciliation, usage roll-ups, monthly quota ---------------------------------------
 
 # Reconciliation retries: full jitter under an exponential ceiling, in seconds. Five

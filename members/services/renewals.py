@@ -26,11 +26,12 @@ from django.db import IntegrityError, transaction
 from billing.money import format_amount
 from members import schedule, selectors
 from members.errors import Conflict, InsufficientCredits, ServiceError
-from members.models import Member, Notification, Operation, OrgSettings, TermAction
+from members.models import Member, Operation, OrgSettings, TermAction
 from members.services import operations
 from members.services.audit import audit_record
 from members.services.org import org_settings
 from members.upstream import OrgClient
+from notifications.models import Notification
 from orgportal import clock
 
 log = logging.getLogger(__name__)
@@ -63,13 +64,13 @@ def renew_key(member_id: int, term_end: dt.datetime) -> str:
 
 def member_data(member: Member) -> dict:
     """The `data.member` object of member events."""
-    from members.services.notifications import member_snapshot
+    from notifications.services.notify import member_snapshot
 
     return member_snapshot(member)
 
 
 def _notify(**kwargs) -> None:
-    from members.services.notifications import notify
+    from notifications.services.notify import notify
 
     notify(**kwargs)
 

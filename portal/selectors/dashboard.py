@@ -10,8 +10,9 @@ from django.db.models import Count
 
 from billing.services import ledger
 from members import selectors
-from members.models import Delivery, Member, Operation, Plan, ReconciliationRun
+from members.models import Member, Operation, Plan, ReconciliationRun
 from members.services.org import org_settings
+from notifications.models import Delivery
 from orgportal import clock
 from portal.selectors.balances import wallet_figures
 from portal.selectors.series import (

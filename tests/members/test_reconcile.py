@@ -12,17 +12,11 @@ from django.core.management import call_command
 from billing.ledgercheck import ledger_violations
 from billing.models import Account, LedgerEntry
 from members import tasks
-from members.models import (
-    AuditEvent,
-    Member,
-    MemberTerm,
-    Notification,
-    Operation,
-    ReconciliationRun,
-)
+from members.models import AuditEvent, Member, MemberTerm, Operation, ReconciliationRun
 from members.services import cache_events, operations, reconcile, renewals
 from members.services.reconcile import reconcile_run
 from members.upstream import OrgClient
+from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
 

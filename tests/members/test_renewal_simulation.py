@@ -15,8 +15,9 @@ import pytest
 
 from billing.ledgercheck import ledger_violations
 from billing.services import ledger
-from members.models import Member, Notification
+from members.models import Member
 from members.services import operations, renewals
+from notifications.models import Notification
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

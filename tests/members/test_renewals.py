@@ -7,9 +7,10 @@ import pytest
 
 from billing.ledgercheck import ledger_violations
 from billing.services import ledger
-from members.models import Member, Notification, Operation, TermAction
+from members.models import Member, Operation, TermAction
 from members.services import operations, renewals
 from members.services.org import org_settings
+from notifications.models import Notification
 
 pytestmark = pytest.mark.django_db
 

@@ -10,9 +10,10 @@ from django.db import connection, connections
 
 from billing.ledgercheck import ledger_violations
 from billing.services import ledger
-from members.models import Member, Notification, Operation, TermAction
+from members.models import Member, Operation, TermAction
 from members.services import operations, renewals
 from members.services.plans import plans_sync
+from notifications.models import Notification
 
 pytestmark = [
     pytest.mark.postgres,

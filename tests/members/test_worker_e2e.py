@@ -16,14 +16,16 @@ from django.db import connection, transaction
 
 from billing.ledgercheck import ledger_violations
 from billing.services import ledger
-from members.models import Delivery, Member, Notification, Operation, TermAction
+from members.models import Member, Operation, TermAction
 from members.services import operations
-from members.services.notifications import notify, webhook_endpoint_create
 from members.services.org import org_settings
 from members.services.plans import plans_sync
+from notifications.models import Delivery, Notification
+from notifications.services.endpoints import webhook_endpoint_create
+from notifications.services.notify import notify
 from orgportal.celery import app
 from tests.conftest import ORG_KEY
-from tests.members.webhook_receiver import Receiver
+from tests.notifications.webhook_receiver import Receiver
 
 pytestmark = [
     pytest.mark.postgres,
