@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "members",
     "billing",  # the credit ledger: accounts, transactions, lots, refunds
     "notifications",  # events for the parent SaaS, by email and signed webhooks
+    "renewals",  # reminders, auto-renewals, expiries and reconciliation with upstream
     "portal",  # the staff web portal (no models)
     "marketdata",
     "brokerage",  # members' Aries brokerage links

@@ -10,7 +10,7 @@ from django.db.models import Count
 
 from billing.services import ledger
 from members import selectors
-from members.models import Member, Operation, Plan, ReconciliationRun
+from members.models import Member, Operation, Plan
 from members.services.org import org_settings
 from notifications.models import Delivery
 from orgportal import clock
@@ -22,6 +22,7 @@ from portal.selectors.series import (
     usage_series,
     wallet_flows_by_day,
 )
+from renewals.models import ReconciliationRun
 
 
 def members_by_plan_status() -> dict:
