@@ -10,9 +10,9 @@ from api.errors import ERRORS
 from api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from api.inputs import actor
 from api.webhooks import EVENTS, EventNameField
-from members import notification_selectors as reads
-from members.models import Delivery, DeliveryAttempt, Notification
-from members.services import notifications as service
+from notifications import selectors as reads
+from notifications.models import Delivery, DeliveryAttempt, Notification
+from notifications.services import deliveries as service
 from orgportal.clock import iso
 
 

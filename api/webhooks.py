@@ -1,5 +1,5 @@
 """Webhook endpoints: add, list, change, delete, and rotate their signing secrets. The
-webhooks themselves are described in `members.webhook_schema`."""
+webhooks themselves are described in `notifications.payloads`."""
 
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
@@ -9,9 +9,9 @@ from rest_framework.views import APIView
 from api.errors import ERRORS
 from api.idempotency import IDEMPOTENCY_HEADER, idempotent
 from api.inputs import StrictCharField, StrictSerializer, actor, parse
-from members import notification_selectors as reads
-from members.models import Notification, WebhookEndpoint
-from members.services import notifications as service
+from notifications import selectors as reads
+from notifications.models import Notification, WebhookEndpoint
+from notifications.services import endpoints as service
 from orgportal.clock import iso
 
 EVENTS = list(Notification.Event.values)

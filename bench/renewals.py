@@ -108,7 +108,7 @@ def make_due(ids: list[int], at: dt.datetime, upstream: httpx.Client) -> dict:
 def scan_times(at: dt.datetime, lead: dt.timedelta) -> tuple[float, dict]:
     from django.db import connection
 
-    from members.services import renewals
+    from renewals.services import term_actions as renewals
 
     queries = {
         "reminders": lambda: renewals.reminders_due_ids(at=at),
@@ -204,9 +204,9 @@ def run(members: int, shares: list[float], port: int) -> None:
     django.setup()
     from billing.services import ledger
     from members.models import Member
-    from members.services import renewals
     from members.services.org import org_settings
     from members.services.plans import plans_sync
+    from renewals.services import run as renewals
 
     plans_sync()
     ledger.ledger_adjust(amount=500_000_00, reason="bench funds", actor="bench")

@@ -34,16 +34,6 @@ def operations_resolve_pending() -> int:
     return len(ids)
 
 
-@shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
-def renewals_run() -> dict:
-    """Reminders, auto-renewals, expiries and the low-balance alert. Safe to run twice
-    at once (beat firing twice, two workers): every action is claimed once per term.
-    Stops after four minutes; what is left is still due on the next run."""
-    from members.services.renewals import renewals_run as run
-
-    return run(budget_s=240).as_dict()
-
-
 @shared_task(time_limit=300, soft_time_limit=280)
 def idempotency_keys_clean() -> int:
     from members.services.idempotency import idempotency_records_clean
@@ -51,68 +41,7 @@ def idempotency_keys_clean() -> int:
     return idempotency_records_clean()
 
 
-# --- notifications ------------------------------------------------------------------------
-
-
-@shared_task(acks_late=True, time_limit=120, soft_time_limit=100)
-def delivery_send(delivery_id: int) -> str:
-    """Send one notification delivery if it is still due. Safe to run twice: the service
-    claims the delivery before sending, so a redelivered task sends nothing new."""
-    from members.services.notifications import delivery_attempt
-
-    return delivery_attempt(delivery_id=delivery_id).status
-
-
-@shared_task(time_limit=300, soft_time_limit=280)
-def deliveries_retry_due() -> int:
-    """Beat: retry failed deliveries whose backoff has passed, and send any whose task
-    was lost."""
-    from members.services.notifications import deliveries_retry_due as retry_due
-
-    return retry_due()
-
-
-# --- reconciliation, usage roll-ups, monthly quota ---------------------------------------
-
-# Reconciliation retries: full jitter under an exponential ceiling, in seconds. Five
-# retries wait at most about fifteen minutes in all; then the next hourly run takes over.
-RECONCILE_RETRY_BASE_S = 30
-RECONCILE_RETRY_CAP_S = 600
-RECONCILE_MAX_RETRIES = 5
-
-
-class ReconcileFailed(Exception):
-    """Upstream could not be read in full; the run row says why."""
-
-
-@shared_task(
-    bind=True,
-    acks_late=True,  # safe: a rerun compares again and repairs only what still differs
-    max_retries=RECONCILE_MAX_RETRIES,
-    time_limit=1800,  # 100k members is a thousand pages; a run may take minutes
-    soft_time_limit=1740,
-)
-def reconcile(self) -> dict:
-    """Beat: compare every member with upstream, repair what is safe, report the rest."""
-    import random
-
-    from members.services.reconcile import reconcile_run
-
-    run = reconcile_run()
-    if run.error:
-        ceiling = min(
-            RECONCILE_RETRY_CAP_S, RECONCILE_RETRY_BASE_S * 2**self.request.retries
-        )
-        raise self.retry(
-            countdown=random.uniform(0, ceiling),  # noqa: S311 - jitter, not secrecy
-            exc=ReconcileFailed(run.error),
-        )
-    return {
-        "run": run.pk,
-        "checked": run.checked,
-        "repaired": len(run.repaired),
-        "reported": len(run.reported),
-    }
+# --- usage roll-ups, monthly quota -------------------------------------------------------
 
 
 @shared_task(acks_late=True, time_limit=900, soft_time_limit=840)

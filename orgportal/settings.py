@@ -62,6 +62,8 @@ INSTALLED_APPS = [
     "axes",  # sign-in lockout, for the portal and Django admin alike
     "members",
     "billing",  # the credit ledger: accounts, transactions, lots, refunds
+    "notifications",  # events for the parent SaaS, by email and signed webhooks
+    "renewals",  # reminders, auto-renewals, expiries and reconciliation with upstream
     "portal",  # the staff web portal (no models)
     "marketdata",
     "brokerage",  # members' Aries brokerage links
@@ -415,7 +417,7 @@ SPECTACULAR_SETTINGS = {
     # The notification webhooks' payloads (OpenAPI 3.1 `webhooks`).
     "OAS_VERSION": "3.1.0",
     "WEBHOOKS": [
-        f"members.webhook_schema.WEBHOOK_{name}"
+        f"notifications.payloads.WEBHOOK_{name}"
         for name in (
             "RENEWAL_DUE",
             "RENEWED",

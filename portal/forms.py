@@ -6,7 +6,8 @@ from django import forms
 from billing import pricing
 from billing.models import LedgerTransaction
 from members import inputs, scopes
-from members.models import Member, Notification, Plan
+from members.models import Member, Plan
+from notifications.models import Notification
 
 STATUS_CHOICES = [("", "Any status")] + list(Member.Status.choices)
 TRI_STATE = [("", "Follow upstream"), ("yes", "Allowed"), ("no", "Blocked")]

@@ -27,11 +27,12 @@ from django.db.models import BigIntegerField, Sum
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 
-from members.models import Member, Notification, UsageDay
+from members.models import Member, UsageDay
 from members.selectors import member_limits
 from members.services import cache_events
 from members.services.audit import audit_record
 from members.services.usage import month_after, month_start
+from notifications.models import Notification
 from orgportal import clock
 
 ACTOR = "system:quota"
@@ -165,7 +166,7 @@ def quota_reset(*, at: dt.datetime | None = None) -> int:
 def quota_exceeded_notify(*, at: dt.datetime | None = None) -> int:
     """Record `member.quota_exceeded` once per member per month for each member over its
     quota this month. Returns how many notifications were recorded by this run."""
-    from members.services.notifications import member_snapshot, notify
+    from notifications.services.notify import member_snapshot, notify
 
     at = at or clock.now()
     first = month_start(at.astimezone(dt.UTC).date())

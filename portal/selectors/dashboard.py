@@ -10,8 +10,9 @@ from django.db.models import Count
 
 from billing import selectors as wallet
 from members import selectors
-from members.models import Delivery, Member, Operation, Plan, ReconciliationRun
+from members.models import Member, Operation, Plan
 from members.services.org import org_settings
+from notifications.models import Delivery
 from orgportal import clock
 from portal.selectors.balances import wallet_figures
 from portal.selectors.series import (
@@ -21,6 +22,7 @@ from portal.selectors.series import (
     usage_series,
     wallet_flows_by_day,
 )
+from renewals.models import ReconciliationRun
 
 
 def members_by_plan_status() -> dict:

@@ -1,7 +1,7 @@
 """The notifications page: the webhook delivery log."""
 
 from members import selectors
-from members.models import Delivery
+from notifications.models import Delivery
 
 
 def deliveries_page(*, status="", before=None, limit=50):

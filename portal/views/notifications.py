@@ -1,6 +1,4 @@
-"""Notifications, the delivery log with redelivery, and webhook endpoints.
-
-The services live in members.services.notifications (imported inside the views)."""
+"""Notifications, the delivery log with redelivery, and webhook endpoints."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
@@ -9,7 +7,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from members import inputs
 from members.errors import ServiceError
-from members.models import Delivery, Notification, WebhookEndpoint
+from notifications.models import Delivery, Notification, WebhookEndpoint
+from notifications.services.deliveries import delivery_redeliver as redeliver
+from notifications.services.endpoints import (
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_endpoint_rotate_secret,
+    webhook_endpoint_update,
+)
 from portal.forms import WebhookEndpointForm
 from portal.selectors import notifications as reads
 from portal.views.common import (
@@ -82,8 +87,6 @@ def delivery_detail(request, delivery_id: int):
 @role_required("admin")
 @require_POST
 def delivery_redeliver(request, delivery_id: int):
-    from members.services.notifications import delivery_redeliver as redeliver
-
     try:
         delivery = redeliver(delivery_id=delivery_id, actor=actor(request))
     except ServiceError as exc:
@@ -118,8 +121,6 @@ def _secret_page(request, endpoint, secret, created: bool):
 @role_required("owner")
 @require_http_methods(["GET", "POST"])
 def webhook_new(request):
-    from members.services.notifications import webhook_endpoint_create
-
     form = WebhookEndpointForm(request.POST or None, initial={"active": True})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -145,8 +146,6 @@ def webhook_new(request):
 @role_required("owner")
 @require_http_methods(["GET", "POST"])
 def webhook_edit(request, endpoint_id: int):
-    from members.services.notifications import webhook_endpoint_update
-
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
     if endpoint is None:
         return not_found(request, f"There is no webhook endpoint #{endpoint_id}.")
@@ -186,8 +185,6 @@ def webhook_edit(request, endpoint_id: int):
 @role_required("owner")
 @require_http_methods(["GET", "POST"])
 def webhook_rotate(request, endpoint_id: int):
-    from members.services.notifications import webhook_endpoint_rotate_secret
-
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
     if endpoint is None:
         return not_found(request, f"There is no webhook endpoint #{endpoint_id}.")
@@ -217,8 +214,6 @@ def webhook_rotate(request, endpoint_id: int):
 @role_required("owner")
 @require_http_methods(["GET", "POST"])
 def webhook_delete(request, endpoint_id: int):
-    from members.services.notifications import webhook_endpoint_delete
-
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
     if endpoint is None:
         return not_found(request, f"There is no webhook endpoint #{endpoint_id}.")

@@ -11,8 +11,9 @@ from django.core.management import CommandError, call_command
 from billing.models import LedgerTransaction
 from members import scopes
 from members.auth import ServiceTokenScopes
-from members.models import ServiceToken, WebhookEndpoint
+from members.models import ServiceToken
 from members.services.keys import service_token_create
+from notifications.models import WebhookEndpoint
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/organization"

@@ -9,10 +9,11 @@ import pytest
 
 from billing.services import ledger
 from members import tasks
-from members.models import AuditEvent, Member, Notification, UsageDay
+from members.models import AuditEvent, Member, UsageDay
 from members.services import cache_events, operations
 from members.services.plans import plans_sync
 from members.services.quota import quota_exceeded_notify, quota_flag, quota_reset
+from notifications.models import Notification
 from tests.marketdata.conftest import ThreadedServer
 
 MARCH_31 = dt.datetime(2026, 3, 31, 23, 50, tzinfo=dt.UTC)

@@ -11,9 +11,9 @@ from billing.models import LedgerTransaction
 from members.errors import ServiceError
 from members.models import Member
 from members.services import operations
-from members.services.reconcile import reconcile_run
 from members.uids import uid_problem
 from members.upstream import OrgClient, UpstreamInvalid
+from renewals.services.reconcile import reconcile_run
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/organization"

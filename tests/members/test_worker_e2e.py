@@ -16,14 +16,17 @@ from django.db import connection, transaction
 
 from billing.ledgercheck import ledger_violations
 from billing.services import ledger
-from members.models import Delivery, Member, Notification, Operation, TermAction
+from members.models import Member, Operation
 from members.services import operations
-from members.services.notifications import notify, webhook_endpoint_create
 from members.services.org import org_settings
 from members.services.plans import plans_sync
+from notifications.models import Delivery, Notification
+from notifications.services.endpoints import webhook_endpoint_create
+from notifications.services.notify import notify
 from orgportal.celery import app
+from renewals.models import TermAction
 from tests.conftest import ORG_KEY
-from tests.members.webhook_receiver import Receiver
+from tests.notifications.webhook_receiver import Receiver
 
 pytestmark = [
     pytest.mark.postgres,
@@ -186,7 +189,7 @@ def due_members(count: int) -> int:
 def test_beat_firing_twice_into_two_workers_renews_each_member_once(workers):
     # given
     before = due_members(5)
-    from members.tasks import renewals_run
+    from renewals.tasks import renewals_run
 
     workers.start("w1")
     workers.start("w2")
@@ -210,7 +213,7 @@ def test_beat_firing_twice_into_two_workers_renews_each_member_once(workers):
 def test_a_worker_killed_mid_renewal_loses_nothing_and_charges_once(workers, sandbox):
     # given: upstream slow enough to kill the worker while it waits on a renewal
     before = due_members(3)
-    from members.tasks import renewals_run
+    from renewals.tasks import renewals_run
 
     first = workers.start("w1")
     sandbox.state.faults_set(latency_ms=1500)

@@ -10,9 +10,9 @@ import socket
 import httpx
 import pytest
 
-from members import webhooks
+from notifications import signing as webhooks
 from outbound import http as outbound_http
-from tests.members.webhook_receiver import Receiver
+from tests.notifications.webhook_receiver import Receiver
 from tests.outbound.stubs import StubResolver, guard_network
 
 SECRET = "whsec_test-secret"

@@ -3,16 +3,8 @@ counts, permissions). Tests about money go through the services and the sandbox.
 
 import datetime as dt
 
-from members.models import (
-    Delivery,
-    GatewayKey,
-    Member,
-    Notification,
-    Plan,
-    ServiceToken,
-    UsageDay,
-    WebhookEndpoint,
-)
+from members.models import GatewayKey, Member, Plan, ServiceToken, UsageDay
+from notifications.models import Delivery, Notification, WebhookEndpoint
 from orgportal import clock
 
 

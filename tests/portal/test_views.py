@@ -398,8 +398,8 @@ def test_dashboard_alerts_on_failed_deliveries_and_low_balance(viewer_client, fu
 def test_webhook_endpoint_secret_shown_once_and_redelivery(
     owner_client, admin_client, settings
 ):
-    from members.models import Delivery, WebhookEndpoint
-    from tests.members.webhook_receiver import Receiver
+    from notifications.models import Delivery, WebhookEndpoint
+    from tests.notifications.webhook_receiver import Receiver
     from tests.portal import factories
 
     # the receiver is on loopback, which only the development setting allows

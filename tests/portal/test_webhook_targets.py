@@ -2,7 +2,7 @@
 
 import pytest
 
-from members.models import WebhookEndpoint
+from notifications.models import WebhookEndpoint
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,13 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.settings import patched_settings
 
 from members.crypto import decrypt
-from members.models import AuditEvent, Delivery, IdempotencyRecord, WebhookEndpoint
-from members.services.notifications import delivery_attempt, notify
-from members.webhook_schema import WEBHOOK_IMPORT_PATHS
-from members.webhooks import sign, verify
-from tests.members.webhook_receiver import Receiver
+from members.models import AuditEvent, IdempotencyRecord
+from notifications.models import Delivery, WebhookEndpoint
+from notifications.payloads import WEBHOOK_IMPORT_PATHS
+from notifications.services.deliveries import delivery_attempt
+from notifications.services.notify import notify
+from notifications.signing import sign, verify
+from tests.notifications.webhook_receiver import Receiver
 
 BASE = "/api/organization"
 SECRET = "whsec_test-secret"

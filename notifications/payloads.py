@@ -2,7 +2,7 @@
 entry per event, with a serializer for its `data`.
 
 SPECTACULAR_SETTINGS["WEBHOOKS"] lists WEBHOOK_IMPORT_PATHS; the wire format itself is
-`members.webhooks` and `members.services.notifications.webhook_body`.
+`notifications.signing` and `notifications.services.deliveries.webhook_body`.
 """
 
 from drf_spectacular.utils import OpenApiResponse, OpenApiWebhook, extend_schema
@@ -140,7 +140,7 @@ WEBHOOK_QUOTA_EXCEEDED = _webhook(
 )
 # For SPECTACULAR_SETTINGS["WEBHOOKS"] (import paths, OAS_VERSION "3.1.0").
 WEBHOOK_IMPORT_PATHS = [
-    f"members.webhook_schema.{name}"
+    f"notifications.payloads.{name}"
     for name in (
         "WEBHOOK_RENEWAL_DUE",
         "WEBHOOK_RENEWED",

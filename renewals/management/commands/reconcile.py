@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from members.services.reconcile import PAGE_SIZE, reconcile_run
+from renewals.services.reconcile import PAGE_SIZE, reconcile_run
 
 
 class Command(BaseCommand):

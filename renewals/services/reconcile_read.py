@@ -1,25 +1,6 @@
-"""Reconciliation with the upstream: list every member upstream, compare with the local
-mirror, repair what is safe and report the rest for a person.
-
-Two phases, so a listing that fails half way applies nothing:
-1. Read: page through upstream, comparing each batch with the local rows of the same
-   uids. Only the differences and the uids seen are kept, never the members themselves.
-2. Apply: only after the whole listing was read. Each repair re-reads the member under
-   its row lock and changes a field only if it still holds the value compared in phase 1
-   (a change made meanwhile wins and the next run looks again).
-
-Safe repairs: the limit fields and full_name follow upstream (no money depends on them,
-upstream enforces its own values whatever we hold, and an admin's stricter overrides are
-separate fields, left alone), and a member that upstream reports expired and whose local
-term has ended is expired through the scheduler's own expiry (once per term, audited,
-`member.expired` notified, gateways told).
-Reported, never repaired: a member upstream that is unknown here, a live member here that
-upstream no longer has, and any plan, status or term-end disagreement: each may mean
-credits are owed one way or the other, and only a person can say which.
-
-Money is never touched: no ledger posting, no wallet lock. A member with an operation in
-flight is skipped, and a disagreement about a member whose operation ran during the
-pass is dropped: the operation explains it and the next run will see the settled state.
+"""Reconciliation's first phase: page through upstream, comparing each batch with the
+local rows of the same uids. Only the differences and the uids seen are kept, never the
+members themselves; nothing is changed here (`reconcile` applies the findings).
 """
 
 import dataclasses
@@ -28,22 +9,15 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Max, Q
-
-from members.models import Member, Operation, ReconciliationRun
-from members.services import cache_events
-from members.services.audit import audit_record
+from members.models import Member, Operation
 from members.status import status_at
 from members.uids import RULE as UID_RULE
 from members.uids import uid_problem
-from members.upstream import OrgClient, UpstreamError, UpstreamNotFound, shared_client
+from members.upstream import OrgClient, UpstreamError, UpstreamNotFound
 from orgportal import clock
 
 log = logging.getLogger(__name__)
 
-ACTOR = "system:reconcile"
-PAGE_SIZE = 100  # the Organization API's largest page
 BATCH_SIZE = 500  # upstream members compared per local query
 LIMIT_FIELDS = (
     "rate_limit",
@@ -59,12 +33,10 @@ TIME_TOLERANCE = dt.timedelta(seconds=1)
 # not a snapshot: a deletion meanwhile shifts later pages). Past this many, the
 # listing itself is suspect and nothing is repaired.
 MAX_MISSING_CONFIRMS = 200
-# Items kept on the run row; the rest are counted in one summary item.
-MAX_ITEMS = 1000
 
 
 @dataclasses.dataclass
-class _Repair:
+class Repair:
     member_id: int
     uid: str
     # field -> (local value compared, upstream value)
@@ -73,8 +45,8 @@ class _Repair:
 
 
 @dataclasses.dataclass
-class _Findings:
-    repairs: list[_Repair] = dataclasses.field(default_factory=list)
+class Findings:
+    repairs: list[Repair] = dataclasses.field(default_factory=list)
     reported: list[dict] = dataclasses.field(default_factory=list)
     listed: int = 0  # members read from the upstream listing so far
     checked: int = 0
@@ -85,63 +57,7 @@ class _Findings:
     busy_at_start: set[str] = dataclasses.field(default_factory=set)
 
 
-def reconcile_run(
-    *, client: OrgClient | None = None, page_size: int = PAGE_SIZE
-) -> ReconciliationRun:
-    """Compare every member with upstream; repair what is safe, report the rest. The run
-    row says what was found; `run.error` is set (and nothing applied) when upstream
-    could not be read in full."""
-    client = client or shared_client()
-    run = ReconciliationRun.objects.create(started_at=clock.now())
-    findings = _Findings(
-        op_watermark=Operation.objects.aggregate(m=Max("id"))["m"] or 0,
-        busy_at_start=set(
-            Operation.objects.filter(status__in=Operation.IN_FLIGHT).values_list(
-                "member_uid", flat=True
-            )
-        ),
-    )
-    try:
-        _read(client, page_size, findings)
-    except UpstreamError as exc:
-        log.warning("reconciliation could not read upstream: %s", exc.message)
-        return _finish(
-            run,
-            findings,
-            repaired=[],
-            reported=[],
-            error=f"Reading upstream failed after {findings.listed} members were "
-            f"listed; nothing was applied: {exc.message}",
-        )
-    except BaseException as exc:
-        _abandon(run, findings, f"Aborted ({type(exc).__name__}); nothing was applied")
-        raise
-    try:
-        repaired, reported = _apply(findings)
-    except BaseException as exc:
-        _abandon(
-            run,
-            findings,
-            f"Aborted while applying ({type(exc).__name__}); repairs made before it "
-            "stand (see the audit log) and the next run finds the rest",
-        )
-        raise
-    return _finish(run, findings, repaired=repaired, reported=reported)
-
-
-def _abandon(run: ReconciliationRun, findings: _Findings, error: str) -> None:
-    """A time limit or a crash: leave the row saying so, not looking still running,
-    without hiding the exception that stopped the run."""
-    try:
-        _finish(run, findings, repaired=[], reported=[], error=error)
-    except Exception:
-        log.exception("could not record the end of reconciliation run %s", run.pk)
-
-
-# --- phase 1: read and compare ----------------------------------------------------------
-
-
-def _read(client: OrgClient, page_size: int, findings: _Findings) -> None:
+def upstream_read(client: OrgClient, page_size: int, findings: Findings) -> None:
     seen: set[str] = set()
     batch: list[dict] = []
     for raw in client.members_iter(page_size=page_size):
@@ -193,7 +109,7 @@ def _busy(uids: Iterable[str]) -> set[str]:
     )
 
 
-def _compare_batch(batch: list[dict], findings: _Findings) -> None:
+def _compare_batch(batch: list[dict], findings: Findings) -> None:
     if not batch:
         return
     uids = [raw["uid"] for raw in batch]
@@ -217,7 +133,7 @@ def _compare_batch(batch: list[dict], findings: _Findings) -> None:
         member = local.get(uid)
         if member is None:
             findings.reported.append(
-                _item(
+                report_item(
                     uid,
                     "member",
                     None,
@@ -230,7 +146,7 @@ def _compare_batch(batch: list[dict], findings: _Findings) -> None:
         _compare(member, raw, at, findings)
 
 
-def _compare(member: Member, raw: dict, at: dt.datetime, findings: _Findings) -> None:
+def _compare(member: Member, raw: dict, at: dt.datetime, findings: Findings) -> None:
     uid = member.uid
     fields: dict[str, tuple[Any, Any]] = {}
     for name in REPAIRED_FIELDS:
@@ -248,7 +164,7 @@ def _compare(member: Member, raw: dict, at: dt.datetime, findings: _Findings) ->
     local_status = status_at(member.status, member.term_end, at)
     if upstream_status != local_status:
         findings.reported.append(
-            _item(
+            report_item(
                 uid,
                 "status",
                 local_status,
@@ -263,7 +179,7 @@ def _compare(member: Member, raw: dict, at: dt.datetime, findings: _Findings) ->
     upstream_plan = raw.get("plan")
     if upstream_plan != member.plan.name:
         findings.reported.append(
-            _item(
+            report_item(
                 uid,
                 "plan",
                 member.plan.name,
@@ -276,7 +192,7 @@ def _compare(member: Member, raw: dict, at: dt.datetime, findings: _Findings) ->
     upstream_end = _parse_time(raw.get("plan_end_at"))
     if upstream_end is None or abs(upstream_end - member.term_end) >= TIME_TOLERANCE:
         findings.reported.append(
-            _item(
+            report_item(
                 uid,
                 "term_end",
                 clock.iso_exact(member.term_end),
@@ -290,7 +206,7 @@ def _compare(member: Member, raw: dict, at: dt.datetime, findings: _Findings) ->
 
     if fields or expire:
         findings.repairs.append(
-            _Repair(member_id=member.pk, uid=uid, fields=fields, expire=expire)
+            Repair(member_id=member.pk, uid=uid, fields=fields, expire=expire)
         )
 
 
@@ -308,7 +224,7 @@ def _status_why(local: str, upstream: str | None) -> str:
     return f"{upstream} upstream but {local} here: changed outside orgportal"
 
 
-def _report_missing(uids: list[str], findings: _Findings, *, confirmed: bool) -> None:
+def _report_missing(uids: list[str], findings: Findings, *, confirmed: bool) -> None:
     for start in range(0, len(uids), BATCH_SIZE):
         chunk = uids[start : start + BATCH_SIZE]
         busy = _busy(chunk)
@@ -335,7 +251,7 @@ def _report_missing(uids: list[str], findings: _Findings, *, confirmed: bool) ->
             if not confirmed:
                 why += " (not read back one by one: too many were missing)"
             findings.reported.append(
-                _item(
+                report_item(
                     uid,
                     "member",
                     {
@@ -349,157 +265,7 @@ def _report_missing(uids: list[str], findings: _Findings, *, confirmed: bool) ->
             )
 
 
-# --- phase 2: apply ------------------------------------------------------------------------
-
-
-def _explained(uids: set[str], findings: _Findings) -> set[str]:
-    """Uids with an operation in flight at any point of the pass: whatever was compared
-    may already be out of date, and the operation owns the outcome."""
-    explained = uids & findings.busy_at_start
-    ordered = sorted(uids - explained)
-    for start in range(0, len(ordered), BATCH_SIZE):
-        chunk = ordered[start : start + BATCH_SIZE]
-        explained.update(
-            Operation.objects.filter(member_uid__in=chunk)
-            .filter(Q(status__in=Operation.IN_FLIGHT) | Q(id__gt=findings.op_watermark))
-            .values_list("member_uid", flat=True)
-        )
-    return explained
-
-
-def _apply(findings: _Findings) -> tuple[list, list]:
-    uids = {r.uid for r in findings.repairs} | {i["uid"] for i in findings.reported}
-    explained = _explained(uids, findings)
-    reported = [i for i in findings.reported if i["uid"] not in explained]
-    repaired: list[dict] = []
-    for repair in findings.repairs:
-        if repair.uid in explained:
-            continue
-        if repair.fields:
-            repaired.extend(_repair_fields(repair))
-        if repair.expire and _expire(repair.member_id):
-            repaired.append(
-                _item(
-                    repair.uid,
-                    "status",
-                    Member.Status.ACTIVE,
-                    Member.Status.EXPIRED,
-                    action="marked expired (its term had ended on both sides); "
-                    "gateways told, member.expired notified",
-                )
-            )
-    return repaired, reported
-
-
-def _repair_fields(repair: _Repair) -> list[dict]:
-    items: list[dict] = []
-    with transaction.atomic():
-        member = (
-            Member.objects.select_for_update()
-            .filter(pk=repair.member_id)
-            .exclude(status=Member.Status.DELETED)
-            .first()
-        )
-        if member is None:
-            return items
-        before: dict[str, Any] = {}
-        after: dict[str, Any] = {}
-        for name, (seen, upstream) in repair.fields.items():
-            if getattr(member, name) != seen:  # changed meanwhile: that change wins
-                continue
-            setattr(member, name, upstream)
-            before[name], after[name] = seen, upstream
-            items.append(
-                _item(
-                    member.uid,
-                    name,
-                    seen,
-                    upstream,
-                    action="follows upstream",
-                )
-            )
-        if not after:
-            return items
-        member.updated_at = clock.now()
-        member.save(update_fields=[*after, "updated_at"])
-        audit_record(
-            actor=ACTOR,
-            action="member.reconcile",
-            obj=("member", member.uid),
-            before=before,
-            after=after,
-        )
-        member_pk = member.pk
-        # Limits are what the gateways enforce: they must reload this member.
-        transaction.on_commit(lambda: cache_events.member_changed(member_pk))
-    return items
-
-
-def _expire(member_id: int) -> bool:
-    # The scheduler's expiry, not a status write of our own: it claims the term's expiry
-    # once (so it is not done or notified twice when both get there), audits it, sends
-    # member.expired and tells the gateways.
-    from members.services.renewals import member_expire
-
-    return member_expire(member_id=member_id, at=clock.now())
-
-
-# --- the run row ---------------------------------------------------------------------------
-
-
-def _finish(
-    run: ReconciliationRun,
-    findings: _Findings,
-    *,
-    repaired: list[dict],
-    reported: list[dict],
-    error: str = "",
-) -> ReconciliationRun:
-    run.finished_at = clock.now()
-    run.checked = findings.checked
-    run.repaired = _capped(repaired)
-    run.reported = _capped(reported)
-    run.error = error[:500]
-    with transaction.atomic():
-        run.save(
-            update_fields=["finished_at", "checked", "repaired", "reported", "error"]
-        )
-        audit_record(
-            actor=ACTOR,
-            action="reconcile.failed" if error else "reconcile.run",
-            obj=("reconciliation_run", run.pk),
-            after={
-                "checked": findings.checked,
-                "skipped_in_flight": findings.skipped,
-                "repaired": len(repaired),
-                "reported": len(reported),
-                "error": run.error,
-            },
-        )
-    log.info(
-        "reconciliation finished",
-        extra={
-            "run": run.pk,
-            "checked": run.checked,
-            "repaired": len(repaired),
-            "reported": len(reported),
-            "error": run.error,
-        },
-    )
-    return run
-
-
-def _capped(items: list[dict]) -> list[dict]:
-    if len(items) <= MAX_ITEMS:
-        return items
-    rest = len(items) - (MAX_ITEMS - 1)
-    return [
-        *items[: MAX_ITEMS - 1],
-        _item("*", "*", None, None, why=f"{rest} more items not listed"),
-    ]
-
-
-def _item(
+def report_item(
     uid: str,
     field: str,
     local: Any,
@@ -517,7 +283,7 @@ def _item(
 
 
 def _uid_item(uid: str) -> dict:
-    return _item(
+    return report_item(
         uid,
         "uid",
         uid,

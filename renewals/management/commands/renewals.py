@@ -7,9 +7,14 @@ from django.core.management.base import BaseCommand
 
 from billing.money import format_amount
 from members import selectors
-from members.services import renewals
 from members.services.org import org_settings
 from orgportal import clock
+from renewals.services.run import renewals_run
+from renewals.services.term_actions import (
+    expiries_due_ids,
+    reminders_due_ids,
+    renewals_due_ids,
+)
 
 
 class Command(BaseCommand):
@@ -27,9 +32,9 @@ class Command(BaseCommand):
         row = org_settings()
         lead = dt.timedelta(hours=row.renew_lead_hours)
         due = {
-            "reminders": len(renewals.reminders_due_ids(at=at)),
-            "auto-renewals": len(renewals.renewals_due_ids(at=at, lead=lead)),
-            "expiries": len(renewals.expiries_due_ids(at=at)),
+            "reminders": len(reminders_due_ids(at=at)),
+            "auto-renewals": len(renewals_due_ids(at=at, lead=lead)),
+            "expiries": len(expiries_due_ids(at=at)),
         }
         forecast = selectors.balance_forecast(at=at)
         self.stdout.write(f"Due now ({at:%Y-%m-%d %H:%M} UTC):")
@@ -48,7 +53,7 @@ class Command(BaseCommand):
         if dry_run:
             return
         self.stdout.write("Running one pass …")
-        report = renewals.renewals_run(at=at)
+        report = renewals_run(at=at)
         self.stdout.write(
             f"Done in {report.seconds:.1f} s: {report.reminded} reminded, "
             f"{report.renewed} renewed, {report.waiting_credits} waiting for credits, "

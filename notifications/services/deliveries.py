@@ -1,57 +1,31 @@
-"""Notifications for the parent SaaS: each event recorded once, then delivered by email
-and to every subscribed webhook endpoint, with a log of every attempt.
+"""Sending notifications' deliveries, by email and to webhook endpoints, with a log of
+every attempt.
 
-Recording (`notify`) is a few inserts inside the caller's transaction. Sending happens
-after commit, in a worker, never inside a transaction: each send first claims its
-delivery with one conditional UPDATE that counts the attempt and takes a lease, so racing
-workers never send the same attempt twice. Deliveries are at-least-once (a worker that
-dies mid-send is retried when its lease runs out); receivers dedupe on the delivery id.
-
-Webhook endpoints are managed in `webhook_endpoints`; their service functions are
-re-exported here, so this module is the one place callers import notifications from.
+Sending happens after the recording transaction commits, in a worker, never inside a
+transaction: each send first claims its delivery with one conditional UPDATE that counts
+the attempt and takes a lease, so racing workers never send the same attempt twice.
+Deliveries are at-least-once (a worker that dies mid-send is retried when its lease runs
+out); receivers dedupe on the delivery id.
 """
 
 import datetime as dt
 import json
-import logging
 import random
 import time
-from functools import partial
 
 from django.conf import settings
 from django.core.mail import get_connection, send_mail
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F
 
-from members import webhooks
 from members.crypto import decrypt
 from members.errors import Conflict, NotFound
-from members.models import (
-    Delivery,
-    DeliveryAttempt,
-    Member,
-    Notification,
-    WebhookEndpoint,
-)
-from members.notification_email import email_message
 from members.services.audit import audit_record
 from members.services.org import org_settings
-from members.services.webhook_endpoints import EVENTS
-from members.services.webhook_endpoints import (
-    webhook_endpoint_create as webhook_endpoint_create,
-)
-from members.services.webhook_endpoints import (
-    webhook_endpoint_delete as webhook_endpoint_delete,
-)
-from members.services.webhook_endpoints import (
-    webhook_endpoint_rotate_secret as webhook_endpoint_rotate_secret,
-)
-from members.services.webhook_endpoints import (
-    webhook_endpoint_update as webhook_endpoint_update,
-)
+from notifications import signing
+from notifications.email import email_destination, email_message
+from notifications.models import Delivery, DeliveryAttempt, Notification
 from orgportal import clock
-
-log = logging.getLogger(__name__)
 
 RETRYABLE = (Delivery.Status.PENDING, Delivery.Status.FAILED)
 # Backoff between automatic attempts, in seconds: full jitter over an exponential window.
@@ -76,117 +50,6 @@ def retry_delay(attempt: int) -> dt.timedelta:
     every sender at once."""
     window = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, min(attempt - 1, 20)))
     return dt.timedelta(seconds=max(BACKOFF_MIN_S, random.uniform(0, window)))
-
-
-def _jsonable(value):
-    if isinstance(value, dt.datetime):
-        return clock.iso(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-def member_snapshot(member: Member) -> dict:
-    """`data.member` of member events: who the event is about, as of the event."""
-    return {
-        "uid": member.uid,
-        "full_name": member.full_name,
-        "plan": member.plan.name,
-        "status": member.status,
-        "term_start": clock.iso(member.term_start),
-        "term_end": clock.iso(member.term_end),
-        "auto_renew": member.auto_renew,
-    }
-
-
-# --- recording ----------------------------------------------------------------------------
-
-
-def notify(
-    *, event: str, dedupe_key: str, data: dict, member: Member | None = None
-) -> Notification | None:
-    """Record `event` once per `dedupe_key` with its deliveries, in the caller's
-    transaction; returns None when the key was recorded before. Sending starts after the
-    caller commits. `data` is the webhook body's `data`: datetimes become ISO 8601 strings;
-    credit amounts must already be decimal strings (`format_amount`). With a `member` and no
-    `data["member"]`, the member's snapshot is added."""
-    if event not in EVENTS:
-        raise ValueError(f"unknown notification event {event!r}")
-    if not dedupe_key or len(dedupe_key) > 200:
-        raise ValueError("dedupe_key must be 1 to 200 characters")
-    if Notification.objects.filter(dedupe_key=dedupe_key).exists():
-        return None
-    payload = _jsonable(data)
-    if member is not None and "member" not in payload:
-        payload = {"member": member_snapshot(member), **payload}
-    recipients = org_settings().email_list
-    endpoints = [
-        e
-        for e in WebhookEndpoint.objects.filter(active=True)
-        if not e.events or event in e.events
-    ]
-    now = clock.now()
-    created: list[Delivery] = []
-    try:
-        # A savepoint: a duplicate key must not break the caller's transaction.
-        with transaction.atomic():
-            notification = Notification.objects.create(
-                event=event,
-                dedupe_key=dedupe_key,
-                member=member,
-                payload=payload,
-                created_at=now,
-            )
-            # next_attempt_at = now: due at once, so if the task below is lost the beat's
-            # deliveries_retry_due sends it.
-            if recipients:
-                created.append(
-                    Delivery.objects.create(
-                        notification=notification,
-                        channel=Delivery.Channel.EMAIL,
-                        destination=_addresses(recipients),
-                        status=Delivery.Status.PENDING,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                )
-            for endpoint in endpoints:
-                created.append(
-                    Delivery.objects.create(
-                        notification=notification,
-                        channel=Delivery.Channel.WEBHOOK,
-                        endpoint=endpoint,
-                        destination=endpoint.url,
-                        status=Delivery.Status.PENDING,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                )
-    except IntegrityError:
-        if Notification.objects.filter(dedupe_key=dedupe_key).exists():
-            return None
-        raise
-    for delivery in created:
-        transaction.on_commit(partial(_enqueue, delivery.pk))
-    return notification
-
-
-def _enqueue(delivery_id: int) -> None:
-    from members.tasks import delivery_send
-
-    try:
-        delivery_send.delay(delivery_id)
-    except Exception:
-        # The caller has committed; a broker outage must not surface there. The delivery
-        # is due, so the beat's deliveries_retry_due sends it.
-        log.warning("could not queue delivery", extra={"delivery": delivery_id})
-
-
-# --- sending ------------------------------------------------------------------------------
 
 
 def webhook_body(notification: Notification) -> bytes:
@@ -227,13 +90,7 @@ def _claim(*, delivery_id: int, manual: bool) -> Delivery | None:
         )
 
 
-def _addresses(recipients: list[str]) -> str:
-    # For the log only: the list itself may be longer than the column.
-    joined = ", ".join(recipients)
-    return joined if len(joined) <= 1000 else joined[:999] + "…"
-
-
-def _send_email(delivery: Delivery) -> webhooks.Sent:
+def _send_email(delivery: Delivery) -> signing.Sent:
     notification = delivery.notification
     subject, body = email_message(
         event=notification.event,
@@ -244,13 +101,13 @@ def _send_email(delivery: Delivery) -> webhooks.Sent:
     # Today's list, so a retry reaches the addresses an admin has since corrected.
     recipients = org_settings().email_list
     if not recipients:
-        return webhooks.Sent(
+        return signing.Sent(
             ok=False,
             status_code=None,
             error="no notification email addresses are configured",
             duration_ms=0,
         )
-    delivery.destination = _addresses(recipients)
+    delivery.destination = email_destination(recipients)
     started = time.monotonic()
     error = ""
     try:
@@ -265,7 +122,7 @@ def _send_email(delivery: Delivery) -> webhooks.Sent:
     except Exception as exc:
         # SMTP, DNS and socket failures alike are this attempt failing.
         error = f"{type(exc).__name__}: {exc}"
-    return webhooks.Sent(
+    return signing.Sent(
         ok=not error,
         status_code=None,
         error=error[:500],
@@ -273,7 +130,7 @@ def _send_email(delivery: Delivery) -> webhooks.Sent:
     )
 
 
-def _send_webhook(delivery: Delivery) -> webhooks.Sent:
+def _send_webhook(delivery: Delivery) -> signing.Sent:
     # A target refused for where it resolves (TARGET_REFUSED) is an ordinary failed
     # attempt and is retried: DNS answers and WEBHOOK_ALLOW_PRIVATE_TARGETS can change
     # before the next one, every retry checks again, and a refused attempt connects to
@@ -282,8 +139,8 @@ def _send_webhook(delivery: Delivery) -> webhooks.Sent:
     try:
         secret = decrypt(endpoint.secret_encrypted)
     except ValueError as exc:
-        return webhooks.Sent(ok=False, status_code=None, error=str(exc), duration_ms=0)
-    return webhooks.post(
+        return signing.Sent(ok=False, status_code=None, error=str(exc), duration_ms=0)
+    return signing.post(
         url=endpoint.url,
         secret=secret,
         body=webhook_body(delivery.notification),
@@ -292,7 +149,7 @@ def _send_webhook(delivery: Delivery) -> webhooks.Sent:
     )
 
 
-def _record(delivery: Delivery, sent: webhooks.Sent, *, manual: bool, started_at):
+def _record(delivery: Delivery, sent: signing.Sent, *, manual: bool, started_at):
     now = clock.now()
     last = {
         "last_status_code": sent.status_code,

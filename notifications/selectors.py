@@ -2,8 +2,8 @@
 (cursor-paged newest first, with what each row is shown with)."""
 
 from members.errors import NotFound
-from members.models import Delivery, Notification, WebhookEndpoint
 from members.selectors import keyset_page
+from notifications.models import Delivery, Notification, WebhookEndpoint
 
 
 def webhook_endpoint_get(endpoint_id: int) -> WebhookEndpoint:

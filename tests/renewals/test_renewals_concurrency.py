@@ -10,9 +10,12 @@ from django.db import connection, connections
 
 from billing.ledgercheck import ledger_violations
 from billing.services import ledger
-from members.models import Member, Notification, Operation, TermAction
-from members.services import operations, renewals
+from members.models import Member, Operation
+from members.services import operations
 from members.services.plans import plans_sync
+from notifications.models import Notification
+from renewals.models import TermAction
+from renewals.services.run import renewals_run
 
 pytestmark = [
     pytest.mark.postgres,
@@ -30,7 +33,7 @@ def runs_in_parallel(at: dt.datetime, workers: int = WORKERS) -> list:
     def worker(_):
         barrier.wait()
         try:
-            return renewals.renewals_run(at=at)
+            return renewals_run(at=at)
         finally:
             connections.close_all()
 

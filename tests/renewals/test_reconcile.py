@@ -11,18 +11,14 @@ from django.core.management import call_command
 
 from billing.ledgercheck import ledger_violations
 from billing.models import Account, LedgerEntry
-from members import tasks
-from members.models import (
-    AuditEvent,
-    Member,
-    MemberTerm,
-    Notification,
-    Operation,
-    ReconciliationRun,
-)
-from members.services import cache_events, operations, reconcile, renewals
-from members.services.reconcile import reconcile_run
+from members.models import AuditEvent, Member, MemberTerm, Operation
+from members.services import cache_events, operations
 from members.upstream import OrgClient
+from notifications.models import Notification
+from renewals import tasks
+from renewals.models import ReconciliationRun
+from renewals.services.expiry import member_expire
+from renewals.services.reconcile import reconcile_run
 
 pytestmark = pytest.mark.django_db
 
@@ -154,7 +150,7 @@ def test_expired_upstream_after_the_term_ended_is_marked_expired_once(
     assert money() == before
     # and neither a second run nor the scheduler expires or notifies it again
     assert reconcile_run().repaired == []
-    assert renewals.member_expire(member_id=m1.pk) is False
+    assert member_expire(member_id=m1.pk) is False
     assert Notification.objects.filter(event="member.expired", member=m1).count() == 1
 
 
@@ -325,7 +321,7 @@ def test_reconcile_task_retries_until_upstream_can_be_read(
     members("m1")
     upstream_limits(sandbox, "m1", rate_limit=9)
     sandbox.state.faults_set(error_rate=1.0, scope="all")
-    real = reconcile.reconcile_run
+    real = reconcile_run
 
     def upstream_recovers_after_one_run(**kwargs):
         try:
@@ -333,7 +329,7 @@ def test_reconcile_task_retries_until_upstream_can_be_read(
         finally:
             sandbox.state.faults_set(error_rate=0.0)
 
-    monkeypatch.setattr(reconcile, "reconcile_run", upstream_recovers_after_one_run)
+    monkeypatch.setattr(tasks, "reconcile_run", upstream_recovers_after_one_run)
     # when
     result = tasks.reconcile.apply()
     # then

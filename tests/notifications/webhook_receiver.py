@@ -1,5 +1,5 @@
 """A webhook receiver on loopback, as a parent SaaS would run one: it checks each POST's
-signature with `members.webhooks.verify` and answers as the test tells it to. It can be
+signature with `notifications.signing.verify` and answers as the test tells it to. It can be
 stopped (connections refused) and started again on the same port.
 
 Loopback is an internal address: the tests that send to it turn on
@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from members.webhooks import verify
+from notifications.signing import verify
 
 
 @dataclass

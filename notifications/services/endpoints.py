@@ -2,7 +2,7 @@
 
 A URL that names a loopback, private, link-local, metadata or otherwise internal
 address, in any spelling, or that carries a user name or password, is refused here
-(INVALID_WEBHOOK_URL, naming the reason); `members.webhooks` checks again at send time.
+(INVALID_WEBHOOK_URL, naming the reason); `notifications.signing` checks again at send time.
 
 The signing secret is generated here, stored only Fernet-encrypted, and returned once
 (on create and on rotation). Every change is audited, never with the secret.
@@ -16,8 +16,8 @@ from django.db import transaction
 
 from members.crypto import encrypt
 from members.errors import NotFound, ValidationFailed
-from members.models import Delivery, Notification, WebhookEndpoint
 from members.services.audit import audit_record
+from notifications.models import Delivery, Notification, WebhookEndpoint
 from orgportal import clock
 from outbound.addresses import Refused, check_url
 

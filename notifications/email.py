@@ -155,3 +155,10 @@ def email_message(
         ]
     )
     return SUBJECT_PREFIX + subject, body
+
+
+def email_destination(recipients: list[str]) -> str:
+    """The recipients as the delivery records them. For the log only: the list itself
+    may be longer than the column."""
+    joined = ", ".join(recipients)
+    return joined if len(joined) <= 1000 else joined[:999] + "…"

@@ -8,24 +8,28 @@ import pytest
 from django.core import mail
 from django.db import connection, connections, transaction
 
-from members.models import AuditEvent, Delivery, DeliveryAttempt, Notification
-from members.notification_email import email_message
-from members.services import notifications, operations
-from members.services.notifications import (
+from members.models import AuditEvent
+from members.services import operations
+from members.services.org import org_settings
+from notifications.email import email_message
+from notifications.models import Delivery, DeliveryAttempt, Notification
+from notifications.services import deliveries
+from notifications.services.deliveries import (
     BACKOFF_BASE_S,
     BACKOFF_CAP_S,
     deliveries_retry_due,
     delivery_attempt,
     delivery_redeliver,
-    notify,
+)
+from notifications.services.endpoints import (
     webhook_endpoint_create,
     webhook_endpoint_rotate_secret,
     webhook_endpoint_update,
 )
-from members.services.org import org_settings
-from members.webhooks import verify
+from notifications.services.notify import notify
+from notifications.signing import verify
 from outbound import http as outbound_http
-from tests.members.webhook_receiver import Receiver
+from tests.notifications.webhook_receiver import Receiver
 from tests.outbound.stubs import StubResolver, guard_network
 
 RENEWED = "member.renewed"
@@ -254,7 +258,7 @@ def test_a_delivery_is_given_up_after_the_last_attempt(
 def test_backoff_grows_within_the_jitter_window():
     for attempt in range(1, 15):
         window = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1))
-        delays = {notifications.retry_delay(attempt) for _ in range(50)}
+        delays = {deliveries.retry_delay(attempt) for _ in range(50)}
         assert all(
             dt.timedelta(seconds=1) <= d <= dt.timedelta(seconds=window) for d in delays
         )

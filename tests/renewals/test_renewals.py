@@ -7,9 +7,13 @@ import pytest
 
 from billing.ledgercheck import ledger_violations
 from billing.services import ledger
-from members.models import Member, Notification, Operation, TermAction
-from members.services import operations, renewals
+from members.models import Member, Operation
+from members.services import operations
 from members.services.org import org_settings
+from notifications.models import Notification
+from renewals.models import TermAction
+from renewals.services import auto_renew
+from renewals.services.run import RunReport, renewals_run
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +25,8 @@ def wallet() -> int:
     return ledger.account_system(ledger.WALLET).balance
 
 
-def run(clock) -> renewals.RunReport:
-    return renewals.renewals_run(at=clock.now())
+def run(clock) -> RunReport:
+    return renewals_run(at=clock.now())
 
 
 def events(event: str, member: Member | None = None) -> list[Notification]:
@@ -216,7 +220,7 @@ def test_a_crash_right_after_upstream_renewed_does_not_charge_twice(
     member = operations.member_create(uid="m1", plan="pro", actor="tests").member
     old_end = member.term_end
     frozen.advance(old_end - frozen.now() - 24 * HOUR)
-    real = renewals._renewed
+    real = auto_renew._renewed
     calls = []
 
     def crash_once(*args, **kwargs):
@@ -225,7 +229,7 @@ def test_a_crash_right_after_upstream_renewed_does_not_charge_twice(
             raise RuntimeError("worker killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(renewals, "_renewed", crash_once)
+    monkeypatch.setattr(auto_renew, "_renewed", crash_once)
     before = wallet()
     first = run(frozen)
     # when: the task is retried, and beat fires again

@@ -1,0 +1,191 @@
+"""The notifications' move from `members` to `notifications` keeps every row: a database
+at the schema of before the move (members 0011, no notifications) is migrated to the
+latest, and what was written through the models of then is read back through
+`notifications.models`."""
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from notifications.models import Delivery, Notification, WebhookEndpoint
+from notifications.services.notify import notify
+from tests.conftest import T0
+
+MOVE = ("notifications", "0001_initial")
+# The migration executor cannot run inside a test's transaction (SQLite's schema editor
+# refuses to), so these tests commit; the fixture leaves the database at the latest.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def targets_before_the_move(graph) -> list[tuple[str, str | None]]:
+    """Each app's last migration that does not need the move, and none of
+    notifications'. Found from the graph, so migrations added later on either side of
+    the move keep their place."""
+    after = set(graph.backwards_plan(MOVE))  # the move and all that needs it
+    targets = []
+    for app in sorted({app for app, _ in graph.nodes}):
+        kept = {n for n in graph.nodes if n[0] == app and n not in after}
+        leaves = [
+            n
+            for n in kept
+            if not any(child.key in kept for child in graph.node_map[n].children)
+        ]
+        targets.extend(leaves or [(app, None)])
+    return targets
+
+
+def migrate(targets) -> MigrationExecutor:
+    executor = MigrationExecutor(connection)
+    executor.migrate(targets)
+    return MigrationExecutor(connection)
+
+
+@pytest.fixture
+def old_apps(transactional_db):
+    """The database as it was before the move, and the models of then."""
+    graph = MigrationExecutor(connection).loader.graph
+    targets = targets_before_the_move(graph)
+    assert ("notifications", None) in targets
+    executor = migrate(targets)
+    try:
+        yield executor.loader.project_state(
+            [t for t in targets if t[1] is not None]
+        ).apps
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        ContentType.objects.clear_cache()
+
+
+def write_notifications(apps) -> dict:
+    """A member event delivered by email and to one endpoint, with an attempt logged for
+    each, and an admin log entry about the endpoint."""
+    Plan = apps.get_model("members", "Plan")
+    Member = apps.get_model("members", "Member")
+    Notification_ = apps.get_model("members", "Notification")
+    Endpoint = apps.get_model("members", "WebhookEndpoint")
+    Delivery_ = apps.get_model("members", "Delivery")
+    Attempt = apps.get_model("members", "DeliveryAttempt")
+    plan = Plan.objects.create(
+        name="pro",
+        price=1500,
+        feature="pro",
+        rate_limit=10,
+        quota=0,
+        websocket_symbols=2,
+        websocket_connections=1,
+        synced_at=T0,
+    )
+    member = Member.objects.create(
+        uid="m1",
+        plan=plan,
+        status="active",
+        term_start=T0,
+        term_end=T0,
+        upstream_created_at=T0,
+        rate_limit=10,
+        quota=0,
+        websocket_symbols=2,
+        websocket_connections=1,
+        upstream_key_encrypted="x",
+        created_at=T0,
+        updated_at=T0,
+    )
+    endpoint = Endpoint.objects.create(
+        url="https://hooks.example.com/in",
+        secret_encrypted="x",
+        events=["member.expired"],
+        created_at=T0,
+        updated_at=T0,
+    )
+    notification = Notification_.objects.create(
+        event="member.expired",
+        dedupe_key="expired:m1",
+        member=member,
+        payload={"member": {"uid": "m1"}},
+        created_at=T0,
+    )
+    by_email = Delivery_.objects.create(
+        notification=notification,
+        channel="email",
+        destination="ops@example.com",
+        status="delivered",
+        attempts=1,
+        delivered_at=T0,
+        created_at=T0,
+    )
+    by_hook = Delivery_.objects.create(
+        notification=notification,
+        channel="webhook",
+        endpoint=endpoint,
+        destination=endpoint.url,
+        status="failed",
+        attempts=1,
+        next_attempt_at=T0,
+        last_status_code=500,
+        created_at=T0,
+    )
+    Attempt.objects.create(delivery=by_email, number=1, ok=True, started_at=T0)
+    Attempt.objects.create(
+        delivery=by_hook, number=1, ok=False, status_code=500, started_at=T0
+    )
+    User = apps.get_model("auth", "User")
+    CT = apps.get_model("contenttypes", "ContentType")
+    staff = User.objects.create(username="staff", is_staff=True)
+    ct, _ = CT.objects.get_or_create(app_label="members", model="webhookendpoint")
+    apps.get_model("admin", "LogEntry").objects.create(
+        user=staff,
+        content_type=ct,
+        object_id=str(endpoint.pk),
+        object_repr=endpoint.url,
+        action_flag=2,
+        change_message="[]",
+        action_time=T0,
+    )
+    # What post_migrate would add for the new app's models, had it run in between: the
+    # move must keep the row that carries the history.
+    CT.objects.get_or_create(app_label="notifications", model="webhookendpoint")
+    return {
+        "notification": notification.pk,
+        "email": by_email.pk,
+        "hook": by_hook.pk,
+        "endpoint": endpoint.pk,
+    }
+
+
+def test_notifications_written_before_the_move_read_back_through_the_new_app(
+    old_apps,
+):
+    # given: notifications written before the move
+    ids = write_notifications(old_apps)
+
+    # when: the database is migrated to the latest
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+    # then: the same rows, through the notifications app's models
+    notification = Notification.objects.get(pk=ids["notification"])
+    assert (notification.event, notification.member.uid) == ("member.expired", "m1")
+    assert sorted(notification.deliveries.values_list("channel", "status")) == [
+        ("email", "delivered"),
+        ("webhook", "failed"),
+    ]
+    hook = Delivery.objects.get(pk=ids["hook"])
+    assert hook.endpoint_id == ids["endpoint"]
+    assert hook.endpoint.deliveries.get() == hook
+    assert [a.status_code for a in hook.attempt_log.all()] == [500]
+    assert Delivery.objects.get(pk=ids["email"]).attempt_log.get().ok
+    # and the admin history and permissions follow the models to the new app
+    entry = LogEntry.objects.get()
+    assert entry.content_type.app_label == "notifications"
+    assert entry.get_edited_object() == WebhookEndpoint.objects.get(pk=ids["endpoint"])
+    assert not ContentType.objects.filter(
+        app_label="members", model="webhookendpoint"
+    ).exists()
+    # and the service records into the same tables (a new key, a new row)
+    assert (
+        notify(event="member.expired", dedupe_key="expired:m1", data={}, member=None)
+        is None
+    )
+    assert notify(event="org.low_balance", dedupe_key="low:1", data={}) is not None
+    assert Notification.objects.count() == 2

@@ -1,0 +1,169 @@
+"""The scheduler's and reconciliation's move from `members` to `renewals` keeps every row:
+a database at the schema of before the move (members 0012, no renewals) is migrated to
+the latest, and what was written through the models of then is read back through
+`renewals.models`."""
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.db import IntegrityError, connection, transaction
+from django.db.migrations.executor import MigrationExecutor
+
+from renewals.models import ReconciliationRun, TermAction
+from tests.conftest import T0
+
+MOVE = ("renewals", "0001_initial")
+# The migration executor cannot run inside a test's transaction (SQLite's schema editor
+# refuses to), so these tests commit; the fixture leaves the database at the latest.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def targets_before_the_move(graph) -> list[tuple[str, str | None]]:
+    """Each app's last migration that does not need the move, and none of
+    renewals'. Found from the graph, so migrations added later on either side of
+    the move keep their place."""
+    after = set(graph.backwards_plan(MOVE))  # the move and all that needs it
+    targets = []
+    for app in sorted({app for app, _ in graph.nodes}):
+        kept = {n for n in graph.nodes if n[0] == app and n not in after}
+        leaves = [
+            n
+            for n in kept
+            if not any(child.key in kept for child in graph.node_map[n].children)
+        ]
+        targets.extend(leaves or [(app, None)])
+    return targets
+
+
+def migrate(targets) -> MigrationExecutor:
+    executor = MigrationExecutor(connection)
+    executor.migrate(targets)
+    return MigrationExecutor(connection)
+
+
+@pytest.fixture
+def old_apps(transactional_db):
+    """The database as it was before the move, and the models of then."""
+    graph = MigrationExecutor(connection).loader.graph
+    targets = targets_before_the_move(graph)
+    assert ("renewals", None) in targets
+    executor = migrate(targets)
+    try:
+        yield executor.loader.project_state(
+            [t for t in targets if t[1] is not None]
+        ).apps
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+        ContentType.objects.clear_cache()
+
+
+def write_runs(apps) -> dict:
+    """A member's claimed renewal and done reminder, a reconciliation run, and an admin
+    log entry about the run."""
+    Plan = apps.get_model("members", "Plan")
+    Member = apps.get_model("members", "Member")
+    Action = apps.get_model("members", "TermAction")
+    Run = apps.get_model("members", "ReconciliationRun")
+    plan = Plan.objects.create(
+        name="pro",
+        price=1500,
+        feature="pro",
+        rate_limit=10,
+        quota=0,
+        websocket_symbols=2,
+        websocket_connections=1,
+        synced_at=T0,
+    )
+    member = Member.objects.create(
+        uid="m1",
+        plan=plan,
+        status="active",
+        term_start=T0,
+        term_end=T0,
+        upstream_created_at=T0,
+        rate_limit=10,
+        quota=0,
+        websocket_symbols=2,
+        websocket_connections=1,
+        upstream_key_encrypted="x",
+        created_at=T0,
+        updated_at=T0,
+    )
+    reminder = Action.objects.create(
+        member=member,
+        kind="reminder",
+        term_end=T0,
+        days_before=7,
+        status="done",
+        attempts=1,
+        claimed_at=T0,
+        done_at=T0,
+        created_at=T0,
+    )
+    renewal = Action.objects.create(
+        member=member,
+        kind="renew",
+        term_end=T0,
+        status="claimed",
+        attempts=1,
+        claimed_at=T0,
+        created_at=T0,
+    )
+    run = Run.objects.create(
+        started_at=T0, finished_at=T0, checked=1, reported=[{"uid": "m1"}]
+    )
+    User = apps.get_model("auth", "User")
+    CT = apps.get_model("contenttypes", "ContentType")
+    staff = User.objects.create(username="staff", is_staff=True)
+    ct, _ = CT.objects.get_or_create(app_label="members", model="reconciliationrun")
+    apps.get_model("admin", "LogEntry").objects.create(
+        user=staff,
+        content_type=ct,
+        object_id=str(run.pk),
+        object_repr="reconciliation",
+        action_flag=2,
+        change_message="[]",
+        action_time=T0,
+    )
+    # What post_migrate would add for the new app's models, had it run in between: the
+    # move must keep the row that carries the history.
+    CT.objects.get_or_create(app_label="renewals", model="reconciliationrun")
+    return {"reminder": reminder.pk, "renewal": renewal.pk, "run": run.pk}
+
+
+def test_runs_written_before_the_move_read_back_through_the_new_app(old_apps):
+    # given: term actions and a reconciliation run written before the move
+    ids = write_runs(old_apps)
+
+    # when: the database is migrated to the latest
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+    # then: the same rows, through the renewals app's models
+    reminder = TermAction.objects.get(pk=ids["reminder"])
+    assert (reminder.kind, reminder.days_before, reminder.member.uid) == (
+        "reminder",
+        7,
+        "m1",
+    )
+    assert TermAction.objects.get(pk=ids["renewal"]).status == "claimed"
+    assert reminder.member.term_actions.count() == 2
+    run = ReconciliationRun.objects.get(pk=ids["run"])
+    assert (run.checked, run.reported) == (1, [{"uid": "m1"}])
+    # and the admin history and permissions follow the models to the new app
+    entry = LogEntry.objects.get()
+    assert entry.content_type.app_label == "renewals"
+    assert entry.get_edited_object() == run
+    assert not ContentType.objects.filter(
+        app_label="members", model="reconciliationrun"
+    ).exists()
+    # and the once-per-term constraint still guards the moved table
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TermAction.objects.create(
+            member=reminder.member,
+            kind="reminder",
+            term_end=T0,
+            days_before=7,
+            status="done",
+            claimed_at=T0,
+            created_at=T0,
+        )
