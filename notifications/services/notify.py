@@ -4,7 +4,6 @@ caller commits (`deliveries`)."""
 
 import datetime as dt
 import logging
-from functools import partial
 
 from django.db import IntegrityError, transaction
 
@@ -14,6 +13,7 @@ from notifications.email import email_destination
 from notifications.models import Delivery, Notification, WebhookEndpoint
 from notifications.services.endpoints import EVENTS
 from orgportal import clock
+from orgportal.dispatch import enqueue_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +108,5 @@ def notify(
             return None
         raise
     for delivery in created:
-        transaction.on_commit(partial(_enqueue, delivery.pk))
+        enqueue_after_commit("members.tasks.delivery_send", delivery.pk)
     return notification
-
-
-def _enqueue(delivery_id: int) -> None:
-    from notifications.tasks import delivery_send
-
-    try:
-        delivery_send.delay(delivery_id)
-    except Exception:
-        # The caller has committed; a broker outage must not surface there. The delivery
-        # is due, so the beat's deliveries_retry_due sends it.
-        log.warning("could not queue delivery", extra={"delivery": delivery_id})

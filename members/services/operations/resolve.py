@@ -5,8 +5,6 @@ upstream cannot be read, a Celery task keeps trying."""
 import datetime as dt
 import logging
 
-from django.db import transaction
-
 from members.errors import NotFound, UpstreamFailed
 from members.models import Operation
 from members.services.operations.settle import (
@@ -23,6 +21,7 @@ from members.upstream import (
     shared_client,
 )
 from orgportal import clock
+from orgportal.dispatch import enqueue_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +61,7 @@ def operation_read_back(
     except UpstreamError:
         log.warning("operation outcome still unknown", extra={"operation": op.pk})
         if inline:
-            # members.tasks imports the services: imported here to avoid the cycle.
-            from members.tasks import operation_resolve as operation_resolve_task
-
-            transaction.on_commit(lambda: operation_resolve_task.delay(op.pk))
+            enqueue_after_commit("members.tasks.operation_resolve", op.pk)
         op.refresh_from_db()
         return Outcome(operation=op, member=op.member)
     if _was_applied(op, upstream):
