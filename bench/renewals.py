@@ -204,7 +204,7 @@ def run(members: int, shares: list[float], port: int) -> None:
     django.setup()
     from billing.services import ledger
     from members.models import Member
-    from members.services.org import org_settings
+    from members.selectors import org_settings
     from members.services.plans import plans_sync
     from renewals.services import run as renewals
 

@@ -3,6 +3,7 @@
 import datetime as dt
 import re
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum
 
 from billing import pricing
@@ -10,7 +11,7 @@ from billing import selectors as wallet
 from billing.models import Account, LedgerEntry, LedgerTransaction
 from billing.money import format_amount
 from members import tiers
-from members.models import Member, Plan, UsageDay
+from members.models import Member, OrgSettings, Plan, UsageDay
 from orgportal import clock
 
 
@@ -158,8 +159,6 @@ def renewals_due(
 def balance_forecast(*, days: int | None = None, at: dt.datetime | None = None) -> dict:
     """Can the wallet pay for the auto-renewals due in the next `days` days (default:
     the organisation's low-balance window)? Amounts in hundredths of a credit."""
-    from members.services.org import org_settings
-
     at = at or clock.now()
     days = org_settings().low_balance_days if days is None else days
     totals = members_renewing(within=dt.timedelta(days=days), at=at).aggregate(
@@ -265,3 +264,24 @@ def ledger_page(
         )
     next_cursor = cursor_encode(txns[-1].pk) if more and txns else None
     return rows, next_cursor
+
+
+def org_settings() -> OrgSettings:
+    """The one settings row; until an operator first saves settings, the environment's
+    defaults (an unsaved row: reading settings never writes)."""
+    found = OrgSettings.objects.filter(pk=1).first()
+    return found if found is not None else org_settings_defaults()
+
+
+def org_settings_defaults() -> OrgSettings:
+    """The settings an organisation has before an operator first saves any: the
+    environment's (unsaved)."""
+    return OrgSettings(
+        pk=1,
+        auto_renew_default=settings.ORG_AUTO_RENEW_DEFAULT,
+        reminder_days=list(settings.RENEWAL_REMINDER_DAYS),
+        renew_lead_hours=settings.AUTO_RENEW_LEAD_HOURS,
+        low_balance_days=settings.LOW_BALANCE_DAYS,
+        notify_emails=",".join(settings.NOTIFY_EMAILS),
+        updated_at=clock.now(),
+    )

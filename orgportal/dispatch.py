@@ -36,4 +36,6 @@ def _send(task: str, args: tuple) -> None:
     try:
         task_named(task).delay(*args)
     except Exception:
-        log.warning("could not queue a task", extra={"task": task, "task_args": repr(args)})
+        log.warning(
+            "could not queue a task", extra={"task": task, "task_args": repr(args)}
+        )

@@ -1,33 +1,14 @@
 """The organisation's settings row."""
 
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 
 from members.errors import ValidationFailed
 from members.models import OrgSettings
+from members.selectors import org_settings_defaults
 from members.services.audit import audit_record
 from orgportal import clock
-
-
-def org_settings() -> OrgSettings:
-    """The one settings row; until an operator first saves settings, the environment's
-    defaults (an unsaved row: reading settings never writes)."""
-    found = OrgSettings.objects.filter(pk=1).first()
-    return found if found is not None else _defaults()
-
-
-def _defaults() -> OrgSettings:
-    return OrgSettings(
-        pk=1,
-        auto_renew_default=settings.ORG_AUTO_RENEW_DEFAULT,
-        reminder_days=list(settings.RENEWAL_REMINDER_DAYS),
-        renew_lead_hours=settings.AUTO_RENEW_LEAD_HOURS,
-        low_balance_days=settings.LOW_BALANCE_DAYS,
-        notify_emails=",".join(settings.NOTIFY_EMAILS),
-        updated_at=clock.now(),
-    )
 
 
 def org_settings_locked() -> OrgSettings:
@@ -38,7 +19,7 @@ def org_settings_locked() -> OrgSettings:
         return row
     try:
         with transaction.atomic():
-            _defaults().save(force_insert=True)
+            org_settings_defaults().save(force_insert=True)
     except IntegrityError:  # created by someone else meanwhile
         pass
     return OrgSettings.objects.select_for_update().get(pk=1)

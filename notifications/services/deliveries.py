@@ -20,8 +20,8 @@ from django.db.models import F
 
 from members.crypto import decrypt
 from members.errors import Conflict, NotFound
+from members.selectors import org_settings
 from members.services.audit import audit_record
-from members.services.org import org_settings
 from notifications import signing
 from notifications.email import email_destination, email_message
 from notifications.models import Delivery, DeliveryAttempt, Notification

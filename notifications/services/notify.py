@@ -8,7 +8,7 @@ import logging
 from django.db import IntegrityError, transaction
 
 from members.models import Member
-from members.services.org import org_settings
+from members.selectors import org_settings
 from notifications.email import email_destination
 from notifications.models import Delivery, Notification, WebhookEndpoint
 from notifications.services.endpoints import EVENTS

@@ -11,7 +11,7 @@ from django.db.models import Count
 from billing import selectors as wallet
 from members import selectors
 from members.models import Member, Operation, Plan
-from members.services.org import org_settings
+from members.selectors import org_settings
 from notifications.models import Delivery
 from orgportal import clock
 from portal.selectors.balances import wallet_figures

@@ -7,8 +7,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from members.errors import ServiceError
 from members.models import ServiceToken
+from members.selectors import org_settings
 from members.services.keys import service_token_create, service_token_revoke
-from members.services.org import org_settings, org_settings_update
+from members.services.org import org_settings_update
 from members.services.plans import plans_sync
 from members.upstream import UpstreamError
 from portal.forms import AuditFilterForm, OrgSettingsForm, ServiceTokenForm

@@ -16,8 +16,8 @@ from billing.money import format_amount
 from members import schedule
 from members.errors import Conflict, InsufficientCredits, ServiceError
 from members.models import Member, Operation
+from members.selectors import org_settings
 from members.services import operations
-from members.services.org import org_settings
 from members.upstream import OrgClient
 from notifications.models import Notification
 from notifications.services.notify import member_snapshot

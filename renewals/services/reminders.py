@@ -10,7 +10,7 @@ from django.db.models import F
 from billing.money import format_amount
 from members import schedule
 from members.models import Member
-from members.services.org import org_settings
+from members.selectors import org_settings
 from notifications.models import Notification
 from notifications.services.notify import member_snapshot, notify
 from orgportal import clock

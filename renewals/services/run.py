@@ -10,7 +10,8 @@ from django.db import transaction
 
 from billing.money import format_amount
 from members import selectors
-from members.services.org import org_settings, org_settings_locked
+from members.selectors import org_settings
+from members.services.org import org_settings_locked
 from members.upstream import OrgClient
 from notifications.models import Notification
 from notifications.services.notify import notify

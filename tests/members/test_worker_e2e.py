@@ -17,8 +17,8 @@ from django.db import connection, transaction
 from billing.ledgercheck import ledger_violations
 from billing.services import ledger
 from members.models import Member, Operation
+from members.selectors import org_settings
 from members.services import operations
-from members.services.org import org_settings
 from members.services.plans import plans_sync
 from notifications.models import Delivery, Notification
 from notifications.services.endpoints import webhook_endpoint_create

@@ -9,8 +9,8 @@ from django.core import mail
 from django.db import connection, connections, transaction
 
 from members.models import AuditEvent
+from members.selectors import org_settings
 from members.services import operations
-from members.services.org import org_settings
 from notifications.email import email_message
 from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import deliveries

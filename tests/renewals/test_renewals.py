@@ -8,8 +8,8 @@ import pytest
 from billing.ledgercheck import ledger_violations
 from billing.services import ledger
 from members.models import Member, Operation
+from members.selectors import org_settings
 from members.services import operations
-from members.services.org import org_settings
 from notifications.models import Notification
 from renewals.models import TermAction
 from renewals.services import auto_renew

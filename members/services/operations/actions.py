@@ -7,6 +7,7 @@ from django.db import transaction
 from billing.services import ledger
 from members.errors import Conflict
 from members.models import Member, Operation
+from members.selectors import org_settings
 from members.services.operations.execute import operation_execute
 from members.services.operations.member_settings import settings_checked
 from members.services.operations.previews import (
@@ -21,7 +22,6 @@ from members.services.operations.record import (
 )
 from members.services.operations.settle import Outcome
 from members.services.operations.state import member_get_live
-from members.services.org import org_settings
 from members.services.plans import plan_for_new_term
 from members.status import status_at
 from members.upstream import OrgClient

@@ -16,13 +16,13 @@ from billing.services import ledger
 from members import schedule
 from members.crypto import encrypt
 from members.models import Member, MemberTerm, Operation, Plan
+from members.selectors import org_settings
 from members.services import cache_events
 from members.services.audit import audit_record
 from members.services.idempotency import idempotency_keep_issued_key
 from members.services.keys import gateway_key_issue, gateway_keys_revoke
 from members.services.operations.member_settings import settings_apply
 from members.services.operations.state import open_terms, paid_terms
-from members.services.org import org_settings
 from members.services.plans import plans_sync
 from orgportal import clock
 from orgportal.metrics import MEMBER_OPERATIONS

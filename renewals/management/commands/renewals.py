@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 
 from billing.money import format_amount
 from members import selectors
-from members.services.org import org_settings
+from members.selectors import org_settings
 from orgportal import clock
 from renewals.services.run import renewals_run
 from renewals.services.term_actions import (
