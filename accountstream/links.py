@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from accountstream.protocol import TokenFailed, TokenRetry
 from brokerage.models import BrokerageLink
+from brokerage.services import RefreshOutcome, brokerage_refresh
 from marketdata.db import in_thread
 from members.crypto import decrypt
 
@@ -55,8 +56,6 @@ BUSY_WAIT_S = 5.0  # how long to wait for another process's refresh to land
 
 
 def _refreshed(member_id: int, rejected: str) -> str:
-    from brokerage.services import RefreshOutcome, brokerage_refresh
-
     deadline = time.monotonic() + BUSY_WAIT_S
     while True:
         row = _row(member_id)

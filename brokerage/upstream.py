@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
+from django.conf import settings
 
 from orgportal.backoff import full_jitter
 from orgportal.metrics import UPSTREAM_CALLS, UPSTREAM_LATENCY
@@ -249,8 +250,6 @@ def _count(outcome: str) -> None:
 def call_deadline_s() -> float:
     """The longest one refresh can go on under the settings, retries and backoff
     included, plus margin: a refresh claim must outlast it."""
-    from django.conf import settings
-
     attempts = settings.UPSTREAM_MAX_RETRIES + 1
     return (
         attempts * (settings.UPSTREAM_CONNECT_TIMEOUT + settings.UPSTREAM_TIMEOUT)
@@ -266,8 +265,6 @@ _shared_lock = threading.Lock()
 def shared_client() -> AriesClient:
     """This process's client for the configured Aries URL (httpx clients are
     thread-safe). Keyed by process id and settings, as members.upstream does."""
-    from django.conf import settings
-
     key = (
         os.getpid(),
         settings.UPSTREAM_ARIES_URL,

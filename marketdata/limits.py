@@ -10,6 +10,7 @@ import secrets
 from collections import deque
 from dataclasses import dataclass
 
+import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
 from marketdata.resp import RespConnection
@@ -63,8 +64,6 @@ def redis_client(url: str):
     """The gateway's asyncio redis-py client: generation reads on a cache miss, pub/sub,
     and the limiter's check where its own connection cannot be used (TLS). The check
     itself goes through RespConnection (see RedisLimiter)."""
-    import redis.asyncio as aioredis
-
     return aioredis.Redis.from_url(url, max_connections=1024, socket_timeout=5)
 
 

@@ -9,6 +9,7 @@ from collections import defaultdict
 from django.db import transaction
 
 from marketdata.db import in_thread
+from members.models import UsageDay
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +141,6 @@ def _write(batch: dict) -> None:
     loop, and a flush of thousands of members must not hold it), then the refusal
     counts of the rows that have some. Rows in (member, day) order: one lock order
     for every process."""
-    from members.models import UsageDay
-
     rows = sorted(batch.items())
     with transaction.atomic():
         for start in range(0, len(rows), _ROWS_PER_STATEMENT):

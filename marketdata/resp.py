@@ -15,6 +15,7 @@ import asyncio
 import collections
 
 from redis import exceptions as rx
+from redis.asyncio.connection import Connection, UnixDomainSocketConnection
 
 _CRLF = b"\r\n"
 
@@ -159,8 +160,6 @@ class RespConnection:
     def supports(client) -> bool:
         """Whether a redis-py client's connections are plain TCP or Unix sockets (TLS and
         anything else stay with redis-py)."""
-        from redis.asyncio.connection import Connection, UnixDomainSocketConnection
-
         kind = client.connection_pool.connection_class
         return kind in (Connection, UnixDomainSocketConnection)
 

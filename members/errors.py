@@ -9,6 +9,8 @@ from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
 
+from members.upstream import UpstreamError
+
 
 class ServiceError(Exception):
     status = 400
@@ -96,8 +98,6 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
             error_body(exc.message, exc.code, exc.details, success=success),
             status=exc.status,
         )
-    from members.upstream import UpstreamError
-
     if isinstance(exc, UpstreamError):
         return Response(
             error_body(

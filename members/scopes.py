@@ -23,6 +23,8 @@ and a test walks the URL resolver so no route can be added without an entry here
 
 from collections.abc import Iterable
 
+from django.urls import URLPattern, URLResolver, get_resolver
+
 READ = "read"
 MEMBERS = "members"
 CREDITS = "credits"
@@ -126,8 +128,6 @@ def scope_granted(token_scopes: Iterable[str], required: str) -> bool:
 
 def api_routes() -> list[tuple[str | None, str, type]]:
     """(view name, route, view class) of every route under /api/, from the URL resolver."""
-    from django.urls import URLPattern, URLResolver, get_resolver
-
     found = []
 
     def walk(patterns, prefix: str, namespace: str) -> None:

@@ -4,7 +4,7 @@ import datetime as dt
 
 from celery import shared_task
 
-from members.services import operations
+from members.services import idempotency, operations, quota, usage
 
 
 @shared_task(
@@ -36,9 +36,7 @@ def operations_resolve_pending() -> int:
 
 @shared_task(time_limit=300, soft_time_limit=280)
 def idempotency_keys_clean() -> int:
-    from members.services.idempotency import idempotency_records_clean
-
-    return idempotency_records_clean()
+    return idempotency.idempotency_records_clean()
 
 
 # --- usage roll-ups, monthly quota -------------------------------------------------------
@@ -48,22 +46,16 @@ def idempotency_keys_clean() -> int:
 def usage_rollup(day: str | None = None) -> int:
     """Beat, daily: roll UsageDay into UsageMonth. `day` is an ISO date (default
     yesterday, UTC); recomputes whole months, so a rerun changes nothing."""
-    from members.services.usage import usage_rollup as rollup
-
-    return rollup(day=dt.date.fromisoformat(day) if day else None)
+    return usage.usage_rollup(day=dt.date.fromisoformat(day) if day else None)
 
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
 def quota_reset() -> int:
     """Beat, as each month starts: clear last month's quota_exceeded flags."""
-    from members.services.quota import quota_reset as reset
-
-    return reset()
+    return quota.quota_reset()
 
 
 @shared_task(acks_late=True, time_limit=300, soft_time_limit=280)
 def quota_exceeded_notify() -> int:
     """Beat: member.quota_exceeded, once per member per month."""
-    from members.services.quota import quota_exceeded_notify as notify
-
-    return notify()
+    return quota.quota_exceeded_notify()

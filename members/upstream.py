@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from django.conf import settings
 
 from members.uids import uid_problem
 from orgportal.backoff import full_jitter
@@ -436,8 +437,6 @@ def call_deadline_s() -> float:
     """The longest one Organization API call can go on under the settings, retries
     and their backoff included (a few seconds of margin for the caller's own work):
     until then an operation still being sent may yet be applied by its caller."""
-    from django.conf import settings
-
     attempts = settings.UPSTREAM_MAX_RETRIES + 1
     return (
         attempts * (settings.UPSTREAM_CONNECT_TIMEOUT + settings.UPSTREAM_TIMEOUT)
@@ -451,8 +450,6 @@ def shared_client() -> OrgClient:
     milliseconds (TLS context, connection pool), so services share it; httpx clients are
     thread-safe. Keyed by process id (a forked worker gets its own sockets) and by the
     settings, so a change of configuration gets a new client."""
-    from django.conf import settings
-
     key = (
         os.getpid(),
         settings.UPSTREAM_ORG_URL,

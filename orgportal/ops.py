@@ -14,6 +14,7 @@ import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
+from django.shortcuts import render
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from members.errors import error_body
@@ -95,8 +96,6 @@ def _wants_page(request) -> bool:
 
 def error_404(request, exception=None):
     if _wants_page(request):
-        from django.shortcuts import render
-
         return render(
             request,
             "portal/error.html",

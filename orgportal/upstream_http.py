@@ -5,13 +5,13 @@ UPSTREAM_* settings, and one httpx client built from them."""
 from typing import Any
 
 import httpx
+from django.conf import settings
 
 
 def configured(value: Any, name: str) -> Any:
     """`value`, or the setting `name` when it is None (read at call time)."""
     if value is not None:
         return value
-    from django.conf import settings
 
     return getattr(settings, name)
 

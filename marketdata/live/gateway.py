@@ -31,6 +31,7 @@ from marketdata.live import closes, registry, rules
 from marketdata.live.client import Client
 from marketdata.live.member_feed import MemberFeed
 from marketdata.live.outbox import Outbox
+from marketdata.live.pool import PooledFeed
 from marketdata.live.slots import (
     MESSAGE_LIMIT,
     MESSAGE_WINDOW_S,
@@ -84,8 +85,6 @@ class LiveGateway:
                 self.slots = MemorySlots(lease)
             backoff = (settings.MARKET_WS_BACKOFF_BASE, settings.MARKET_WS_BACKOFF_CAP)
             if settings.MARKET_WS_MODE == "pooled":
-                from marketdata.live.pool import PooledFeed
-
                 self.feed = PooledFeed(
                     rt.streams_session,
                     ws_base_url(),

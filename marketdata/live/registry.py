@@ -13,6 +13,7 @@ import json
 import os
 import time
 
+import redis
 from django.conf import settings
 
 LISTED_FOR_S = 15.0  # a listing not refreshed this long is gone (a dead process)
@@ -107,8 +108,6 @@ async def listen(redis, gateway) -> None:
 
 
 def _redis():
-    import redis
-
     return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2)
 
 

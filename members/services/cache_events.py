@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+import redis
 from django.conf import settings
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,6 @@ def _redis():
     global _client
     with _client_lock:
         if _client is None or _client[0] != settings.REDIS_URL:
-            import redis
-
             _client = (
                 settings.REDIS_URL,
                 redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2),

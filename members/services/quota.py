@@ -33,6 +33,7 @@ from members.services import cache_events
 from members.services.audit import audit_record
 from members.services.usage import month_after, month_start
 from notifications.models import Notification
+from notifications.services.notify import member_snapshot, notify
 from orgportal import clock
 
 ACTOR = "system:quota"
@@ -166,8 +167,6 @@ def quota_reset(*, at: dt.datetime | None = None) -> int:
 def quota_exceeded_notify(*, at: dt.datetime | None = None) -> int:
     """Record `member.quota_exceeded` once per member per month for each member over its
     quota this month. Returns how many notifications were recorded by this run."""
-    from notifications.services.notify import member_snapshot, notify
-
     at = at or clock.now()
     first = month_start(at.astimezone(dt.UTC).date())
     label = _month_label(first)

@@ -5,6 +5,7 @@ import datetime as dt
 from django import template
 
 from billing.money import format_amount
+from orgportal import clock
 
 register = template.Library()
 
@@ -45,8 +46,6 @@ def utc(value) -> str:
 
 @register.filter
 def days_left(value) -> str:
-    from orgportal import clock
-
     if not isinstance(value, dt.datetime):
         return ""
     seconds = (value - clock.now()).total_seconds()

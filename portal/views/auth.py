@@ -4,6 +4,7 @@ checked, and a lockout is answered with this sign-in page saying so."""
 
 import math
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
 from django.db.models import Max, Q
@@ -100,8 +101,6 @@ def locked_out(request, original_response=None, credentials=None):
 def _minutes_left(request, credentials) -> int:
     """Until the newest failure counted against this username or address is older
     than the cool-off: when the lock ends (the later one, if both are locked)."""
-    from axes.models import AccessAttempt
-
     cooloff = settings.AXES_COOLOFF_TIME
     now = getattr(request, "axes_attempt_time", None)
     if now is None:

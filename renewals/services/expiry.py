@@ -5,6 +5,7 @@ import datetime as dt
 from django.db import transaction
 
 from members.models import Member, Operation
+from members.services import cache_events
 from members.services.audit import audit_record
 from notifications.models import Notification
 from notifications.services.notify import member_snapshot, notify
@@ -63,7 +64,6 @@ def member_expire(*, member_id: int, at: dt.datetime | None = None) -> bool:
             member=member,
             data={"member": member_snapshot(member), "expired_at": member.term_end},
         )
-        from members.services import cache_events
 
         member_pk = member.pk
         transaction.on_commit(lambda: cache_events.member_changed(member_pk))
