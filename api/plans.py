@@ -26,7 +26,7 @@ def plans_out(plans: list[Plan]) -> dict:
         {
             "name": p.name,
             "price": _price_json(p.price),
-            "feature": p.feature,
+            "feature": p.tier,
             "rate_limit": p.rate_limit,
             "websocket_connections": p.websocket_connections,
             "websocket_symbols": p.websocket_symbols,

@@ -65,7 +65,7 @@ def build_members(n: int, at: dt.datetime) -> None:
                 quota=plan.quota,
                 websocket_symbols=plan.websocket_symbols,
                 websocket_connections=plan.websocket_connections,
-                newsfeed=plan.newsfeed,
+                newsfeed=True,
                 upstream_key_encrypted=key,
                 auto_renew=True,
                 next_reminder_at=end - dt.timedelta(days=7),

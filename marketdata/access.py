@@ -62,7 +62,7 @@ def _load(key_hash: str) -> tuple[Access | None, int | None]:
         return None, None
     member = key.member
     limits = member_limits(member)
-    tier = member.plan.feature
+    tier = member.plan.tier
     return (
         Access(
             member_id=member.pk,

@@ -27,7 +27,7 @@ class MemberAdmin(ReadOnlyAdmin):
 
 @admin.register(models.Plan)
 class PlanAdmin(ReadOnlyAdmin):
-    list_display = ["name", "price", "feature", "is_custom", "rate_limit", "quota"]
+    list_display = ["name", "price", "tier", "is_custom", "rate_limit", "quota"]
 
 
 @admin.register(models.Operation)

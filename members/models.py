@@ -19,7 +19,7 @@ class Plan(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     price = models.BigIntegerField(help_text="hundredths of a credit per 30-day term")
-    feature = models.CharField(max_length=10, choices=Tier.choices)
+    tier = models.CharField(max_length=10, choices=Tier.choices)
     is_custom = models.BooleanField(default=False)
     rate_limit = models.PositiveIntegerField()
     quota = models.PositiveIntegerField(
@@ -27,7 +27,6 @@ class Plan(models.Model):
     )
     websocket_symbols = models.PositiveIntegerField()
     websocket_connections = models.PositiveIntegerField()
-    newsfeed = models.BooleanField(default=True)
     available = models.BooleanField(
         default=True, help_text="listed by upstream at last sync"
     )

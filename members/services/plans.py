@@ -21,7 +21,7 @@ def plans_sync(*, client: OrgClient | None = None) -> list[Plan]:
                 _upsert(
                     name=raw["name"],
                     price=_price(raw["price"]),
-                    feature=raw["name"],
+                    tier=raw["name"],
                     is_custom=False,
                     rate_limit=tier.rate_limit,
                     quota=tier.quota,
@@ -36,7 +36,7 @@ def plans_sync(*, client: OrgClient | None = None) -> list[Plan]:
                 _upsert(
                     name=raw["name"],
                     price=_price(raw["price"]),
-                    feature=raw["feature"],
+                    tier=raw["feature"],
                     is_custom=True,
                     rate_limit=raw.get("rate_limit") or tier.rate_limit,
                     quota=raw.get("quota", tier.quota) or 0,

@@ -2,18 +2,22 @@
 
 from django.db.models import Count, Q
 
-from members import selectors
+from members import selectors, tiers
 from members.models import AuditEvent, Member, Plan
 
 
 def plans_with_counts() -> list[Plan]:
-    return list(
+    """Every plan with its live members counted and `newsfeed` (its tier's)."""
+    plans = list(
         Plan.objects.annotate(
             live_members=Count(
                 "members", filter=~Q(members__status=Member.Status.DELETED)
             )
         ).order_by("is_custom", "price", "name")
     )
+    for plan in plans:
+        plan.newsfeed = tiers.tier_features(plan.tier).newsfeed
+    return plans
 
 
 def audit_page(*, actor="", action="", object_id="", before=None, limit=50):

@@ -15,7 +15,7 @@ def plan(name: str = "pro", price: int = 1500, **fields) -> Plan:
     return Plan.objects.create(
         name=name,
         price=price,
-        feature=fields.pop("feature", "pro"),
+        tier=fields.pop("tier", "pro"),
         rate_limit=25,
         quota=50_000,
         websocket_symbols=2,

@@ -16,7 +16,7 @@ def test_low_balance_alert_agrees_with_the_api_past_500_renewals(
 ):
     # given: 600 auto-renewals of 1.80 due in the next 7 days, 1,080.00 against the
     # 1,000.00 bought; the first 500 alone (900.00) would be covered
-    cheap = factories.plan("cheap", 180, feature="pro")
+    cheap = factories.plan("cheap", 180, tier="pro")
     factories.members(600, on=cheap)
     Member.objects.update(auto_renew=True, term_end=clock.now() + dt.timedelta(days=2))
 

@@ -42,7 +42,7 @@ OWNER_ACTIONS = {
 
 @pytest.fixture
 def world(db, sandbox):
-    factories.plan("ultra", 2500, feature="ultra")
+    factories.plan("ultra", 2500, tier="ultra")
     member = factories.members(1)[0]
     factories.gateway_key(member)
     token = factories.service_token()
