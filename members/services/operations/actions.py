@@ -135,16 +135,8 @@ def member_cancel(
                 code="MEMBER_NOT_ACTIVE",
                 details={"status": status},
             )
-        op = operation_record(
-            wallet=wallet,
-            kind=Operation.Kind.CANCEL,
-            uid=member.uid,
-            member=member,
-            amount=-cancel_credit(member, at),
-            request={},
-            actor=actor,
-            idempotency_key=idempotency_key,
-            at=at,
+        op = _record_ending(
+            Operation.Kind.CANCEL, member, wallet, at, actor, idempotency_key
         )
     return operation_execute(op, client)
 
@@ -158,15 +150,23 @@ def member_delete(
         wallet = ledger.wallet_lock()
         at = clock.now()  # after the lock: a wait for it must not date the change back
         member = member_get_live(uid)
-        op = operation_record(
-            wallet=wallet,
-            kind=Operation.Kind.DELETE,
-            uid=member.uid,
-            member=member,
-            amount=-cancel_credit(member, at),
-            request={},
-            actor=actor,
-            idempotency_key=idempotency_key,
-            at=at,
+        op = _record_ending(
+            Operation.Kind.DELETE, member, wallet, at, actor, idempotency_key
         )
     return operation_execute(op, client)
+
+
+def _record_ending(kind, member, wallet, at, actor, idempotency_key) -> Operation:
+    """A cancel or delete recorded: either credits back the unused part of what was
+    paid."""
+    return operation_record(
+        wallet=wallet,
+        kind=kind,
+        uid=member.uid,
+        member=member,
+        amount=-cancel_credit(member, at),
+        request={},
+        actor=actor,
+        idempotency_key=idempotency_key,
+        at=at,
+    )

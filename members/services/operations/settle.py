@@ -130,16 +130,14 @@ def _settle_change(
     new plan's term starts then."""
     _terms_close(member, op.started_at)
     member.term_start = op.started_at
-    _member_take_upstream(member, upstream, request=op.request, now=now)
-    _term_record(op, member, now)
-    return _succeeded(
+    return _new_term(
         op,
         member,
         upstream,
         wallet=wallet,
         now=now,
         ledger_kind=LedgerTransaction.Kind.MEMBER_CHANGE,
-        memo=f"{member.uid}: {op.expected.get('plan')} → {member.plan.name}, prorated",
+        memo=lambda m: f"{m.uid}: {op.expected.get('plan')} → {m.plan.name}, prorated",
     )
 
 
@@ -152,6 +150,30 @@ def _settle_renew(
     member.term_start, _ = proration.renewal_period(
         terms if was_active else [], at=op.started_at
     )
+    return _new_term(
+        op,
+        member,
+        upstream,
+        wallet=wallet,
+        now=now,
+        ledger_kind=LedgerTransaction.Kind.MEMBER_RENEW,
+        memo=lambda m: f"Renewed {m.uid} on {m.plan.name}",
+    )
+
+
+def _new_term(
+    op: Operation,
+    member: Member,
+    upstream: dict,
+    *,
+    wallet: Account,
+    now: dt.datetime,
+    ledger_kind: str,
+    memo: Callable[[Member], str],
+) -> _Settled:
+    """A change or renewal settled: the member as upstream now reports it, its new
+    term recorded, the charge posted (its memo written of the member on its new
+    plan)."""
     _member_take_upstream(member, upstream, request=op.request, now=now)
     _term_record(op, member, now)
     return _succeeded(
@@ -160,8 +182,8 @@ def _settle_renew(
         upstream,
         wallet=wallet,
         now=now,
-        ledger_kind=LedgerTransaction.Kind.MEMBER_RENEW,
-        memo=f"Renewed {member.uid} on {member.plan.name}",
+        ledger_kind=ledger_kind,
+        memo=memo(member),
     )
 
 
