@@ -6,56 +6,23 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
 
 from billing.ledgercheck import ledger_violations
 from billing.models import Account, CashRefund, CreditLot, LedgerTransaction
 from billing.services import ledger
 from tests.conftest import T0
+from tests.migrations import apps_before, historical_member, migrate_to_latest
 
 MOVE = ("billing", "0001_initial")
-# The migration executor cannot run inside a test's transaction (SQLite's schema editor
-# refuses to), so these tests commit; the fixture leaves the database at the latest.
+# These tests commit (tests.migrations); the fixture leaves the database at the latest.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def targets_before_the_move(graph) -> list[tuple[str, str | None]]:
-    """Each app's last migration that does not need the move (today: members 0010 and
-    the other apps' leaves), and none of billing's. Found from the graph, so migrations
-    added later on either side of the move keep their place."""
-    after = set(graph.backwards_plan(MOVE))  # the move and all that needs it
-    targets = []
-    for app in sorted({app for app, _ in graph.nodes}):
-        kept = {n for n in graph.nodes if n[0] == app and n not in after}
-        leaves = [
-            n
-            for n in kept
-            if not any(child.key in kept for child in graph.node_map[n].children)
-        ]
-        targets.extend(leaves or [(app, None)])
-    return targets
-
-
-def migrate(targets) -> MigrationExecutor:
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-    return MigrationExecutor(connection)
 
 
 @pytest.fixture
 def old_apps(transactional_db):
     """The database as it was before the move, and the models of then."""
-    graph = MigrationExecutor(connection).loader.graph
-    targets = targets_before_the_move(graph)
-    assert ("billing", None) in targets
-    executor = migrate(targets)
-    try:
-        yield executor.loader.project_state(
-            [t for t in targets if t[1] is not None]
-        ).apps
-    finally:
-        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
-        ContentType.objects.clear_cache()
+    with apps_before(MOVE) as apps:
+        yield apps
 
 
 def _post(apps, *, kind, entries, **fields):
@@ -80,38 +47,12 @@ def _post(apps, *, kind, entries, **fields):
 def write_a_ledger(apps) -> dict:
     """A purchase, a cash refund of part of it and a member charge, with an admin log
     entry about the purchase."""
-    Plan = apps.get_model("members", "Plan")
-    Member = apps.get_model("members", "Member")
     Operation = apps.get_model("members", "Operation")
     Acct = apps.get_model("members", "Account")
     Lot = apps.get_model("members", "CreditLot")
     Refund = apps.get_model("members", "CashRefund")
     LotRefund = apps.get_model("members", "LotRefund")
-    plan = Plan.objects.create(
-        name="pro",
-        price=1500,
-        feature="pro",
-        rate_limit=10,
-        quota=0,
-        websocket_symbols=2,
-        websocket_connections=1,
-        synced_at=T0,
-    )
-    member = Member.objects.create(
-        uid="m1",
-        plan=plan,
-        status="active",
-        term_start=T0,
-        term_end=T0,
-        upstream_created_at=T0,
-        rate_limit=10,
-        quota=0,
-        websocket_symbols=2,
-        websocket_connections=1,
-        upstream_key_encrypted="x",
-        created_at=T0,
-        updated_at=T0,
-    )
+    member = historical_member(apps)
     op = Operation.objects.create(
         kind="create",
         member_uid="m1",
@@ -192,7 +133,7 @@ def test_the_ledger_written_before_the_move_reads_back_through_billing(old_apps)
     ids = write_a_ledger(old_apps)
 
     # when: the database is migrated to the latest
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    migrate_to_latest()
 
     # then: the same rows, through billing's models
     assert Account.objects.get(code="wallet").balance == 70_000 - 10_000 - 1_500
@@ -227,7 +168,7 @@ def test_the_ledger_written_before_the_move_reads_back_through_billing(old_apps)
 def test_the_postgres_triggers_still_guard_the_moved_tables(old_apps):
     # given: a ledger written before the move, then the move
     ids = write_a_ledger(old_apps)
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    migrate_to_latest()
     entry_id = LedgerTransaction.objects.get(pk=ids["bought"]).entries.first().pk
 
     # when / then: the database refuses an edit, a deletion and an unbalanced posting

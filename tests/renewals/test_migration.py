@@ -6,89 +6,30 @@ the latest, and what was written through the models of then is read back through
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.db import IntegrityError, connection, transaction
-from django.db.migrations.executor import MigrationExecutor
+from django.db import IntegrityError, transaction
 
 from renewals.models import ReconciliationRun, TermAction
 from tests.conftest import T0
+from tests.migrations import apps_before, historical_member, migrate_to_latest
 
 MOVE = ("renewals", "0001_initial")
-# The migration executor cannot run inside a test's transaction (SQLite's schema editor
-# refuses to), so these tests commit; the fixture leaves the database at the latest.
+# These tests commit (tests.migrations); the fixture leaves the database at the latest.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def targets_before_the_move(graph) -> list[tuple[str, str | None]]:
-    """Each app's last migration that does not need the move, and none of
-    renewals'. Found from the graph, so migrations added later on either side of
-    the move keep their place."""
-    after = set(graph.backwards_plan(MOVE))  # the move and all that needs it
-    targets = []
-    for app in sorted({app for app, _ in graph.nodes}):
-        kept = {n for n in graph.nodes if n[0] == app and n not in after}
-        leaves = [
-            n
-            for n in kept
-            if not any(child.key in kept for child in graph.node_map[n].children)
-        ]
-        targets.extend(leaves or [(app, None)])
-    return targets
-
-
-def migrate(targets) -> MigrationExecutor:
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-    return MigrationExecutor(connection)
 
 
 @pytest.fixture
 def old_apps(transactional_db):
     """The database as it was before the move, and the models of then."""
-    graph = MigrationExecutor(connection).loader.graph
-    targets = targets_before_the_move(graph)
-    assert ("renewals", None) in targets
-    executor = migrate(targets)
-    try:
-        yield executor.loader.project_state(
-            [t for t in targets if t[1] is not None]
-        ).apps
-    finally:
-        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
-        ContentType.objects.clear_cache()
+    with apps_before(MOVE) as apps:
+        yield apps
 
 
 def write_runs(apps) -> dict:
     """A member's claimed renewal and done reminder, a reconciliation run, and an admin
     log entry about the run."""
-    Plan = apps.get_model("members", "Plan")
-    Member = apps.get_model("members", "Member")
     Action = apps.get_model("members", "TermAction")
     Run = apps.get_model("members", "ReconciliationRun")
-    plan = Plan.objects.create(
-        name="pro",
-        price=1500,
-        feature="pro",
-        rate_limit=10,
-        quota=0,
-        websocket_symbols=2,
-        websocket_connections=1,
-        synced_at=T0,
-    )
-    member = Member.objects.create(
-        uid="m1",
-        plan=plan,
-        status="active",
-        term_start=T0,
-        term_end=T0,
-        upstream_created_at=T0,
-        rate_limit=10,
-        quota=0,
-        websocket_symbols=2,
-        websocket_connections=1,
-        upstream_key_encrypted="x",
-        created_at=T0,
-        updated_at=T0,
-    )
+    member = historical_member(apps)
     reminder = Action.objects.create(
         member=member,
         kind="reminder",
@@ -136,7 +77,7 @@ def test_runs_written_before_the_move_read_back_through_the_new_app(old_apps):
     ids = write_runs(old_apps)
 
     # when: the database is migrated to the latest
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    migrate_to_latest()
 
     # then: the same rows, through the renewals app's models
     reminder = TermAction.objects.get(pk=ids["reminder"])
