@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import run
+from launcher import common, venv
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def _holder(lock: Path, info: dict) -> subprocess.Popen:
     """Another process holding the launcher's lock until its stdin closes."""
     code = (
-        "import json, sys; from pathlib import Path; import run; "
-        "held = run.acquire_lock(Path(sys.argv[1]), json.loads(sys.argv[2])); "
+        "import json, sys; from pathlib import Path; from launcher import common; "
+        "held = common.acquire_lock(Path(sys.argv[1]), json.loads(sys.argv[2])); "
         "print('held', flush=True); sys.stdin.read()"
     )
     process = subprocess.Popen(
@@ -45,8 +45,8 @@ def test_a_second_launcher_is_refused_naming_the_running_one(tmp_path):
     info = {"pid": 4242, "web_port": 8040, "sandbox_port": 8041, "started": "T"}
     holder = _holder(lock, {**info})
     try:
-        with pytest.raises(run.AlreadyRunning) as refused:
-            run.acquire_lock(lock, {"pid": os.getpid()})
+        with pytest.raises(common.AlreadyRunning) as refused:
+            common.acquire_lock(lock, {"pid": os.getpid()})
     finally:
         _release(holder)
 
@@ -63,7 +63,7 @@ def test_the_lock_of_a_launcher_that_died_is_taken_over(tmp_path):
     holder.wait(timeout=10)
     assert lock.exists()
 
-    held = run.acquire_lock(lock, {"pid": os.getpid(), "web_port": 8040})
+    held = common.acquire_lock(lock, {"pid": os.getpid(), "web_port": 8040})
     try:
         assert json.loads(lock.read_text())["pid"] == os.getpid()
     finally:
@@ -73,7 +73,7 @@ def test_the_lock_of_a_launcher_that_died_is_taken_over(tmp_path):
 def test_the_previous_runs_logs_are_kept(tmp_path):
     log = tmp_path / "web.log"
     for run_number in range(1, 6):
-        run.rotate_logs(log, keep=3)
+        common.rotate_logs(log, keep=3)
         log.write_text(f"run {run_number}\n")
 
     assert log.read_text() == "run 5\n"
@@ -87,10 +87,11 @@ def checkout(tmp_path):
     """A checkout of run.py of its own (its .run/ is not this one's), sharing this
     checkout's venv, so run.py goes straight to the launcher."""
     stamp = ROOT / ".venv" / ".requirements.sha256"
-    if not stamp.exists() or stamp.read_text().strip() != run.requirements_digest():
+    if not stamp.exists() or stamp.read_text().strip() != venv.requirements_digest():
         pytest.skip("the venv does not hold requirements.txt as run.py would check")
     for name in ("run.py", "requirements.txt"):
         shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "launcher", tmp_path / "launcher")
     (tmp_path / "orgportal").mkdir()
     shutil.copy(ROOT / "orgportal" / "envfile.py", tmp_path / "orgportal")
     (tmp_path / ".venv").symlink_to(ROOT / ".venv")
