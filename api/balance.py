@@ -9,7 +9,14 @@ from rest_framework.views import APIView
 from api.cursors import cursor_before, cursor_field
 from api.errors import ERRORS
 from api.idempotency import IDEMPOTENCY_HEADER, idempotent
-from api.inputs import StrictCharField, StrictSerializer, actor, parse, query_text
+from api.inputs import (
+    StrictCharField,
+    StrictSerializer,
+    actor,
+    parse,
+    parse_query,
+    query_text,
+)
 from billing.models import LedgerTransaction
 from billing.money import format_amount, parse_amount
 from billing.selectors import wallet_balance
@@ -176,9 +183,7 @@ class LedgerApi(APIView):
         summary="Ledger transactions, newest first (cursor pagination)",
     )
     def get(self, request):
-        query = self.LedgerQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
+        q = parse_query(self.LedgerQuery, request)
         rows, next_cursor = selectors.ledger_page(
             kind=q.get("kind"),
             uid=q.get("uid"),

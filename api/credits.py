@@ -7,7 +7,7 @@ from rest_framework.views import APIView
 
 from api.errors import ERRORS
 from api.idempotency import IDEMPOTENCY_HEADER, idempotent
-from api.inputs import StrictSerializer, actor, parse
+from api.inputs import StrictSerializer, actor, parse, parse_query
 from billing import pricing
 from billing.money import format_amount
 from billing.selectors import wallet_balance
@@ -40,9 +40,8 @@ class QuoteApi(APIView):
         summary="Price of a credit purchase (volume tiers)",
     )
     def get(self, request):
-        query = self.QuoteQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = pricing.quote(query.validated_data["credits"])
+        query = parse_query(self.QuoteQuery, request)
+        q = pricing.quote(query["credits"])
         return Response(
             {
                 "success": True,
