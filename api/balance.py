@@ -46,6 +46,16 @@ def balance_out(wallet: dict, *, forecast: dict) -> dict:
     }
 
 
+def posted_out(txn: LedgerTransaction, **extra) -> dict:
+    """A posted transaction's answer, with the wallet's balance after it."""
+    return {
+        "success": True,
+        "transaction_id": txn.pk,
+        **extra,
+        "balance": format_amount(wallet_balance()),
+    }
+
+
 class ForecastOut(serializers.Serializer):
     window_days = serializers.IntegerField(
         help_text="days ahead the forecast looks (organisation setting)"
@@ -109,14 +119,7 @@ class AdjustmentApi(APIView):
                 reason=data["reason"],
                 actor=actor(request),
             )
-            return (
-                200,
-                {
-                    "success": True,
-                    "transaction_id": txn.pk,
-                    "balance": format_amount(wallet_balance()),
-                },
-            )
+            return 200, posted_out(txn)
 
         return idempotent(request, run)
 
@@ -147,15 +150,7 @@ class ReversalApi(APIView):
                 reason=data["reason"],
                 actor=actor(request),
             )
-            return (
-                200,
-                {
-                    "success": True,
-                    "transaction_id": txn.pk,
-                    "reverses": transaction_id,
-                    "balance": format_amount(wallet_balance()),
-                },
-            )
+            return 200, posted_out(txn, reverses=transaction_id)
 
         return idempotent(request, run)
 

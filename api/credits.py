@@ -14,17 +14,31 @@ from billing.selectors import wallet_balance
 from billing.services import ledger
 
 
+def credits_field() -> serializers.IntegerField:
+    """A number of credits to buy or refund: at least one, at most one purchase's cap."""
+    return serializers.IntegerField(min_value=1, max_value=pricing.MAX_PURCHASE_CREDITS)
+
+
+def wallet_change_out(*, credits: int, transaction_id: int, **amounts: int) -> dict:
+    """A purchase's or refund's answer: its amounts (cents) as decimal strings, then the
+    wallet's balance after it."""
+    return {
+        "success": True,
+        "credits": credits,
+        **{name: format_amount(cents) for name, cents in amounts.items()},
+        "currency": "USD",
+        "balance": format_amount(wallet_balance()),
+        "transaction_id": transaction_id,
+    }
+
+
 class CreditsIn(StrictSerializer):
-    credits = serializers.IntegerField(
-        min_value=1, max_value=pricing.MAX_PURCHASE_CREDITS
-    )
+    credits = credits_field()
 
 
 class QuoteApi(APIView):
     class QuoteQuery(serializers.Serializer):
-        credits = serializers.IntegerField(
-            min_value=1, max_value=pricing.MAX_PURCHASE_CREDITS
-        )
+        credits = credits_field()
 
     class QuoteOut(serializers.Serializer):
         success = serializers.BooleanField()
@@ -78,17 +92,11 @@ class PurchaseApi(APIView):
 
         def run():
             lot = ledger.credits_purchase(credits=data["credits"], actor=actor(request))
-            return (
-                200,
-                {
-                    "success": True,
-                    "credits": lot.credits,
-                    "unit_price": format_amount(lot.unit_price_cents),
-                    "total": format_amount(lot.total_cents),
-                    "currency": "USD",
-                    "balance": format_amount(wallet_balance()),
-                    "transaction_id": lot.transaction_id,
-                },
+            return 200, wallet_change_out(
+                credits=lot.credits,
+                transaction_id=lot.transaction_id,
+                unit_price=lot.unit_price_cents,
+                total=lot.total_cents,
             )
 
         return idempotent(request, run)
@@ -118,18 +126,12 @@ class RefundApi(APIView):
             refund = ledger.credits_refund(
                 credits=data["credits"], actor=actor(request)
             )
-            return (
-                200,
-                {
-                    "success": True,
-                    "credits": data["credits"],
-                    "gross": format_amount(refund.gross_cents),
-                    "fee": format_amount(refund.fee_cents),
-                    "net": format_amount(refund.net_cents),
-                    "currency": "USD",
-                    "balance": format_amount(wallet_balance()),
-                    "transaction_id": refund.transaction_id,
-                },
+            return 200, wallet_change_out(
+                credits=data["credits"],
+                transaction_id=refund.transaction_id,
+                gross=refund.gross_cents,
+                fee=refund.fee_cents,
+                net=refund.net_cents,
             )
 
         return idempotent(request, run)
