@@ -32,6 +32,22 @@ def wallet_change_out(*, credits: int, transaction_id: int, **amounts: int) -> d
     }
 
 
+def wallet_change_serializer(name: str, *amounts: str) -> type[serializers.Serializer]:
+    """The serializer `name` that documents wallet_change_out with these amounts."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "success": serializers.BooleanField(),
+            "credits": serializers.IntegerField(),
+            **{amount: serializers.CharField() for amount in amounts},
+            "currency": serializers.CharField(),
+            "balance": serializers.CharField(),
+            "transaction_id": serializers.IntegerField(),
+        },
+    )
+
+
 class CreditsIn(StrictSerializer):
     credits = credits_field()
 
@@ -72,14 +88,7 @@ class QuoteApi(APIView):
 
 
 class PurchaseApi(APIView):
-    class PurchaseOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        credits = serializers.IntegerField()
-        unit_price = serializers.CharField()
-        total = serializers.CharField()
-        currency = serializers.CharField()
-        balance = serializers.CharField()
-        transaction_id = serializers.IntegerField()
+    PurchaseOut = wallet_change_serializer("PurchaseOut", "unit_price", "total")
 
     @extend_schema(
         request=CreditsIn,
@@ -103,15 +112,7 @@ class PurchaseApi(APIView):
 
 
 class RefundApi(APIView):
-    class RefundOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        credits = serializers.IntegerField()
-        gross = serializers.CharField()
-        fee = serializers.CharField()
-        net = serializers.CharField()
-        currency = serializers.CharField()
-        balance = serializers.CharField()
-        transaction_id = serializers.IntegerField()
+    RefundOut = wallet_change_serializer("RefundOut", "gross", "fee", "net")
 
     @extend_schema(
         request=CreditsIn,
