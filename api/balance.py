@@ -9,7 +9,14 @@ from rest_framework.views import APIView
 from api.cursors import cursor_before, cursor_field
 from api.errors import ERRORS
 from api.idempotency import IDEMPOTENCY_HEADER, idempotent
-from api.inputs import StrictCharField, StrictSerializer, actor, parse, query_text
+from api.inputs import (
+    StrictCharField,
+    StrictSerializer,
+    actor,
+    parse,
+    parse_query,
+    query_text,
+)
 from billing.models import LedgerTransaction
 from billing.money import format_amount, parse_amount
 from billing.selectors import wallet_balance
@@ -36,6 +43,16 @@ def balance_out(wallet: dict, *, forecast: dict) -> dict:
         "available": format_amount(wallet["available"]),
         "refundable": format_amount(wallet["refundable"]),
         "forecast": forecast_out(forecast),
+    }
+
+
+def posted_out(txn: LedgerTransaction, **extra) -> dict:
+    """A posted transaction's answer, with the wallet's balance after it."""
+    return {
+        "success": True,
+        "transaction_id": txn.pk,
+        **extra,
+        "balance": format_amount(wallet_balance()),
     }
 
 
@@ -102,14 +119,7 @@ class AdjustmentApi(APIView):
                 reason=data["reason"],
                 actor=actor(request),
             )
-            return (
-                200,
-                {
-                    "success": True,
-                    "transaction_id": txn.pk,
-                    "balance": format_amount(wallet_balance()),
-                },
-            )
+            return 200, posted_out(txn)
 
         return idempotent(request, run)
 
@@ -140,15 +150,7 @@ class ReversalApi(APIView):
                 reason=data["reason"],
                 actor=actor(request),
             )
-            return (
-                200,
-                {
-                    "success": True,
-                    "transaction_id": txn.pk,
-                    "reverses": transaction_id,
-                    "balance": format_amount(wallet_balance()),
-                },
-            )
+            return 200, posted_out(txn, reverses=transaction_id)
 
         return idempotent(request, run)
 
@@ -176,9 +178,7 @@ class LedgerApi(APIView):
         summary="Ledger transactions, newest first (cursor pagination)",
     )
     def get(self, request):
-        query = self.LedgerQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
+        q = parse_query(self.LedgerQuery, request)
         rows, next_cursor = selectors.ledger_page(
             kind=q.get("kind"),
             uid=q.get("uid"),

@@ -7,24 +7,54 @@ from rest_framework.views import APIView
 
 from api.errors import ERRORS
 from api.idempotency import IDEMPOTENCY_HEADER, idempotent
-from api.inputs import StrictSerializer, actor, parse
+from api.inputs import StrictSerializer, actor, parse, parse_query
 from billing import pricing
 from billing.money import format_amount
 from billing.selectors import wallet_balance
 from billing.services import ledger
 
 
-class CreditsIn(StrictSerializer):
-    credits = serializers.IntegerField(
-        min_value=1, max_value=pricing.MAX_PURCHASE_CREDITS
+def credits_field() -> serializers.IntegerField:
+    """A number of credits to buy or refund: at least one, at most one purchase's cap."""
+    return serializers.IntegerField(min_value=1, max_value=pricing.MAX_PURCHASE_CREDITS)
+
+
+def wallet_change_out(*, credits: int, transaction_id: int, **amounts: int) -> dict:
+    """A purchase's or refund's answer: its amounts (cents) as decimal strings, then the
+    wallet's balance after it."""
+    return {
+        "success": True,
+        "credits": credits,
+        **{name: format_amount(cents) for name, cents in amounts.items()},
+        "currency": "USD",
+        "balance": format_amount(wallet_balance()),
+        "transaction_id": transaction_id,
+    }
+
+
+def wallet_change_serializer(name: str, *amounts: str) -> type[serializers.Serializer]:
+    """The serializer `name` that documents wallet_change_out with these amounts."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "success": serializers.BooleanField(),
+            "credits": serializers.IntegerField(),
+            **{amount: serializers.CharField() for amount in amounts},
+            "currency": serializers.CharField(),
+            "balance": serializers.CharField(),
+            "transaction_id": serializers.IntegerField(),
+        },
     )
+
+
+class CreditsIn(StrictSerializer):
+    credits = credits_field()
 
 
 class QuoteApi(APIView):
     class QuoteQuery(serializers.Serializer):
-        credits = serializers.IntegerField(
-            min_value=1, max_value=pricing.MAX_PURCHASE_CREDITS
-        )
+        credits = credits_field()
 
     class QuoteOut(serializers.Serializer):
         success = serializers.BooleanField()
@@ -40,9 +70,8 @@ class QuoteApi(APIView):
         summary="Price of a credit purchase (volume tiers)",
     )
     def get(self, request):
-        query = self.QuoteQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = pricing.quote(query.validated_data["credits"])
+        query = parse_query(self.QuoteQuery, request)
+        q = pricing.quote(query["credits"])
         return Response(
             {
                 "success": True,
@@ -59,14 +88,7 @@ class QuoteApi(APIView):
 
 
 class PurchaseApi(APIView):
-    class PurchaseOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        credits = serializers.IntegerField()
-        unit_price = serializers.CharField()
-        total = serializers.CharField()
-        currency = serializers.CharField()
-        balance = serializers.CharField()
-        transaction_id = serializers.IntegerField()
+    PurchaseOut = wallet_change_serializer("PurchaseOut", "unit_price", "total")
 
     @extend_schema(
         request=CreditsIn,
@@ -79,32 +101,18 @@ class PurchaseApi(APIView):
 
         def run():
             lot = ledger.credits_purchase(credits=data["credits"], actor=actor(request))
-            return (
-                200,
-                {
-                    "success": True,
-                    "credits": lot.credits,
-                    "unit_price": format_amount(lot.unit_price_cents),
-                    "total": format_amount(lot.total_cents),
-                    "currency": "USD",
-                    "balance": format_amount(wallet_balance()),
-                    "transaction_id": lot.transaction_id,
-                },
+            return 200, wallet_change_out(
+                credits=lot.credits,
+                transaction_id=lot.transaction_id,
+                unit_price=lot.unit_price_cents,
+                total=lot.total_cents,
             )
 
         return idempotent(request, run)
 
 
 class RefundApi(APIView):
-    class RefundOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        credits = serializers.IntegerField()
-        gross = serializers.CharField()
-        fee = serializers.CharField()
-        net = serializers.CharField()
-        currency = serializers.CharField()
-        balance = serializers.CharField()
-        transaction_id = serializers.IntegerField()
+    RefundOut = wallet_change_serializer("RefundOut", "gross", "fee", "net")
 
     @extend_schema(
         request=CreditsIn,
@@ -119,18 +127,12 @@ class RefundApi(APIView):
             refund = ledger.credits_refund(
                 credits=data["credits"], actor=actor(request)
             )
-            return (
-                200,
-                {
-                    "success": True,
-                    "credits": data["credits"],
-                    "gross": format_amount(refund.gross_cents),
-                    "fee": format_amount(refund.fee_cents),
-                    "net": format_amount(refund.net_cents),
-                    "currency": "USD",
-                    "balance": format_amount(wallet_balance()),
-                    "transaction_id": refund.transaction_id,
-                },
+            return 200, wallet_change_out(
+                credits=data["credits"],
+                transaction_id=refund.transaction_id,
+                gross=refund.gross_cents,
+                fee=refund.fee_cents,
+                net=refund.net_cents,
             )
 
         return idempotent(request, run)

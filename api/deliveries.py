@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from api.cursors import cursor_before, cursor_field, next_cursor
 from api.errors import ERRORS
 from api.idempotency import IDEMPOTENCY_HEADER, idempotent
-from api.inputs import actor
+from api.inputs import actor, parse_query
 from api.webhooks import EVENTS, EventNameField
 from notifications import selectors as reads
 from notifications.models import Delivery, DeliveryAttempt, Notification
@@ -123,9 +123,7 @@ class NotificationListApi(APIView):
         summary="Notifications, newest first, each with its deliveries",
     )
     def get(self, request):
-        query = self.NotificationQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
+        q = parse_query(self.NotificationQuery, request)
         rows, last = reads.notifications_page(
             event=q.get("event"),
             uid=q.get("uid"),
@@ -165,9 +163,7 @@ class DeliveryListApi(APIView):
         summary="Deliveries, newest first, each with its attempt log",
     )
     def get(self, request):
-        query = self.DeliveryQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
+        q = parse_query(self.DeliveryQuery, request)
         rows, last = reads.deliveries_page(
             status=q.get("status"),
             event=q.get("event"),

@@ -96,3 +96,10 @@ def parse(serializer_cls: type[serializers.Serializer], request: Request) -> dic
     serializer = serializer_cls(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
+
+
+def parse_query(serializer_cls: type[serializers.Serializer], request: Request) -> dict:
+    """The request's query parameters, validated by `serializer_cls`."""
+    query = serializer_cls(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return query.validated_data

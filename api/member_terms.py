@@ -6,9 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERRORS
-from api.idempotency import IDEMPOTENCY_HEADER, idempotency_key, idempotent
-from api.inputs import actor, query_text
-from api.members import MemberEnvelope, PendingOut, outcome_response, replay_operation
+from api.idempotency import IDEMPOTENCY_HEADER
+from api.inputs import parse_query, query_text
+from api.members import MemberEnvelope, PendingOut, member_operation
 from billing.money import format_amount
 from members import inputs
 from members.services import operations
@@ -23,17 +23,8 @@ class MemberCancelApi(APIView):
         summary="Cancel a member (unused time credited)",
     )
     def post(self, request, uid):
-        return idempotent(
-            request,
-            lambda: outcome_response(
-                operations.member_cancel(
-                    uid=uid,
-                    actor=actor(request),
-                    idempotency_key=idempotency_key(request),
-                )
-            ),
-            local=False,
-            replay_operation=replay_operation,
+        return member_operation(
+            request, lambda **caller: operations.member_cancel(uid=uid, **caller)
         )
 
 
@@ -45,17 +36,8 @@ class MemberRenewApi(APIView):
         summary="Renew for another term at full price",
     )
     def post(self, request, uid):
-        return idempotent(
-            request,
-            lambda: outcome_response(
-                operations.member_renew(
-                    uid=uid,
-                    actor=actor(request),
-                    idempotency_key=idempotency_key(request),
-                )
-            ),
-            local=False,
-            replay_operation=replay_operation,
+        return member_operation(
+            request, lambda **caller: operations.member_renew(uid=uid, **caller)
         )
 
 
@@ -89,11 +71,9 @@ class MemberPreviewApi(APIView):
         summary="What a plan change would cost (no side effects)",
     )
     def get(self, request, uid):
-        query = self.MemberPreviewQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        at = query.validated_data.get("at")
+        query = parse_query(self.MemberPreviewQuery, request)
         preview = operations.member_preview(
-            uid=uid, plan=query.validated_data["plan"], at=at
+            uid=uid, plan=query["plan"], at=query.get("at")
         )
         return Response(
             {

@@ -3,9 +3,11 @@ mirror answers them. A mutation that calls upstream answers 202 with its operati
 upstream's answer is not known yet."""
 
 import math
+from collections.abc import Callable
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,6 +19,7 @@ from api.inputs import (
     actor,
     count,
     parse,
+    parse_query,
     query_text,
 )
 from api.operations import operation_out
@@ -134,6 +137,22 @@ def replay_operation(replay: idempotency.Replay) -> tuple[int, dict] | None:
     )
 
 
+def member_operation(
+    request: Request, mutate: Callable[..., operations.Outcome]
+) -> Response:
+    """Answer a member mutation that calls upstream: `mutate(actor=...,
+    idempotency_key=...)` runs outside any transaction, its operation binds the
+    request's Idempotency-Key, and a retry replays that operation's outcome."""
+    return idempotent(
+        request,
+        lambda: outcome_response(
+            mutate(actor=actor(request), idempotency_key=idempotency_key(request))
+        ),
+        local=False,
+        replay_operation=replay_operation,
+    )
+
+
 class CreateIn(StrictSerializer):
     uid = StrictCharField(max_length=100, trim_whitespace=False)
     plan = StrictCharField(max_length=100)
@@ -180,20 +199,15 @@ class MemberCreateApi(APIView):
     )
     def post(self, request):
         data = parse(CreateIn, request)
-        return idempotent(
+        return member_operation(
             request,
-            lambda: outcome_response(
-                operations.member_create(
-                    uid=data["uid"],
-                    plan=data["plan"],
-                    full_name=data.get("full_name"),
-                    auto_renew=data.get("auto_renew"),
-                    actor=actor(request),
-                    idempotency_key=idempotency_key(request),
-                )
+            lambda **caller: operations.member_create(
+                uid=data["uid"],
+                plan=data["plan"],
+                full_name=data.get("full_name"),
+                auto_renew=data.get("auto_renew"),
+                **caller,
             ),
-            local=False,
-            replay_operation=replay_operation,
         )
 
     # A member may be called "create": its own path collides with this one, so GET and
@@ -230,9 +244,7 @@ class MemberListApi(APIView):
         summary="List members (paginated)",
     )
     def get(self, request):
-        query = self.MemberListQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
+        q = parse_query(self.MemberListQuery, request)
         members, total = selectors.members_page(
             page=q["page"],
             limit=q["limit"],
@@ -269,17 +281,8 @@ class MemberDetailApi(APIView):
         summary="Delete a member (unused time credited; history kept)",
     )
     def delete(self, request, uid):
-        return idempotent(
-            request,
-            lambda: outcome_response(
-                operations.member_delete(
-                    uid=uid,
-                    actor=actor(request),
-                    idempotency_key=idempotency_key(request),
-                )
-            ),
-            local=False,
-            replay_operation=replay_operation,
+        return member_operation(
+            request, lambda **caller: operations.member_delete(uid=uid, **caller)
         )
 
 
@@ -312,18 +315,13 @@ class MemberUpdateApi(APIView):
                 ),
             )
         # The plan and any settings are one change: all applied, or none.
-        return idempotent(
+        return member_operation(
             request,
-            lambda: outcome_response(
-                operations.member_change_plan(
-                    uid=uid,
-                    plan=data["plan"],
-                    full_name=data.get("full_name"),
-                    actor=actor(request),
-                    idempotency_key=idempotency_key(request),
-                    **changes,
-                )
+            lambda **caller: operations.member_change_plan(
+                uid=uid,
+                plan=data["plan"],
+                full_name=data.get("full_name"),
+                **changes,
+                **caller,
             ),
-            local=False,
-            replay_operation=replay_operation,
         )

@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERRORS
+from api.inputs import parse_query
 from members import selectors
 from members.services import operations
 
@@ -75,10 +76,9 @@ class MemberUsageApi(APIView):
         summary="Gateway usage per day",
     )
     def get(self, request, uid):
-        query = self.MemberUsageQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        query = parse_query(self.MemberUsageQuery, request)
         member = operations.member_get_live(uid)
-        days = selectors.member_usage(member=member, days=query.validated_data["days"])
+        days = selectors.member_usage(member=member, days=query["days"])
         return Response(
             {
                 "success": True,

@@ -144,6 +144,10 @@ def link_out(link: BrokerageLink) -> dict:
     }
 
 
+def link_envelope(link: BrokerageLink) -> dict:
+    return {"success": True, "uid": link.member.uid, "brokerage": link_out(link)}
+
+
 class MemberBrokerageApi(APIView):
     @extend_schema(
         responses={200: LinkEnvelope, **BROKERAGE_ERRORS},
@@ -154,13 +158,7 @@ class MemberBrokerageApi(APIView):
     )
     def get(self, request, uid):
         link = selectors.link_get(uid)
-        return Response(
-            {
-                "success": True,
-                "uid": link.member.uid,
-                "brokerage": link_out(link),
-            }
-        )
+        return Response(link_envelope(link))
 
     @extend_schema(
         request=LinkIn,
@@ -184,11 +182,7 @@ class MemberBrokerageApi(APIView):
                 account_ids=data["account_ids"],
                 actor=actor(request),
             )
-            return 200, {
-                "success": True,
-                "uid": link.member.uid,
-                "brokerage": link_out(link),
-            }
+            return 200, link_envelope(link)
 
         return idempotent(request, run)
 
