@@ -10,27 +10,27 @@ from brokerage import selectors, services
 from brokerage.forms import BrokerageLinkForm
 from members.errors import ServiceError
 from members.models import Member
-from portal.views.common import actor, form_errors_from, not_found, role_required
+from portal.views.common import (
+    actor,
+    confirm_then_act,
+    form_errors_from,
+    role_required,
+    with_live_member,
+)
 
 
-def _member(uid: str) -> Member | None:
-    return Member.objects.filter(uid=uid).exclude(status=Member.Status.DELETED).first()
-
-
-def _missing(request, uid: str):
-    return not_found(request, f"There is no live member with uid “{uid}”.")
+def _back_url(uid: str) -> str:
+    return reverse("portal:member", kwargs={"uid": uid}) + "#brokerage"
 
 
 def _back(uid: str):
-    return redirect(reverse("portal:member", kwargs={"uid": uid}) + "#brokerage")
+    return redirect(_back_url(uid))
 
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def link(request, uid: str):
-    member = _member(uid)
-    if member is None:
-        return _missing(request, uid)
+@with_live_member()
+def link(request, uid: str, member: Member):
     existing = selectors.link_for_member(member)
     form = BrokerageLinkForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -67,34 +67,19 @@ def link(request, uid: str):
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def unlink(request, uid: str):
-    member = _member(uid)
-    if member is None:
-        return _missing(request, uid)
-    if request.method == "POST":
-        try:
-            services.brokerage_unlink(uid=uid, actor=actor(request))
-        except ServiceError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(
-                request,
-                f"Unlinked {uid} from its brokerage; its account streams close "
-                "within seconds.",
-            )
-        return _back(uid)
-    if selectors.link_for_member(member) is None:
+@with_live_member()
+def unlink(request, uid: str, member: Member):
+    if request.method == "GET" and selectors.link_for_member(member) is None:
         messages.error(request, f"{uid} has no brokerage link.")
         return _back(uid)
-    return render(
+    return confirm_then_act(
         request,
-        "portal/confirm.html",
-        {
-            "title": f"Unlink {uid} from its brokerage",
-            "message": "The stored tokens are deleted and the member's account "
-            "streams close within seconds. Linking again needs a new token pair.",
-            "button": "Unlink",
-            "back_url": reverse("portal:member", kwargs={"uid": uid}) + "#brokerage",
-            "danger": True,
-        },
+        act=lambda: services.brokerage_unlink(uid=uid, actor=actor(request)),
+        done=f"Unlinked {uid} from its brokerage; its account streams close within "
+        "seconds.",
+        back_url=_back_url(uid),
+        title=f"Unlink {uid} from its brokerage",
+        message="The stored tokens are deleted and the member's account streams "
+        "close within seconds. Linking again needs a new token pair.",
+        button="Unlink",
     )

@@ -19,6 +19,8 @@ from portal.forms import WebhookEndpointForm
 from portal.selectors import notifications as reads
 from portal.views.common import (
     actor,
+    confirm_page,
+    confirm_then_act,
     form_errors_from,
     no_store,
     not_found,
@@ -197,17 +199,13 @@ def webhook_rotate(request, endpoint_id: int):
             messages.error(request, exc.message)
             return redirect("portal:notifications")
         return _secret_page(request, endpoint, secret, created=False)
-    return render(
+    return confirm_page(
         request,
-        "portal/confirm.html",
-        {
-            "title": f"Rotate the signing secret of {endpoint.url}",
-            "message": "A new secret is shown once and signs every send from now on; "
-            "the receiver must check signatures with the new one.",
-            "button": "Rotate the secret",
-            "back_url": reverse("portal:notifications"),
-            "danger": True,
-        },
+        title=f"Rotate the signing secret of {endpoint.url}",
+        message="A new secret is shown once and signs every send from now on; the "
+        "receiver must check signatures with the new one.",
+        button="Rotate the secret",
+        back_url=reverse("portal:notifications"),
     )
 
 
@@ -217,27 +215,16 @@ def webhook_delete(request, endpoint_id: int):
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
     if endpoint is None:
         return not_found(request, f"There is no webhook endpoint #{endpoint_id}.")
-    if request.method == "POST":
-        try:
-            webhook_endpoint_delete(endpoint_id=endpoint_id, actor=actor(request))
-        except ServiceError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(
-                request,
-                f"Removed {endpoint.url} (an endpoint with a delivery log is "
-                "deactivated and its log kept).",
-            )
-        return redirect("portal:notifications")
-    return render(
+    return confirm_then_act(
         request,
-        "portal/confirm.html",
-        {
-            "title": f"Remove the webhook endpoint {endpoint.url}",
-            "message": "Nothing more is sent to it and pending retries stop. An "
-            "endpoint with a delivery log is deactivated, keeping the log.",
-            "button": "Remove the endpoint",
-            "back_url": reverse("portal:notifications"),
-            "danger": True,
-        },
+        act=lambda: webhook_endpoint_delete(
+            endpoint_id=endpoint_id, actor=actor(request)
+        ),
+        done=f"Removed {endpoint.url} (an endpoint with a delivery log is "
+        "deactivated and its log kept).",
+        back_url=reverse("portal:notifications"),
+        title=f"Remove the webhook endpoint {endpoint.url}",
+        message="Nothing more is sent to it and pending retries stop. An endpoint "
+        "with a delivery log is deactivated, keeping the log.",
+        button="Remove the endpoint",
     )

@@ -16,6 +16,7 @@ from portal.forms import AuditFilterForm, OrgSettingsForm, ServiceTokenForm
 from portal.selectors import organization as reads
 from portal.views.common import (
     actor,
+    confirm_page,
     form_errors_from,
     no_store,
     not_found,
@@ -123,17 +124,13 @@ def token_revoke(request, token_id: int):
         service_token_revoke(token_id=token_id, actor=actor(request))
         messages.success(request, f"Revoked the service token “{record.name}”.")
         return redirect("portal:tokens")
-    return render(
+    return confirm_page(
         request,
-        "portal/confirm.html",
-        {
-            "title": f"Revoke the service token “{record.name}”",
-            "message": "Requests with this token are refused from now on. This cannot "
-            "be undone: create a new token for the same backend instead.",
-            "button": "Revoke the token",
-            "back_url": reverse("portal:tokens"),
-            "danger": True,
-        },
+        title=f"Revoke the service token “{record.name}”",
+        message="Requests with this token are refused from now on. This cannot be "
+        "undone: create a new token for the same backend instead.",
+        button="Revoke the token",
+        back_url=reverse("portal:tokens"),
     )
 
 
