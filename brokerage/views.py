@@ -2,7 +2,7 @@
 the card on the member's page; changing a link needs the admin role (or owner)."""
 
 from django.contrib import messages
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
@@ -14,6 +14,7 @@ from portal.views.common import (
     actor,
     confirm_then_act,
     form_errors_from,
+    render_form,
     role_required,
     with_live_member,
 )
@@ -57,11 +58,10 @@ def link(request, uid: str, member: Member):
         form = BrokerageLinkForm(
             initial={"account_ids": "\n".join(existing.account_ids)}
         )
-    return render(
+    return render_form(
         request,
         "brokerage/link.html",
         {"member": member, "form": form, "replacing": existing is not None},
-        status=400 if form.errors else 200,
     )
 
 

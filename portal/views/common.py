@@ -94,6 +94,14 @@ def with_live_member(*, hint: str = ""):
     return decorate
 
 
+def render_form(request, template: str, context: dict):
+    """A page showing `context["form"]`: 400 while the form shows errors (a refused
+    submit or filter), so clients and tests never take it for a success."""
+    return render(
+        request, template, context, status=400 if context["form"].errors else 200
+    )
+
+
 def form_errors_from(
     form, exc: ServiceError, *, default_field: str | None = None
 ) -> None:

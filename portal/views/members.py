@@ -32,6 +32,7 @@ from portal.views.common import (
     form_errors_from,
     member_not_found,
     no_store,
+    render_form,
     role_required,
     with_live_member,
 )
@@ -88,12 +89,7 @@ def member_list(request):
     if request.htmx and request.htmx.target == "members-table":
         return render(request, "portal/members/_table.html", context)
     # An invalid filter is shown next to its field, above the unfiltered list.
-    return render(
-        request,
-        "portal/members/list.html",
-        context,
-        status=400 if form.errors else 200,
-    )
+    return render_form(request, "portal/members/list.html", context)
 
 
 # --- create ----------------------------------------------------------------------------
@@ -379,11 +375,8 @@ def member_settings(request, uid: str, member: Member):
         form = MemberSettingsForm(
             initial=MemberSettingsForm.initial_for(member), member=member
         )
-    return render(
-        request,
-        "portal/members/settings.html",
-        {"member": member, "form": form},
-        status=400 if form.errors else 200,
+    return render_form(
+        request, "portal/members/settings.html", {"member": member, "form": form}
     )
 
 

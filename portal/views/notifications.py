@@ -24,6 +24,7 @@ from portal.views.common import (
     form_errors_from,
     no_store,
     not_found,
+    render_form,
     role_required,
 )
 
@@ -137,11 +138,10 @@ def webhook_new(request):
             form_errors_from(form, exc)
         else:
             return _secret_page(request, endpoint, secret, created=True)
-    return render(
+    return render_form(
         request,
         "portal/notifications/webhook_form.html",
         {"form": form, "endpoint": None},
-        status=400 if form.errors else 200,
     )
 
 
@@ -176,11 +176,10 @@ def webhook_edit(request, endpoint_id: int):
         else:
             messages.success(request, f"Saved the webhook endpoint {data['url']}.")
             return redirect("portal:notifications")
-    return render(
+    return render_form(
         request,
         "portal/notifications/webhook_form.html",
         {"form": form, "endpoint": endpoint},
-        status=400 if form.errors else 200,
     )
 
 

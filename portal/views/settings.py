@@ -20,6 +20,7 @@ from portal.views.common import (
     form_errors_from,
     no_store,
     not_found,
+    render_form,
     role_required,
 )
 
@@ -68,7 +69,8 @@ def audit_list(request):
     )
     query = request.GET.copy()
     query.pop("before", None)
-    return render(
+    # An invalid filter is shown next to its field, with the unfiltered log.
+    return render_form(
         request,
         "portal/audit.html",
         {
@@ -77,8 +79,6 @@ def audit_list(request):
             "next_before": next_before,
             "query": query.urlencode(),
         },
-        # An invalid filter is shown next to its field, with the unfiltered log.
-        status=400 if form.errors else 200,
     )
 
 
@@ -106,11 +106,10 @@ def token_list(request):
                     {"record": record, "token": token},
                 )
             )
-    return render(
+    return render_form(
         request,
         "portal/tokens.html",
         {"form": form, "tokens": list(ServiceToken.objects.order_by("-id")[:200])},
-        status=400 if form.errors else 200,
     )
 
 
@@ -161,9 +160,4 @@ def org_settings_view(request):
                 "notify_emails": ", ".join(row.email_list),
             }
         )
-    return render(
-        request,
-        "portal/settings.html",
-        {"form": form, "row": row},
-        status=400 if form.errors else 200,
-    )
+    return render_form(request, "portal/settings.html", {"form": form, "row": row})
