@@ -8,13 +8,11 @@ from django.views.decorators.http import require_http_methods
 
 from brokerage import selectors, services
 from brokerage.forms import BrokerageLinkForm
-from members.errors import ServiceError
 from members.models import Member
 from portal.views.common import (
     actor,
     confirm_then_act,
-    form_errors_from,
-    render_form,
+    form_page,
     role_required,
     with_live_member,
 )
@@ -32,36 +30,35 @@ def _back(uid: str):
 @require_http_methods(["GET", "POST"])
 @with_live_member()
 def link(request, uid: str, member: Member):
+    def save(data):
+        _link, created = services.brokerage_link(
+            uid=uid,
+            access_token=data["access_token"],
+            refresh_token=data["refresh_token"],
+            account_ids=data["account_ids"],
+            actor=actor(request),
+        )
+        n = len(data["account_ids"])
+        messages.success(
+            request,
+            f"{'Linked' if created else 'Replaced the brokerage link of'} {uid}"
+            f"{' to' if created else ':'} {n} account{'s' if n != 1 else ''}.",
+        )
+        return _back(uid)
+
     existing = selectors.link_for_member(member)
-    form = BrokerageLinkForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            _link, created = services.brokerage_link(
-                uid=uid,
-                access_token=data["access_token"],
-                refresh_token=data["refresh_token"],
-                account_ids=data["account_ids"],
-                actor=actor(request),
-            )
-        except ServiceError as exc:
-            form_errors_from(form, exc)
-        else:
-            n = len(data["account_ids"])
-            messages.success(
-                request,
-                f"{'Linked' if created else 'Replaced the brokerage link of'} {uid}"
-                f"{' to' if created else ':'} {n} account{'s' if n != 1 else ''}.",
-            )
-            return _back(uid)
-    elif request.method == "GET" and existing is not None:
+    if request.method == "GET" and existing is not None:
         form = BrokerageLinkForm(
             initial={"account_ids": "\n".join(existing.account_ids)}
         )
-    return render_form(
+    else:
+        form = BrokerageLinkForm(request.POST or None)
+    return form_page(
         request,
+        form,
+        save,
         "brokerage/link.html",
-        {"member": member, "form": form, "replacing": existing is not None},
+        {"member": member, "replacing": existing is not None},
     )
 
 

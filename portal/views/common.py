@@ -102,6 +102,26 @@ def render_form(request, template: str, context: dict):
     )
 
 
+def form_page(
+    request,
+    form,
+    save,
+    template: str,
+    context: dict,
+    *,
+    default_field: str | None = None,
+):
+    """A page with a form: a valid POST goes to `save(cleaned_data)`, whose response
+    is the answer; a service's refusal is shown next to the fields, as invalid input
+    is, on the page again."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            return save(form.cleaned_data)
+        except ServiceError as exc:
+            form_errors_from(form, exc, default_field=default_field)
+    return render_form(request, template, {"form": form, **context})
+
+
 def form_errors_from(
     form, exc: ServiceError, *, default_field: str | None = None
 ) -> None:

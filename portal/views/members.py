@@ -30,6 +30,7 @@ from portal.views.common import (
     confirm_page,
     confirm_then_act,
     form_errors_from,
+    form_page,
     member_not_found,
     no_store,
     render_form,
@@ -356,27 +357,24 @@ def member_delete(request, uid: str, member: Member):
 @require_http_methods(["GET", "POST"])
 @with_live_member(hint=_HINT)
 def member_settings(request, uid: str, member: Member):
+    def save(data):
+        operations.member_settings_update(
+            uid=uid,
+            actor=actor(request),
+            auto_renew=data["auto_renew"],
+            overrides=form.overrides(),
+        )
+        messages.success(request, f"Saved the settings of {uid}.")
+        return redirect("portal:member", uid=uid)
+
     if request.method == "POST":
         form = MemberSettingsForm(request.POST, member=member)
-        if form.is_valid():
-            try:
-                operations.member_settings_update(
-                    uid=uid,
-                    actor=actor(request),
-                    auto_renew=form.cleaned_data["auto_renew"],
-                    overrides=form.overrides(),
-                )
-            except ServiceError as exc:
-                form_errors_from(form, exc)
-            else:
-                messages.success(request, f"Saved the settings of {uid}.")
-                return redirect("portal:member", uid=uid)
     else:
         form = MemberSettingsForm(
             initial=MemberSettingsForm.initial_for(member), member=member
         )
-    return render_form(
-        request, "portal/members/settings.html", {"member": member, "form": form}
+    return form_page(
+        request, form, save, "portal/members/settings.html", {"member": member}
     )
 
 

@@ -21,10 +21,9 @@ from portal.views.common import (
     actor,
     confirm_page,
     confirm_then_act,
-    form_errors_from,
+    form_page,
     no_store,
     not_found,
-    render_form,
     role_required,
 )
 
@@ -124,24 +123,22 @@ def _secret_page(request, endpoint, secret, created: bool):
 @role_required("owner")
 @require_http_methods(["GET", "POST"])
 def webhook_new(request):
+    def save(data):
+        endpoint, secret = webhook_endpoint_create(
+            url=data["url"],
+            description=data["description"],
+            events=data["events"],
+            actor=actor(request),
+        )
+        return _secret_page(request, endpoint, secret, created=True)
+
     form = WebhookEndpointForm(request.POST or None, initial={"active": True})
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            endpoint, secret = webhook_endpoint_create(
-                url=data["url"],
-                description=data["description"],
-                events=data["events"],
-                actor=actor(request),
-            )
-        except ServiceError as exc:
-            form_errors_from(form, exc)
-        else:
-            return _secret_page(request, endpoint, secret, created=True)
-    return render_form(
+    return form_page(
         request,
+        form,
+        save,
         "portal/notifications/webhook_form.html",
-        {"form": form, "endpoint": None},
+        {"endpoint": None},
     )
 
 
@@ -160,26 +157,25 @@ def webhook_edit(request, endpoint_id: int):
             "active": endpoint.active,
         },
     )
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            webhook_endpoint_update(
-                endpoint_id=endpoint_id,
-                actor=actor(request),
-                url=data["url"],
-                description=data["description"],
-                events=data["events"],
-                active=data["active"],
-            )
-        except ServiceError as exc:
-            form_errors_from(form, exc)
-        else:
-            messages.success(request, f"Saved the webhook endpoint {data['url']}.")
-            return redirect("portal:notifications")
-    return render_form(
+
+    def save(data):
+        webhook_endpoint_update(
+            endpoint_id=endpoint_id,
+            actor=actor(request),
+            url=data["url"],
+            description=data["description"],
+            events=data["events"],
+            active=data["active"],
+        )
+        messages.success(request, f"Saved the webhook endpoint {data['url']}.")
+        return redirect("portal:notifications")
+
+    return form_page(
         request,
+        form,
+        save,
         "portal/notifications/webhook_form.html",
-        {"form": form, "endpoint": endpoint},
+        {"endpoint": endpoint},
     )
 
 

@@ -18,6 +18,7 @@ from portal.views.common import (
     actor,
     confirm_page,
     form_errors_from,
+    form_page,
     no_store,
     not_found,
     render_form,
@@ -140,16 +141,14 @@ def token_revoke(request, token_id: int):
 @require_http_methods(["GET", "POST"])
 def org_settings_view(request):
     row = org_settings()
+
+    def save(data):
+        org_settings_update(actor=actor(request), **data)
+        messages.success(request, "Saved the organisation settings.")
+        return redirect("portal:settings")
+
     if request.method == "POST":
         form = OrgSettingsForm(request.POST)
-        if form.is_valid():
-            try:
-                org_settings_update(actor=actor(request), **form.cleaned_data)
-            except ServiceError as exc:
-                form_errors_from(form, exc)
-            else:
-                messages.success(request, "Saved the organisation settings.")
-                return redirect("portal:settings")
     else:
         form = OrgSettingsForm(
             initial={
@@ -160,4 +159,4 @@ def org_settings_view(request):
                 "notify_emails": ", ".join(row.email_list),
             }
         )
-    return render_form(request, "portal/settings.html", {"form": form, "row": row})
+    return form_page(request, form, save, "portal/settings.html", {"row": row})
