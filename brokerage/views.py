@@ -2,99 +2,81 @@
 the card on the member's page; changing a link needs the admin role (or owner)."""
 
 from django.contrib import messages
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from brokerage import selectors, services
 from brokerage.forms import BrokerageLinkForm
-from members.errors import ServiceError
 from members.models import Member
-from portal.views.common import actor, form_errors_from, not_found, role_required
+from portal.views.common import (
+    actor,
+    confirm_then_act,
+    form_page,
+    role_required,
+    with_live_member,
+)
 
 
-def _member(uid: str) -> Member | None:
-    return Member.objects.filter(uid=uid).exclude(status=Member.Status.DELETED).first()
-
-
-def _missing(request, uid: str):
-    return not_found(request, f"There is no live member with uid “{uid}”.")
+def _back_url(uid: str) -> str:
+    return reverse("portal:member", kwargs={"uid": uid}) + "#brokerage"
 
 
 def _back(uid: str):
-    return redirect(reverse("portal:member", kwargs={"uid": uid}) + "#brokerage")
+    return redirect(_back_url(uid))
 
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def link(request, uid: str):
-    member = _member(uid)
-    if member is None:
-        return _missing(request, uid)
+@with_live_member()
+def link(request, uid: str, member: Member):
+    def save(data):
+        _link, created = services.brokerage_link(
+            uid=uid,
+            access_token=data["access_token"],
+            refresh_token=data["refresh_token"],
+            account_ids=data["account_ids"],
+            actor=actor(request),
+        )
+        n = len(data["account_ids"])
+        messages.success(
+            request,
+            f"{'Linked' if created else 'Replaced the brokerage link of'} {uid}"
+            f"{' to' if created else ':'} {n} account{'s' if n != 1 else ''}.",
+        )
+        return _back(uid)
+
     existing = selectors.link_for_member(member)
-    form = BrokerageLinkForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            _link, created = services.brokerage_link(
-                uid=uid,
-                access_token=data["access_token"],
-                refresh_token=data["refresh_token"],
-                account_ids=data["account_ids"],
-                actor=actor(request),
-            )
-        except ServiceError as exc:
-            form_errors_from(form, exc)
-        else:
-            n = len(data["account_ids"])
-            messages.success(
-                request,
-                f"{'Linked' if created else 'Replaced the brokerage link of'} {uid}"
-                f"{' to' if created else ':'} {n} account{'s' if n != 1 else ''}.",
-            )
-            return _back(uid)
-    elif request.method == "GET" and existing is not None:
+    if request.method == "GET" and existing is not None:
         form = BrokerageLinkForm(
             initial={"account_ids": "\n".join(existing.account_ids)}
         )
-    return render(
+    else:
+        form = BrokerageLinkForm(request.POST or None)
+    return form_page(
         request,
+        form,
+        save,
         "brokerage/link.html",
-        {"member": member, "form": form, "replacing": existing is not None},
-        status=400 if form.errors else 200,
+        {"member": member, "replacing": existing is not None},
     )
 
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def unlink(request, uid: str):
-    member = _member(uid)
-    if member is None:
-        return _missing(request, uid)
-    if request.method == "POST":
-        try:
-            services.brokerage_unlink(uid=uid, actor=actor(request))
-        except ServiceError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(
-                request,
-                f"Unlinked {uid} from its brokerage; its account streams close "
-                "within seconds.",
-            )
-        return _back(uid)
-    if selectors.link_for_member(member) is None:
+@with_live_member()
+def unlink(request, uid: str, member: Member):
+    if request.method == "GET" and selectors.link_for_member(member) is None:
         messages.error(request, f"{uid} has no brokerage link.")
         return _back(uid)
-    return render(
+    return confirm_then_act(
         request,
-        "portal/confirm.html",
-        {
-            "title": f"Unlink {uid} from its brokerage",
-            "message": "The stored tokens are deleted and the member's account "
-            "streams close within seconds. Linking again needs a new token pair.",
-            "button": "Unlink",
-            "back_url": reverse("portal:member", kwargs={"uid": uid}) + "#brokerage",
-            "danger": True,
-        },
+        act=lambda: services.brokerage_unlink(uid=uid, actor=actor(request)),
+        done=f"Unlinked {uid} from its brokerage; its account streams close within "
+        "seconds.",
+        back_url=_back_url(uid),
+        title=f"Unlink {uid} from its brokerage",
+        message="The stored tokens are deleted and the member's account streams "
+        "close within seconds. Linking again needs a new token pair.",
+        button="Unlink",
     )

@@ -119,6 +119,59 @@ def _summary(points: Sequence[tuple[str, Number]], fmt, unit: str) -> str:
     )
 
 
+class _Plot:
+    """What bars and lines share: the value axis scaled to the points, the tooltips,
+    the x labels and the frame around the marks."""
+
+    def __init__(self, points, *, unit: str, fmt, width: int, height: int):
+        self.points = points
+        self.fmt = fmt or _plain
+        self.suffix = f" {unit}" if unit else ""
+        self.width = width
+        self.height = height
+        self.values = [v for _, v in points]
+        self.integer = all(isinstance(v, int) for v in self.values)
+        self.bottom, self.top, self.ticks = _axis(self.values, self.integer)
+        self.plot_w = width - _LEFT - _RIGHT
+        self.plot_h = height - _TOP - _BOTTOM
+
+    def y_of(self, value: float) -> float:
+        return _TOP + self.plot_h * (self.top - value) / (self.top - self.bottom)
+
+    def tooltip(self, label: str, value: Number) -> str:
+        return (
+            f"<title>{escape(label)}: {escape(self.fmt(value))}"
+            f"{escape(self.suffix)}</title>"
+        )
+
+    def axis_line(self, y: float) -> str:
+        return (
+            f'<line class="axis" x1="{_LEFT}" x2="{self.width - _RIGHT}" '
+            f'y1="{y:.1f}" y2="{y:.1f}"/>'
+        )
+
+    def render(self, *, title: str, css: str, x_of, marks: list[str]) -> SafeString:
+        integer = self.integer
+        body = _y_axis(
+            self.ticks,
+            self.y_of,
+            lambda t: self.fmt(int(t) if integer else t),
+            self.width,
+        )
+        body += marks
+        body += _x_labels(
+            [label for label, _ in self.points], x_of, self.height, self.plot_w
+        )
+        return _frame(
+            title=title,
+            description=_summary(self.points, self.fmt, self.suffix),
+            width=self.width,
+            height=self.height,
+            body=body,
+            css=css,
+        )
+
+
 def bar_chart(
     points: Sequence[tuple[str, Number]],
     *,
@@ -129,48 +182,27 @@ def bar_chart(
     height: int = HEIGHT,
 ) -> SafeString:
     """One bar per (label, value); negative values hang below the zero line."""
-    fmt = fmt or _plain
-    suffix = f" {unit}" if unit else ""
     if not points:
         return _empty(title, width, height)
-    values = [v for _, v in points]
-    integer = all(isinstance(v, int) for v in values)
-    bottom, top, ticks = _axis(values, integer)
-    plot_w = width - _LEFT - _RIGHT
-    plot_h = height - _TOP - _BOTTOM
-    slot = plot_w / len(points)
-
-    def y_of(value: float) -> float:
-        return _TOP + plot_h * (top - value) / (top - bottom)
+    plot = _Plot(points, unit=unit, fmt=fmt, width=width, height=height)
+    slot = plot.plot_w / len(points)
 
     def x_of(i: int) -> float:
         return _LEFT + slot * (i + 0.5)
 
-    zero = y_of(0)
-    body = _y_axis(ticks, y_of, lambda t: fmt(int(t) if integer else t), width)
+    zero = plot.y_of(0)
     bar_w = max(1.0, slot * 0.72)
+    marks = []
     for i, (label, value) in enumerate(points):
-        y = y_of(value)
+        y = plot.y_of(value)
         top_y, h = (y, zero - y) if value >= 0 else (zero, y - zero)
-        body.append(
+        marks.append(
             f'<rect class="bar{" negative" if value < 0 else ""}" '
             f'x="{x_of(i) - bar_w / 2:.1f}" y="{top_y:.1f}" width="{bar_w:.1f}" '
-            f'height="{max(h, 0.5):.1f}"><title>{escape(label)}: '
-            f"{escape(fmt(value))}{escape(suffix)}</title></rect>"
+            f'height="{max(h, 0.5):.1f}">{plot.tooltip(label, value)}</rect>'
         )
-    body.append(
-        f'<line class="axis" x1="{_LEFT}" x2="{width - _RIGHT}" '
-        f'y1="{zero:.1f}" y2="{zero:.1f}"/>'
-    )
-    body += _x_labels([label for label, _ in points], x_of, height, plot_w)
-    return _frame(
-        title=title,
-        description=_summary(points, fmt, suffix),
-        width=width,
-        height=height,
-        body=body,
-        css="bars",
-    )
+    marks.append(plot.axis_line(zero))
+    return plot.render(title=title, css="bars", x_of=x_of, marks=marks)
 
 
 def line_chart(
@@ -183,48 +215,25 @@ def line_chart(
     height: int = HEIGHT,
 ) -> SafeString:
     """A line through (label, value) points, with a dot and tooltip at each."""
-    fmt = fmt or _plain
-    suffix = f" {unit}" if unit else ""
     if not points:
         return _empty(title, width, height)
-    values = [v for _, v in points]
-    integer = all(isinstance(v, int) for v in values)
-    bottom, top, ticks = _axis(values, integer)
-    plot_w = width - _LEFT - _RIGHT
-    plot_h = height - _TOP - _BOTTOM
-    step = plot_w / max(1, len(points) - 1)
-
-    def y_of(value: float) -> float:
-        return _TOP + plot_h * (top - value) / (top - bottom)
+    plot = _Plot(points, unit=unit, fmt=fmt, width=width, height=height)
+    step = plot.plot_w / max(1, len(points) - 1)
 
     def x_of(i: int) -> float:
-        return _LEFT + (step * i if len(points) > 1 else plot_w / 2)
+        return _LEFT + (step * i if len(points) > 1 else plot.plot_w / 2)
 
-    body = _y_axis(ticks, y_of, lambda t: fmt(int(t) if integer else t), width)
-    body.append(
-        f'<line class="axis" x1="{_LEFT}" x2="{width - _RIGHT}" '
-        f'y1="{y_of(bottom):.1f}" y2="{y_of(bottom):.1f}"/>'
-    )
     path = " ".join(
-        f"{'M' if i == 0 else 'L'}{x_of(i):.1f},{y_of(v):.1f}"
-        for i, v in enumerate(values)
+        f"{'M' if i == 0 else 'L'}{x_of(i):.1f},{plot.y_of(v):.1f}"
+        for i, v in enumerate(plot.values)
     )
-    body.append(f'<path class="line" d="{path}"/>')
+    marks = [plot.axis_line(plot.y_of(plot.bottom)), f'<path class="line" d="{path}"/>']
     for i, (label, value) in enumerate(points):
-        body.append(
-            f'<circle class="dot" cx="{x_of(i):.1f}" cy="{y_of(value):.1f}" r="3">'
-            f"<title>{escape(label)}: {escape(fmt(value))}{escape(suffix)}</title>"
-            "</circle>"
+        marks.append(
+            f'<circle class="dot" cx="{x_of(i):.1f}" cy="{plot.y_of(value):.1f}" '
+            f'r="3">{plot.tooltip(label, value)}</circle>'
         )
-    body += _x_labels([label for label, _ in points], x_of, height, plot_w)
-    return _frame(
-        title=title,
-        description=_summary(points, fmt, suffix),
-        width=width,
-        height=height,
-        body=body,
-        css="lines",
-    )
+    return plot.render(title=title, css="lines", x_of=x_of, marks=marks)
 
 
 def _empty(title: str, width: int, height: int) -> SafeString:

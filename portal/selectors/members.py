@@ -109,14 +109,18 @@ def members_list(
     return Page(rows=rows, number=number, pages=pages, total=total)
 
 
-def member_for_page(uid: str) -> Member | None:
-    """The live member with this uid, else the most recently deleted one (history)."""
-    live = (
+def live_member(uid: str) -> Member | None:
+    return (
         Member.objects.select_related("plan")
         .filter(uid=uid)
         .exclude(status=Member.Status.DELETED)
         .first()
     )
+
+
+def member_for_page(uid: str) -> Member | None:
+    """The live member with this uid, else the most recently deleted one (history)."""
+    live = live_member(uid)
     if live is not None:
         return live
     return (

@@ -3,12 +3,14 @@
 from functools import wraps
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 
 from members.errors import ServiceError
 from members.roles import role_at_least, user_role
+from portal.selectors.members import live_member
 
 
 def actor(request) -> str:
@@ -70,18 +72,68 @@ def not_found(request, message: str):
     )
 
 
+def member_not_found(request, uid: str, *, hint: str = ""):
+    message = f"There is no live member with uid “{uid}”."
+    return not_found(request, f"{message} {hint}" if hint else message)
+
+
+def with_live_member(*, hint: str = ""):
+    """Hand the view the live member its URL's `uid` names, as `member`; a 404 page
+    (ending with `hint`) when there is none."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(request, uid: str):
+            member = live_member(uid)
+            if member is None:
+                return member_not_found(request, uid, hint=hint)
+            return view(request, uid, member)
+
+        return wrapped
+
+    return decorate
+
+
+def render_form(request, template: str, context: dict):
+    """A page showing `context["form"]`: 400 while the form shows errors (a refused
+    submit or filter), so clients and tests never take it for a success."""
+    return render(
+        request, template, context, status=400 if context["form"].errors else 200
+    )
+
+
+def form_page(
+    request,
+    form,
+    save,
+    template: str,
+    context: dict,
+    *,
+    default_field: str | None = None,
+):
+    """A page with a form: a valid POST goes to `save(cleaned_data)`, whose response
+    is the answer; a service's refusal is shown next to the fields, as invalid input
+    is, on the page again."""
+    if request.method == "POST" and form.is_valid():
+        try:
+            return save(form.cleaned_data)
+        except ServiceError as exc:
+            form_errors_from(form, exc, default_field=default_field)
+    return render_form(request, template, {"form": form, **context})
+
+
 def form_errors_from(
     form, exc: ServiceError, *, default_field: str | None = None
 ) -> None:
     """Put a service's validation details next to the form's fields; the rest next to
     `default_field`, or on top of the form."""
     placed = False
-    for field, messages in (exc.details or {}).items():
+    for field, details in (exc.details or {}).items():
         if field not in form.fields:
             continue
         # Validation details are lists of messages; other details (e.g. {"uid": "x"})
         # only say which field the error is about.
-        for message in messages if isinstance(messages, list) else [exc.message]:
+        for message in details if isinstance(details, list) else [exc.message]:
             form.add_error(field, str(message))
         placed = True
     if not placed:
@@ -103,3 +155,36 @@ def no_store(response):
     """A page showing a secret once must not be kept by the browser or a proxy."""
     response["Cache-Control"] = "no-store"
     return response
+
+
+def confirm_page(request, *, title: str, message: str, button: str, back_url: str):
+    """Ask to confirm an action that moves no credits and cannot be taken back."""
+    return render(
+        request,
+        "portal/confirm.html",
+        {
+            "title": title,
+            "message": message,
+            "button": button,
+            "back_url": back_url,
+            "danger": True,
+        },
+    )
+
+
+def confirm_then_act(
+    request, *, act, done: str, back_url: str, title: str, message: str, button: str
+):
+    """A GET asks to confirm; a POST runs `act()`, says what the service refused or
+    `done`, and goes back to `back_url`."""
+    if request.method == "POST":
+        try:
+            act()
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, done)
+        return redirect(back_url)
+    return confirm_page(
+        request, title=title, message=message, button=button, back_url=back_url
+    )

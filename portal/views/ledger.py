@@ -16,7 +16,7 @@ from members.errors import ServiceError
 from orgportal import clock
 from portal.forms import LedgerFilterForm
 from portal.selectors import ledger as reads
-from portal.views.common import actor, role_required
+from portal.views.common import actor, render_form, role_required
 
 
 def _filters(form) -> dict:
@@ -42,9 +42,7 @@ def ledger_list(request):
     if request.htmx and request.htmx.target == "ledger-table":
         return render(request, "portal/ledger/_table.html", context)
     # An invalid filter is shown next to its field, above the unfiltered ledger.
-    return render(
-        request, "portal/ledger/list.html", context, status=400 if form.errors else 200
-    )
+    return render_form(request, "portal/ledger/list.html", context)
 
 
 class _Echo:

@@ -27,10 +27,15 @@ from portal.forms import (
 from portal.selectors import members as reads
 from portal.views.common import (
     actor,
+    confirm_page,
+    confirm_then_act,
     form_errors_from,
+    form_page,
+    member_not_found,
     no_store,
-    not_found,
+    render_form,
     role_required,
+    with_live_member,
 )
 from portal.views.streams import member_streams_context
 
@@ -56,21 +61,7 @@ def _report(request, outcome: operations.Outcome, done: str) -> None:
         )
 
 
-def _live(request, uid: str) -> Member | None:
-    return (
-        Member.objects.select_related("plan")
-        .filter(uid=uid)
-        .exclude(status=Member.Status.DELETED)
-        .first()
-    )
-
-
-def _missing(request, uid: str):
-    return not_found(
-        request,
-        f"There is no live member with uid “{uid}”. Search the members list, or "
-        "create it.",
-    )
+_HINT = "Search the members list, or create it."
 
 
 # --- list ------------------------------------------------------------------------------
@@ -99,12 +90,7 @@ def member_list(request):
     if request.htmx and request.htmx.target == "members-table":
         return render(request, "portal/members/_table.html", context)
     # An invalid filter is shown next to its field, above the unfiltered list.
-    return render(
-        request,
-        "portal/members/list.html",
-        context,
-        status=400 if form.errors else 200,
-    )
+    return render_form(request, "portal/members/list.html", context)
 
 
 # --- create ----------------------------------------------------------------------------
@@ -167,25 +153,30 @@ def member_new(request):
 @role_required("admin")
 @require_GET
 def member_new_preview(request):
+    return _plan_preview(
+        request, lambda plan: operations.member_create_preview(plan=plan)
+    )
+
+
+def _plan_preview(request, preview_fn):
+    """The amount `preview_fn(plan)` gives for the plan in `?plan=`, as a fragment."""
     try:
         plan = inputs.query_text(request.GET.get("plan"))
     except ValidationError as exc:
-        return _preview_refused(request, exc)
+        # Shown in place of the preview, as a plan the services refuse is: htmx swaps
+        # in only successful answers.
+        return render(
+            request,
+            "portal/members/_preview.html",
+            {"error": f"plan: {exc.messages[0]}"},
+        )
     if not plan:
         return render(request, "portal/members/_preview.html", {"preview": None})
     try:
-        preview = operations.member_create_preview(plan=plan)
+        preview = preview_fn(plan)
     except ServiceError as exc:
         return render(request, "portal/members/_preview.html", {"error": exc.message})
     return render(request, "portal/members/_preview.html", {"preview": preview})
-
-
-def _preview_refused(request, exc: ValidationError):
-    # Shown in place of the preview, as a plan the services refuse is: htmx swaps in
-    # only successful answers.
-    return render(
-        request, "portal/members/_preview.html", {"error": f"plan: {exc.messages[0]}"}
-    )
 
 
 # --- one member ------------------------------------------------------------------------
@@ -196,7 +187,7 @@ def _preview_refused(request, exc: ValidationError):
 def member_detail(request, uid: str):
     member = reads.member_for_page(uid)
     if member is None:
-        return _missing(request, uid)
+        return member_not_found(request, uid, hint=_HINT)
     context = reads.member_detail(member)
     context["usage_chart"] = charts.bar_chart(
         context["usage"],
@@ -264,10 +255,8 @@ def _confirm_money(
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def member_change(request, uid: str):
-    member = _live(request, uid)
-    if member is None:
-        return _missing(request, uid)
+@with_live_member(hint=_HINT)
+def member_change(request, uid: str, member: Member):
     form = PlanChangeForm(request.POST or request.GET or None, current=member.plan.name)
     if not form.is_bound or not form.is_valid():
         return render(
@@ -293,25 +282,15 @@ def member_change(request, uid: str):
 @role_required("admin")
 @require_GET
 def member_change_preview(request, uid: str):
-    try:
-        plan = inputs.query_text(request.GET.get("plan"))
-    except ValidationError as exc:
-        return _preview_refused(request, exc)
-    if not plan:
-        return render(request, "portal/members/_preview.html", {"preview": None})
-    try:
-        preview = operations.member_preview(uid=uid, plan=plan)
-    except ServiceError as exc:
-        return render(request, "portal/members/_preview.html", {"error": exc.message})
-    return render(request, "portal/members/_preview.html", {"preview": preview})
+    return _plan_preview(
+        request, lambda plan: operations.member_preview(uid=uid, plan=plan)
+    )
 
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def member_renew(request, uid: str):
-    member = _live(request, uid)
-    if member is None:
-        return _missing(request, uid)
+@with_live_member(hint=_HINT)
+def member_renew(request, uid: str, member: Member):
     return _confirm_money(
         request,
         member=member,
@@ -324,22 +303,35 @@ def member_renew(request, uid: str):
     )
 
 
-@role_required("admin")
-@require_http_methods(["GET", "POST"])
-def member_cancel(request, uid: str):
-    member = _live(request, uid)
-    if member is None:
-        return _missing(request, uid)
+def _confirm_ending(
+    request, *, member: Member, verb: str, run_fn, done: str, note: str
+):
+    """Cancel and delete both end the term now, crediting what the cancel preview
+    gives back."""
     return _confirm_money(
         request,
         member=member,
-        title=f"Cancel {member.uid}",
-        preview_fn=lambda: operations.member_cancel_preview(uid=uid),
-        run_fn=lambda: operations.member_cancel(uid=uid, actor=actor(request)),
-        done=f"Cancelled {uid}.",
-        button="Cancel the member",
+        title=f"{verb} {member.uid}",
+        preview_fn=lambda: operations.member_cancel_preview(uid=member.uid),
+        run_fn=run_fn,
+        done=done,
+        button=f"{verb} the member",
         danger=True,
         template_extra={"ends_now": True},
+        note=note,
+    )
+
+
+@role_required("admin")
+@require_http_methods(["GET", "POST"])
+@with_live_member(hint=_HINT)
+def member_cancel(request, uid: str, member: Member):
+    return _confirm_ending(
+        request,
+        member=member,
+        verb="Cancel",
+        run_fn=lambda: operations.member_cancel(uid=uid, actor=actor(request)),
+        done=f"Cancelled {uid}.",
         note="The member loses data access at once; the unused time is credited to "
         "the wallet.",
     )
@@ -347,20 +339,14 @@ def member_cancel(request, uid: str):
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def member_delete(request, uid: str):
-    member = _live(request, uid)
-    if member is None:
-        return _missing(request, uid)
-    return _confirm_money(
+@with_live_member(hint=_HINT)
+def member_delete(request, uid: str, member: Member):
+    return _confirm_ending(
         request,
         member=member,
-        title=f"Delete {member.uid}",
-        preview_fn=lambda: operations.member_cancel_preview(uid=uid),
+        verb="Delete",
         run_fn=lambda: operations.member_delete(uid=uid, actor=actor(request)),
         done=f"Deleted {uid}.",
-        button="Delete the member",
-        danger=True,
-        template_extra={"ends_now": True},
         note="The member is deleted upstream and its keys are revoked; its ledger "
         "history is kept. Unused time of an active term is credited as a cancel "
         "would.",
@@ -369,43 +355,33 @@ def member_delete(request, uid: str):
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def member_settings(request, uid: str):
-    member = _live(request, uid)
-    if member is None:
-        return _missing(request, uid)
+@with_live_member(hint=_HINT)
+def member_settings(request, uid: str, member: Member):
+    def save(data):
+        operations.member_settings_update(
+            uid=uid,
+            actor=actor(request),
+            auto_renew=data["auto_renew"],
+            overrides=form.overrides(),
+        )
+        messages.success(request, f"Saved the settings of {uid}.")
+        return redirect("portal:member", uid=uid)
+
     if request.method == "POST":
         form = MemberSettingsForm(request.POST, member=member)
-        if form.is_valid():
-            try:
-                operations.member_settings_update(
-                    uid=uid,
-                    actor=actor(request),
-                    auto_renew=form.cleaned_data["auto_renew"],
-                    overrides=form.overrides(),
-                )
-            except ServiceError as exc:
-                form_errors_from(form, exc)
-            else:
-                messages.success(request, f"Saved the settings of {uid}.")
-                return redirect("portal:member", uid=uid)
     else:
         form = MemberSettingsForm(
             initial=MemberSettingsForm.initial_for(member), member=member
         )
-    return render(
-        request,
-        "portal/members/settings.html",
-        {"member": member, "form": form},
-        status=400 if form.errors else 200,
+    return form_page(
+        request, form, save, "portal/members/settings.html", {"member": member}
     )
 
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def member_key_rotate(request, uid: str):
-    member = _live(request, uid)
-    if member is None:
-        return _missing(request, uid)
+@with_live_member(hint=_HINT)
+def member_key_rotate(request, uid: str, member: Member):
     if request.method == "POST":
         try:
             member, key = operations.member_key_rotate(uid=uid, actor=actor(request))
@@ -419,47 +395,28 @@ def member_key_rotate(request, uid: str):
                 {"uid": uid, "key": key, "created": False},
             )
         )
-    return render(
+    return confirm_page(
         request,
-        "portal/confirm.html",
-        {
-            "title": f"Rotate the gateway key of {uid}",
-            "message": "A new key is issued and shown once; the current key stops "
-            "working at once, so the member's apps need the new one.",
-            "button": "Rotate the key",
-            "back_url": reverse("portal:member", kwargs={"uid": uid}),
-            "danger": True,
-        },
+        title=f"Rotate the gateway key of {uid}",
+        message="A new key is issued and shown once; the current key stops working "
+        "at once, so the member's apps need the new one.",
+        button="Rotate the key",
+        back_url=reverse("portal:member", kwargs={"uid": uid}),
     )
 
 
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
-def member_keys_revoke(request, uid: str):
-    member = _live(request, uid)
-    if member is None:
-        return _missing(request, uid)
-    if request.method == "POST":
-        try:
-            operations.member_keys_revoke(uid=uid, actor=actor(request))
-        except ServiceError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(
-                request,
-                f"Revoked every gateway key of {uid}. Rotate to issue a new one.",
-            )
-        return redirect("portal:member", uid=uid)
-    return render(
+@with_live_member(hint=_HINT)
+def member_keys_revoke(request, uid: str, member: Member):
+    return confirm_then_act(
         request,
-        "portal/confirm.html",
-        {
-            "title": f"Revoke the gateway keys of {uid}",
-            "message": "Every key of this member stops working at once (open "
-            "WebSockets close within seconds). The member keeps its plan; rotate "
-            "later to give it a new key.",
-            "button": "Revoke all keys",
-            "back_url": reverse("portal:member", kwargs={"uid": uid}),
-            "danger": True,
-        },
+        act=lambda: operations.member_keys_revoke(uid=uid, actor=actor(request)),
+        done=f"Revoked every gateway key of {uid}. Rotate to issue a new one.",
+        back_url=reverse("portal:member", kwargs={"uid": uid}),
+        title=f"Revoke the gateway keys of {uid}",
+        message="Every key of this member stops working at once (open WebSockets "
+        "close within seconds). The member keeps its plan; rotate later to give it "
+        "a new key.",
+        button="Revoke all keys",
     )

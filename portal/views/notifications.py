@@ -19,7 +19,9 @@ from portal.forms import WebhookEndpointForm
 from portal.selectors import notifications as reads
 from portal.views.common import (
     actor,
-    form_errors_from,
+    confirm_page,
+    confirm_then_act,
+    form_page,
     no_store,
     not_found,
     role_required,
@@ -121,25 +123,22 @@ def _secret_page(request, endpoint, secret, created: bool):
 @role_required("owner")
 @require_http_methods(["GET", "POST"])
 def webhook_new(request):
+    def save(data):
+        endpoint, secret = webhook_endpoint_create(
+            url=data["url"],
+            description=data["description"],
+            events=data["events"],
+            actor=actor(request),
+        )
+        return _secret_page(request, endpoint, secret, created=True)
+
     form = WebhookEndpointForm(request.POST or None, initial={"active": True})
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            endpoint, secret = webhook_endpoint_create(
-                url=data["url"],
-                description=data["description"],
-                events=data["events"],
-                actor=actor(request),
-            )
-        except ServiceError as exc:
-            form_errors_from(form, exc)
-        else:
-            return _secret_page(request, endpoint, secret, created=True)
-    return render(
+    return form_page(
         request,
+        form,
+        save,
         "portal/notifications/webhook_form.html",
-        {"form": form, "endpoint": None},
-        status=400 if form.errors else 200,
+        {"endpoint": None},
     )
 
 
@@ -158,27 +157,25 @@ def webhook_edit(request, endpoint_id: int):
             "active": endpoint.active,
         },
     )
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            webhook_endpoint_update(
-                endpoint_id=endpoint_id,
-                actor=actor(request),
-                url=data["url"],
-                description=data["description"],
-                events=data["events"],
-                active=data["active"],
-            )
-        except ServiceError as exc:
-            form_errors_from(form, exc)
-        else:
-            messages.success(request, f"Saved the webhook endpoint {data['url']}.")
-            return redirect("portal:notifications")
-    return render(
+
+    def save(data):
+        webhook_endpoint_update(
+            endpoint_id=endpoint_id,
+            actor=actor(request),
+            url=data["url"],
+            description=data["description"],
+            events=data["events"],
+            active=data["active"],
+        )
+        messages.success(request, f"Saved the webhook endpoint {data['url']}.")
+        return redirect("portal:notifications")
+
+    return form_page(
         request,
+        form,
+        save,
         "portal/notifications/webhook_form.html",
-        {"form": form, "endpoint": endpoint},
-        status=400 if form.errors else 200,
+        {"endpoint": endpoint},
     )
 
 
@@ -197,17 +194,13 @@ def webhook_rotate(request, endpoint_id: int):
             messages.error(request, exc.message)
             return redirect("portal:notifications")
         return _secret_page(request, endpoint, secret, created=False)
-    return render(
+    return confirm_page(
         request,
-        "portal/confirm.html",
-        {
-            "title": f"Rotate the signing secret of {endpoint.url}",
-            "message": "A new secret is shown once and signs every send from now on; "
-            "the receiver must check signatures with the new one.",
-            "button": "Rotate the secret",
-            "back_url": reverse("portal:notifications"),
-            "danger": True,
-        },
+        title=f"Rotate the signing secret of {endpoint.url}",
+        message="A new secret is shown once and signs every send from now on; the "
+        "receiver must check signatures with the new one.",
+        button="Rotate the secret",
+        back_url=reverse("portal:notifications"),
     )
 
 
@@ -217,27 +210,16 @@ def webhook_delete(request, endpoint_id: int):
     endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
     if endpoint is None:
         return not_found(request, f"There is no webhook endpoint #{endpoint_id}.")
-    if request.method == "POST":
-        try:
-            webhook_endpoint_delete(endpoint_id=endpoint_id, actor=actor(request))
-        except ServiceError as exc:
-            messages.error(request, exc.message)
-        else:
-            messages.success(
-                request,
-                f"Removed {endpoint.url} (an endpoint with a delivery log is "
-                "deactivated and its log kept).",
-            )
-        return redirect("portal:notifications")
-    return render(
+    return confirm_then_act(
         request,
-        "portal/confirm.html",
-        {
-            "title": f"Remove the webhook endpoint {endpoint.url}",
-            "message": "Nothing more is sent to it and pending retries stop. An "
-            "endpoint with a delivery log is deactivated, keeping the log.",
-            "button": "Remove the endpoint",
-            "back_url": reverse("portal:notifications"),
-            "danger": True,
-        },
+        act=lambda: webhook_endpoint_delete(
+            endpoint_id=endpoint_id, actor=actor(request)
+        ),
+        done=f"Removed {endpoint.url} (an endpoint with a delivery log is "
+        "deactivated and its log kept).",
+        back_url=reverse("portal:notifications"),
+        title=f"Remove the webhook endpoint {endpoint.url}",
+        message="Nothing more is sent to it and pending retries stop. An endpoint "
+        "with a delivery log is deactivated, keeping the log.",
+        button="Remove the endpoint",
     )

@@ -16,9 +16,12 @@ from portal.forms import AuditFilterForm, OrgSettingsForm, ServiceTokenForm
 from portal.selectors import organization as reads
 from portal.views.common import (
     actor,
+    confirm_page,
     form_errors_from,
+    form_page,
     no_store,
     not_found,
+    render_form,
     role_required,
 )
 
@@ -67,7 +70,8 @@ def audit_list(request):
     )
     query = request.GET.copy()
     query.pop("before", None)
-    return render(
+    # An invalid filter is shown next to its field, with the unfiltered log.
+    return render_form(
         request,
         "portal/audit.html",
         {
@@ -76,8 +80,6 @@ def audit_list(request):
             "next_before": next_before,
             "query": query.urlencode(),
         },
-        # An invalid filter is shown next to its field, with the unfiltered log.
-        status=400 if form.errors else 200,
     )
 
 
@@ -105,11 +107,10 @@ def token_list(request):
                     {"record": record, "token": token},
                 )
             )
-    return render(
+    return render_form(
         request,
         "portal/tokens.html",
         {"form": form, "tokens": list(ServiceToken.objects.order_by("-id")[:200])},
-        status=400 if form.errors else 200,
     )
 
 
@@ -123,17 +124,13 @@ def token_revoke(request, token_id: int):
         service_token_revoke(token_id=token_id, actor=actor(request))
         messages.success(request, f"Revoked the service token “{record.name}”.")
         return redirect("portal:tokens")
-    return render(
+    return confirm_page(
         request,
-        "portal/confirm.html",
-        {
-            "title": f"Revoke the service token “{record.name}”",
-            "message": "Requests with this token are refused from now on. This cannot "
-            "be undone: create a new token for the same backend instead.",
-            "button": "Revoke the token",
-            "back_url": reverse("portal:tokens"),
-            "danger": True,
-        },
+        title=f"Revoke the service token “{record.name}”",
+        message="Requests with this token are refused from now on. This cannot be "
+        "undone: create a new token for the same backend instead.",
+        button="Revoke the token",
+        back_url=reverse("portal:tokens"),
     )
 
 
@@ -144,16 +141,14 @@ def token_revoke(request, token_id: int):
 @require_http_methods(["GET", "POST"])
 def org_settings_view(request):
     row = org_settings()
+
+    def save(data):
+        org_settings_update(actor=actor(request), **data)
+        messages.success(request, "Saved the organisation settings.")
+        return redirect("portal:settings")
+
     if request.method == "POST":
         form = OrgSettingsForm(request.POST)
-        if form.is_valid():
-            try:
-                org_settings_update(actor=actor(request), **form.cleaned_data)
-            except ServiceError as exc:
-                form_errors_from(form, exc)
-            else:
-                messages.success(request, "Saved the organisation settings.")
-                return redirect("portal:settings")
     else:
         form = OrgSettingsForm(
             initial={
@@ -164,9 +159,4 @@ def org_settings_view(request):
                 "notify_emails": ", ".join(row.email_list),
             }
         )
-    return render(
-        request,
-        "portal/settings.html",
-        {"form": form, "row": row},
-        status=400 if form.errors else 200,
-    )
+    return form_page(request, form, save, "portal/settings.html", {"row": row})

@@ -12,7 +12,7 @@ from members.models import Member
 from members.services import streams
 from portal import charts
 from portal.selectors.streams import member_stream_usage
-from portal.views.common import actor, not_found, role_required
+from portal.views.common import actor, role_required, with_live_member
 
 CONNECTION_ID_MAX = 200
 
@@ -55,21 +55,11 @@ def connections_context(member: Member) -> dict:
         return {"connections": [], "connections_error": exc.message}
 
 
-def _member(uid: str) -> Member | None:
-    return Member.objects.filter(uid=uid).exclude(status=Member.Status.DELETED).first()
-
-
-def _missing(request, uid: str):
-    return not_found(request, f"There is no live member with uid “{uid}”.")
-
-
 @role_required("viewer")
 @require_GET
-def member_connections(request, uid: str):
+@with_live_member()
+def member_connections(request, uid: str, member: Member):
     """The open connections panel alone (htmx refreshes it in place)."""
-    member = _member(uid)
-    if member is None:
-        return _missing(request, uid)
     return render(
         request,
         "portal/members/_connections.html",
@@ -79,11 +69,9 @@ def member_connections(request, uid: str):
 
 @role_required("admin")
 @require_POST
-def member_connections_disconnect(request, uid: str):
+@with_live_member()
+def member_connections_disconnect(request, uid: str, member: Member):
     """Close one connection (`connection` = its id) or, without one, all of them."""
-    member = _member(uid)
-    if member is None:
-        return _missing(request, uid)
     connection = (request.POST.get("connection") or "").strip() or None
     if connection is not None and (
         len(connection) > CONNECTION_ID_MAX or not connection.isprintable()
