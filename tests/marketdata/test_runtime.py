@@ -217,15 +217,15 @@ async def test_upstream_websockets_are_not_held_to_the_rest_pools_limit(runtime)
     port = runner.addresses[0][1]
     limit = runtime.session.connector.limit
 
-    # when: opened 46 at a time (a slow machine handshakes 276 at once more slowly
+    # when: opened 23 at a time (a slow machine handshakes 276 at once more slowly
     # than the connect timeout allows), each batch while the earlier ones stay open
     streams = []
-    for _ in range(6):
+    for _ in range(12):
         streams += await asyncio.wait_for(
             asyncio.gather(
                 *(
                     runtime.streams_session.ws_connect(f"http://127.0.0.1:{port}/ws")
-                    for _ in range((limit + 20) // 6)
+                    for _ in range((limit + 20) // 12)
                 )
             ),
             30,
