@@ -13,8 +13,6 @@ callers rely on is the error a refresh raises:
 No token appears in a log line, a metric or an exception message.
 """
 
-import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from django.conf import settings
 
 from orgportal.backoff import full_jitter
 from orgportal.metrics import UPSTREAM_CALLS, UPSTREAM_LATENCY
-from orgportal.upstream_http import configured, http_client
+from orgportal.upstream_http import configured, http_client, process_shared
 
 UPSTREAM = "aries"
 TOKEN_PATH = "/oauth2/token"
@@ -258,24 +256,6 @@ def call_deadline_s() -> float:
     )
 
 
-_shared: dict[tuple, AriesClient] = {}
-_shared_lock = threading.Lock()
-
-
 def shared_client() -> AriesClient:
-    """This process's client for the configured Aries URL (httpx clients are
-    thread-safe). Keyed by process id and settings, as members.upstream does."""
-    key = (
-        os.getpid(),
-        settings.UPSTREAM_ARIES_URL,
-        settings.UPSTREAM_TIMEOUT,
-        settings.UPSTREAM_CONNECT_TIMEOUT,
-        settings.UPSTREAM_MAX_RETRIES,
-        settings.UPSTREAM_BACKOFF_BASE,
-        settings.UPSTREAM_BACKOFF_CAP,
-    )
-    with _shared_lock:
-        client = _shared.get(key)
-        if client is None:
-            client = _shared[key] = AriesClient()
-        return client
+    """This process's client for the configured Aries token endpoint."""
+    return process_shared(AriesClient, "UPSTREAM_ARIES_URL")

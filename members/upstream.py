@@ -16,8 +16,6 @@ capped. The organization key never appears in a log line or an exception.
 """
 
 import email.utils
-import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from types import TracebackType
@@ -30,7 +28,7 @@ from django.conf import settings
 from members.uids import uid_problem
 from orgportal.backoff import full_jitter
 from orgportal.metrics import UPSTREAM_CALLS, UPSTREAM_LATENCY
-from orgportal.upstream_http import configured, http_client
+from orgportal.upstream_http import configured, http_client, process_shared
 
 UPSTREAM = "org"
 # Statuses that, on a read, are worth another attempt.
@@ -429,10 +427,6 @@ def _retry_after(response: httpx.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-_shared: dict[tuple, OrgClient] = {}
-_shared_lock = threading.Lock()
-
-
 def call_deadline_s() -> float:
     """The longest one Organization API call can go on under the settings, retries
     and their backoff included (a few seconds of margin for the caller's own work):
@@ -446,22 +440,5 @@ def call_deadline_s() -> float:
 
 
 def shared_client() -> OrgClient:
-    """This process's client for the configured upstream. Building one costs tens of
-    milliseconds (TLS context, connection pool), so services share it; httpx clients are
-    thread-safe. Keyed by process id (a forked worker gets its own sockets) and by the
-    settings, so a change of configuration gets a new client."""
-    key = (
-        os.getpid(),
-        settings.UPSTREAM_ORG_URL,
-        settings.UPSTREAM_ORG_KEY,
-        settings.UPSTREAM_TIMEOUT,
-        settings.UPSTREAM_CONNECT_TIMEOUT,
-        settings.UPSTREAM_MAX_RETRIES,
-        settings.UPSTREAM_BACKOFF_BASE,
-        settings.UPSTREAM_BACKOFF_CAP,
-    )
-    with _shared_lock:
-        client = _shared.get(key)
-        if client is None:
-            client = _shared[key] = OrgClient()
-        return client
+    """This process's client for the configured Organization API."""
+    return process_shared(OrgClient, "UPSTREAM_ORG_URL", "UPSTREAM_ORG_KEY")

@@ -1,18 +1,32 @@
 """What the REST upstream clients (members.upstream for the Organization API,
 brokerage.upstream for the Aries token endpoint) share: arguments that default to the
-UPSTREAM_* settings, and one httpx client built from them."""
+UPSTREAM_* settings, one httpx client built from them, and one client per process."""
 
-from typing import Any
+import os
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 from django.conf import settings
+
+Client = TypeVar("Client")
+# What every upstream client is built from, besides its own settings.
+_COMMON_SETTINGS = (
+    "UPSTREAM_TIMEOUT",
+    "UPSTREAM_CONNECT_TIMEOUT",
+    "UPSTREAM_MAX_RETRIES",
+    "UPSTREAM_BACKOFF_BASE",
+    "UPSTREAM_BACKOFF_CAP",
+)
+_shared: dict[tuple, Any] = {}
+_shared_lock = threading.Lock()
 
 
 def configured(value: Any, name: str) -> Any:
     """`value`, or the setting `name` when it is None (read at call time)."""
     if value is not None:
         return value
-
     return getattr(settings, name)
 
 
@@ -38,3 +52,17 @@ def http_client(
         },
         transport=transport,
     )
+
+
+def process_shared(build: Callable[[], Client], *own_settings: str) -> Client:
+    """This process's client made by `build`. Building one costs tens of milliseconds
+    (TLS context, connection pool), so callers share it; httpx clients are
+    thread-safe. Keyed by process id (a forked worker gets its own sockets) and by
+    the settings it is built from, so a change of configuration gets a new client."""
+    names = (*own_settings, *_COMMON_SETTINGS)
+    key = (build, os.getpid(), *(getattr(settings, name) for name in names))
+    with _shared_lock:
+        client = _shared.get(key)
+        if client is None:
+            client = _shared[key] = build()
+        return client
