@@ -20,9 +20,8 @@ from dataclasses import dataclass
 import httpx
 from django.conf import settings
 
-from orgportal.backoff import full_jitter
 from orgportal.metrics import UPSTREAM_CALLS, UPSTREAM_LATENCY
-from orgportal.upstream_http import configured, http_client, process_shared
+from orgportal.upstream_http import UpstreamClient, configured, process_shared
 
 UPSTREAM = "aries"
 TOKEN_PATH = "/oauth2/token"
@@ -73,10 +72,9 @@ class _Retry(Exception):
         self.maybe_applied = maybe_applied
 
 
-class AriesClient:
+class AriesClient(UpstreamClient):
     """Arguments left as None come from Django settings when the client is built:
-    UPSTREAM_ARIES_URL, and the shared UPSTREAM_TIMEOUT, UPSTREAM_CONNECT_TIMEOUT,
-    UPSTREAM_MAX_RETRIES, UPSTREAM_BACKOFF_BASE, UPSTREAM_BACKOFF_CAP (seconds)."""
+    UPSTREAM_ARIES_URL and those of orgportal.upstream_http.UpstreamClient."""
 
     def __init__(
         self,
@@ -89,20 +87,15 @@ class AriesClient:
         backoff_cap: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.base_url = str(configured(base_url, "UPSTREAM_ARIES_URL")).rstrip("/")
-        self.max_retries = int(configured(max_retries, "UPSTREAM_MAX_RETRIES"))
-        self.backoff_base = float(configured(backoff_base, "UPSTREAM_BACKOFF_BASE"))
-        self.backoff_cap = float(configured(backoff_cap, "UPSTREAM_BACKOFF_CAP"))
-        self._sleep = sleep
-        self._http = http_client(
-            self.base_url, timeout=timeout, connect_timeout=connect_timeout
+        super().__init__(
+            base_url=str(configured(base_url, "UPSTREAM_ARIES_URL")),
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            sleep=sleep,
         )
-
-    def __repr__(self) -> str:
-        return f"AriesClient(base_url={self.base_url!r})"
-
-    def close(self) -> None:
-        self._http.close()
 
     def refresh(self, refresh_token: str) -> TokenPair:
         """Trade `refresh_token` for a new pair. Retries what is worth retrying."""
@@ -185,15 +178,6 @@ class AriesClient:
         # Another refusal (invalid_client, invalid_request, ...) says our request or
         # configuration is wrong, not that this link's refresh token is dead.
         raise AriesUnavailable(message, status=status)
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds before attempt `attempt + 1` (orgportal.backoff)."""
-        return full_jitter(
-            attempt,
-            base=self.backoff_base,
-            cap=self.backoff_cap,
-            retry_after=retry_after,
-        )
 
 
 def _pair(data: dict | None, where: str) -> TokenPair:

@@ -18,7 +18,6 @@ capped. The organization key never appears in a log line or an exception.
 import email.utils
 import time
 from collections.abc import Callable, Iterator, Mapping
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
@@ -26,9 +25,8 @@ import httpx
 from django.conf import settings
 
 from members.uids import uid_problem
-from orgportal.backoff import full_jitter
 from orgportal.metrics import UPSTREAM_CALLS, UPSTREAM_LATENCY
-from orgportal.upstream_http import configured, http_client, process_shared
+from orgportal.upstream_http import UpstreamClient, configured, process_shared
 
 UPSTREAM = "org"
 # Statuses that, on a read, are worth another attempt.
@@ -114,11 +112,10 @@ class _Retry(Exception):
         self.retry_after = retry_after
 
 
-class OrgClient:
+class OrgClient(UpstreamClient):
     """Sync client of the Organization API. Arguments left as None come from Django
-    settings when the client is built (UPSTREAM_ORG_URL, UPSTREAM_ORG_KEY,
-    UPSTREAM_TIMEOUT, UPSTREAM_CONNECT_TIMEOUT, UPSTREAM_MAX_RETRIES,
-    UPSTREAM_BACKOFF_BASE, UPSTREAM_BACKOFF_CAP); times are seconds."""
+    settings when the client is built (UPSTREAM_ORG_URL, UPSTREAM_ORG_KEY and those of
+    orgportal.upstream_http.UpstreamClient); times are seconds."""
 
     def __init__(
         self,
@@ -133,36 +130,18 @@ class OrgClient:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = str(configured(base_url, "UPSTREAM_ORG_URL")).rstrip("/")
         self._api_key = str(configured(api_key, "UPSTREAM_ORG_KEY"))
-        self.max_retries = int(configured(max_retries, "UPSTREAM_MAX_RETRIES"))
-        self.backoff_base = float(configured(backoff_base, "UPSTREAM_BACKOFF_BASE"))
-        self.backoff_cap = float(configured(backoff_cap, "UPSTREAM_BACKOFF_CAP"))
-        self._sleep = sleep
-        self._http = http_client(
-            self.base_url,
+        super().__init__(
+            base_url=str(configured(base_url, "UPSTREAM_ORG_URL")),
             timeout=timeout,
             connect_timeout=connect_timeout,
+            max_retries=max_retries,
+            backoff_base=backoff_base,
+            backoff_cap=backoff_cap,
+            sleep=sleep,
             headers={"Authorization": f"Bearer {self._api_key}"},
             transport=transport,
         )
-
-    def __repr__(self) -> str:
-        return f"OrgClient(base_url={self.base_url!r})"
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> "OrgClient":
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # --- operations --------------------------------------------------------------------
 
@@ -375,15 +354,6 @@ class OrgClient:
     def _redact(self, text: str) -> str:
         # Belt and braces: an echoing proxy must not leak the key into our errors.
         return text.replace(self._api_key, "[redacted]") if self._api_key else text
-
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds before attempt `attempt + 1` (orgportal.backoff)."""
-        return full_jitter(
-            attempt,
-            base=self.backoff_base,
-            cap=self.backoff_cap,
-            retry_after=retry_after,
-        )
 
     @staticmethod
     def _count(operation: str, outcome: str) -> None:

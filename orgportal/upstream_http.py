@@ -4,11 +4,15 @@ UPSTREAM_* settings, one httpx client built from them, and one client per proces
 
 import os
 import threading
+import time
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 from django.conf import settings
+
+from orgportal.backoff import full_jitter
 
 Client = TypeVar("Client")
 # What every upstream client is built from, besides its own settings.
@@ -52,6 +56,65 @@ def http_client(
         },
         transport=transport,
     )
+
+
+class UpstreamClient:
+    """What both REST upstream clients are built from: the base URL, the retry budget
+    and backoff (UPSTREAM_MAX_RETRIES, UPSTREAM_BACKOFF_BASE, UPSTREAM_BACKOFF_CAP,
+    seconds), and one httpx client with the upstream timeouts. Arguments left as None
+    come from Django settings when the client is built."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        timeout: float | None,
+        connect_timeout: float | None,
+        max_retries: int | None,
+        backoff_base: float | None,
+        backoff_cap: float | None,
+        sleep: Callable[[float], None] = time.sleep,
+        headers: dict[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.max_retries = int(configured(max_retries, "UPSTREAM_MAX_RETRIES"))
+        self.backoff_base = float(configured(backoff_base, "UPSTREAM_BACKOFF_BASE"))
+        self.backoff_cap = float(configured(backoff_cap, "UPSTREAM_BACKOFF_CAP"))
+        self._sleep = sleep
+        self._http = http_client(
+            self.base_url,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            headers=headers,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds before attempt `attempt + 1` (orgportal.backoff)."""
+        return full_jitter(
+            attempt,
+            base=self.backoff_base,
+            cap=self.backoff_cap,
+            retry_after=retry_after,
+        )
 
 
 def process_shared(build: Callable[[], Client], *own_settings: str) -> Client:
