@@ -115,6 +115,17 @@ class Env(environ.Env):
                 raise
             raise ConfigError(f"{var}: {raw!r} is not {_KIND[cast]}") from None
 
+    def time_of_day(self, var: str, *, default: str) -> tuple[int, int]:
+        """A UTC time of day, "HH:MM", as (hour, minute)."""
+        value = self.str(var, default=default)
+        try:
+            hour, minute = (int(part) for part in value.split(":"))
+            if 0 <= hour < 24 and 0 <= minute < 60:
+                return hour, minute
+        except ValueError:
+            pass
+        raise ConfigError(f"{var} must be a UTC time HH:MM, not {value!r}")
+
     def networks(self, var: str, *, default: list[str]) -> list[str]:
         """A comma-separated list of addresses or CIDR networks, normalised."""
         out = []

@@ -9,10 +9,10 @@ import os
 import tempfile
 from pathlib import Path
 
-import environ
 from celery.schedules import crontab
 
 from orgportal import config, keys
+from orgportal.logging import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -329,22 +329,8 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 
 
-def _hh_mm(name: str, default: str) -> tuple[int, int]:
-    """A UTC time of day from the environment, "HH:MM"."""
-    value = env.str(name, default=default)
-    try:
-        hour, minute = (int(part) for part in value.split(":"))
-        if 0 <= hour < 24 and 0 <= minute < 60:
-            return hour, minute
-    except ValueError:
-        pass
-    raise environ.ImproperlyConfigured(
-        f"{name} must be a UTC time HH:MM, not {value!r}"
-    )
-
-
-_QUOTA_RESET_AT = _hh_mm("QUOTA_RESET_AT", "00:01")
-_USAGE_ROLLUP_AT = _hh_mm("USAGE_ROLLUP_AT", "00:10")
+_QUOTA_RESET_AT = env.time_of_day("QUOTA_RESET_AT", default="00:01")
+_USAGE_ROLLUP_AT = env.time_of_day("USAGE_ROLLUP_AT", default="00:10")
 # Every interval is configurable; the scheduled work itself is safe to run twice.
 CELERY_BEAT_SCHEDULE = {
     "resolve-pending-operations": {
@@ -382,12 +368,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "members.tasks.idempotency_keys_clean",
         "schedule": 3600.0,
     },
-}
-
-# Brokerage links due within BROKERAGE_REFRESH_LEAD_SECONDS get a new token pair.
-CELERY_BEAT_SCHEDULE["brokerage-refresh"] = {
-    "task": "brokerage.tasks.brokerage_refresh_due",
-    "schedule": env.float("BROKERAGE_REFRESH_INTERVAL", default=60.0),
+    # Brokerage links due within BROKERAGE_REFRESH_LEAD_SECONDS get a new token pair.
+    "brokerage-refresh": {
+        "task": "brokerage.tasks.brokerage_refresh_due",
+        "schedule": env.float("BROKERAGE_REFRESH_INTERVAL", default=60.0),
+    },
 }
 
 # --- REST API ----------------------------------------------------------------------------
@@ -441,20 +426,7 @@ METRICS_ALLOWED_IPS = env.networks(
 
 # --- Logging: one JSON object per line ----------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "orgportal.logging.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        # A 4xx is an answer to a client, not a server problem.
-        "django.request": {"level": "ERROR"},
-        "httpx": {"level": "WARNING"},
-        "httpcore": {"level": "WARNING"},
-    },
-}
+LOGGING = logging_config(LOG_LEVEL)
 
 # --- Portal ---------------------------------------------------------------------------
 # The staff web portal (portal/). Sign-in at /login/; roles are the groups
