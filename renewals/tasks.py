@@ -4,11 +4,22 @@ Each keeps the name it was registered under in `members.tasks`: queued messages 
 beat schedule refer to tasks by name."""
 
 import random
+import time
 
-from celery import shared_task
+from celery import group, shared_task
 
 from renewals.services.reconcile import reconcile_run
-from renewals.services.run import renewals_run as run_renewals
+from renewals.services.run import RunReport, chunk_run, low_balance_check, pass_plan
+
+# A pass is cut into chunks of this many members of one kind: about two seconds of
+# auto-renewals (one upstream call each), so the workers share a pass evenly.
+RENEWALS_CHUNK_SIZE = 50
+# A chunk stops taking members after this long; what is left is due on the next pass.
+# Its time limits leave forty seconds for the member in hand, as the pass's always did.
+RENEWALS_CHUNK_BUDGET_S = 60
+# A chunk still queued this long after its pass is dropped unstarted: the passes beat
+# fired since (every five minutes by default) have scanned its members again.
+RENEWALS_CHUNK_EXPIRES_S = 600
 
 # Reconciliation retries: full jitter under an exponential ceiling, in seconds. Five
 # retries wait at most about fifteen minutes in all; then the next hourly run takes over.
@@ -28,10 +39,38 @@ class ReconcileFailed(Exception):
     soft_time_limit=280,
 )
 def renewals_run() -> dict:
-    """Reminders, auto-renewals, expiries and the low-balance alert. Safe to run twice
-    at once (beat firing twice, two workers): every action is claimed once per term.
-    Stops after four minutes; what is left is still due on the next run."""
-    return run_renewals(budget_s=240).as_dict()
+    """Beat: one pass of reminders, auto-renewals, expiries and the low-balance alert,
+    fanned out as a group of chunks over the available workers. Safe to run twice at
+    once (beat firing twice, two workers): every action is claimed once per term.
+    Returns the pass's report: what was scanned and settled here, plus, when tasks run
+    eagerly (in this process), the chunks' counts summed; a worker's log shows each
+    chunk's own report otherwise."""
+    started = time.monotonic()
+    plan = pass_plan()
+    report = plan.report()
+    chunks = plan.chunks(RENEWALS_CHUNK_SIZE)
+    if chunks:
+        fanned = group(renewals_chunk.si(kind, ids) for kind, ids in chunks)
+        result = fanned.apply_async(expires=RENEWALS_CHUNK_EXPIRES_S)
+        if renewals_chunk.app.conf.task_always_eager:
+            for part in result.results:
+                report.add(RunReport(**part.get()))
+    else:
+        report.low_balance_alert = low_balance_check(at=plan.at)
+    report.seconds = round(time.monotonic() - started, 3)
+    return report.as_dict()
+
+
+@shared_task(
+    name="members.tasks.renewals_chunk",
+    acks_late=True,  # safe: a rerun finds each member's action claimed and skips it
+    time_limit=RENEWALS_CHUNK_BUDGET_S + 60,
+    soft_time_limit=RENEWALS_CHUNK_BUDGET_S + 40,
+)
+def renewals_chunk(kind: str, ids: list[int]) -> dict:
+    """One chunk of a pass: the members `ids`, due for `kind` (reminders, renewals or
+    expiries), then the low-balance check."""
+    return chunk_run(kind=kind, ids=ids, budget_s=RENEWALS_CHUNK_BUDGET_S).as_dict()
 
 
 @shared_task(

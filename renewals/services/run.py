@@ -1,5 +1,12 @@
 """One pass of the scheduler: reminders, auto-renewals, expiries, then the
-low-balance alert."""
+low-balance alert.
+
+A pass is planned first (claims left by stopped workers settled, the three due scans);
+its due ids are then cut into chunks of one kind each, the unit one worker takes
+(`renewals.tasks` fans them out over the workers). `renewals_run` runs a whole pass
+here, one item after another. Every item is claimed once per term
+(`term_actions.action_claim`), so chunks may overlap or run twice without harm.
+"""
 
 import datetime as dt
 import logging
@@ -43,6 +50,50 @@ class RunReport:
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
 
+    def add(self, part: "RunReport") -> None:
+        """Count another part of the same pass (a chunk) in this report."""
+        for name in COUNTED:
+            setattr(self, name, getattr(self, name) + getattr(part, name))
+        self.low_balance_alert = self.low_balance_alert or part.low_balance_alert
+        for kind, count in part.scanned.items():
+            self.scanned[kind] = self.scanned.get(kind, 0) + count
+
+
+# The report's counters, summed over the chunks of a pass.
+COUNTED = (
+    "reminded",
+    "renewed",
+    "waiting_credits",
+    "renew_failed",
+    "expired",
+    "skipped",
+)
+
+
+@dataclass
+class PassPlan:
+    """What one pass has to do: the due member ids of each kind, in the order the kinds
+    run (reminders, renewals, expiries), scanned at `at`."""
+
+    at: dt.datetime
+    settled: int
+    due: dict[str, list[int]]
+
+    def report(self) -> RunReport:
+        """The pass's report before any chunk has run."""
+        return RunReport(
+            renewed=self.settled,
+            scanned={kind: len(ids) for kind, ids in self.due.items()},
+        )
+
+    def chunks(self, size: int) -> list[tuple[str, list[int]]]:
+        """(kind, ids) of at most `size` ids each: every due id in exactly one chunk."""
+        return [
+            (kind, ids[start : start + size])
+            for kind, ids in self.due.items()
+            for start in range(0, len(ids), size)
+        ]
+
 
 def low_balance_check(*, at: dt.datetime | None = None) -> bool:
     """Alert once per episode when the wallet cannot cover the auto-renewals due in the
@@ -81,63 +132,117 @@ def low_balance_check(*, at: dt.datetime | None = None) -> bool:
     return True
 
 
+def pass_plan(
+    *, at: dt.datetime | None = None, client: OrgClient | None = None
+) -> PassPlan:
+    """Settle the renewals that stopped workers left claimed, then scan what is due."""
+    at = at or clock.now()
+    settled = renew_claims_settle(at=at, client=client)
+    lead = dt.timedelta(hours=org_settings().renew_lead_hours)
+    return PassPlan(
+        at=at,
+        settled=settled,
+        due={
+            "reminders": reminders_due_ids(at=at),
+            "renewals": renewals_due_ids(at=at, lead=lead),
+            "expiries": expiries_due_ids(at=at),
+        },
+    )
+
+
+def _remind(member_id: int, at: dt.datetime, client, row) -> str | None:
+    sent = member_remind(member_id=member_id, at=at, reminder_days=row.reminder_days)
+    return "reminded" if sent else None
+
+
+# member_auto_renew's outcomes as the report counts them; any other is "skipped".
+RENEW_COUNTED = {
+    "renewed": "renewed",
+    "waiting_credits": "waiting_credits",
+    "failed": "renew_failed",
+}
+
+
+def _renew(member_id: int, at: dt.datetime, client, row) -> str | None:
+    try:
+        result = member_auto_renew(member_id=member_id, at=at, client=client)
+    except Exception:
+        # One member's failure must not stop the others; it is due again next run.
+        log.exception("auto-renewal failed", extra={"member": member_id})
+        return "renew_failed"
+    return RENEW_COUNTED.get(result, "skipped")
+
+
+def _expire(member_id: int, at: dt.datetime, client, row) -> str | None:
+    return "expired" if member_expire(member_id=member_id, at=at) else None
+
+
+# Each kind of due work: one member's step, returning the report counter it adds to.
+STEPS = {"reminders": _remind, "renewals": _renew, "expiries": _expire}
+
+
+def _items_run(
+    kind: str,
+    ids: list[int],
+    *,
+    at: dt.datetime,
+    client: OrgClient | None,
+    deadline: float | None,
+) -> RunReport:
+    """Each member's step of this kind, in order, until the deadline (monotonic) has
+    passed; what is left is still due on the next run."""
+    step = STEPS[kind]
+    row = org_settings()
+    report = RunReport()
+    for member_id in ids:
+        if deadline is not None and time.monotonic() > deadline:
+            break
+        counter = step(member_id, at, client, row)
+        if counter is not None:
+            setattr(report, counter, getattr(report, counter) + 1)
+    return report
+
+
+def _deadline(started: float, budget_s: float | None) -> float | None:
+    return None if budget_s is None else started + budget_s
+
+
+def chunk_run(
+    *,
+    kind: str,
+    ids: list[int],
+    at: dt.datetime | None = None,
+    client: OrgClient | None = None,
+    budget_s: float | None = None,
+) -> RunReport:
+    """One chunk of a pass: the members `ids`, all due for `kind`, then the low-balance
+    check, so the last chunk of a pass to finish checks the wallet as the pass left it.
+    With a time budget it stops early; what is left is still due on the next run."""
+    started = time.monotonic()
+    at = at or clock.now()
+    report = _items_run(
+        kind, ids, at=at, client=client, deadline=_deadline(started, budget_s)
+    )
+    report.low_balance_alert = low_balance_check(at=at)
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
 def renewals_run(
     *,
     at: dt.datetime | None = None,
     client: OrgClient | None = None,
     budget_s: float | None = None,
 ) -> RunReport:
-    """One pass of the scheduler: reminders, auto-renewals, expiries, then the
-    low-balance forecast. Safe to run twice at once. With a time budget it stops
-    early; what is left is still due on the next run."""
+    """One pass of the scheduler here, serially: reminders, auto-renewals, expiries,
+    then the low-balance forecast. Safe to run twice at once. With a time budget it
+    stops early; what is left is still due on the next run."""
     started = time.monotonic()
-    at = at or clock.now()
-    report = RunReport()
-    row = org_settings()
-    lead = dt.timedelta(hours=row.renew_lead_hours)
-
-    def out_of_time() -> bool:
-        return budget_s is not None and time.monotonic() - started > budget_s
-
-    reminder_ids = reminders_due_ids(at=at)
-    report.scanned["reminders"] = len(reminder_ids)
-    for member_id in reminder_ids:
-        if out_of_time():
-            break
-        if member_remind(member_id=member_id, at=at, reminder_days=row.reminder_days):
-            report.reminded += 1
-
-    report.renewed += renew_claims_settle(at=at, client=client)
-
-    renew_ids = renewals_due_ids(at=at, lead=lead)
-    report.scanned["renewals"] = len(renew_ids)
-    for member_id in renew_ids:
-        if out_of_time():
-            break
-        try:
-            result = member_auto_renew(member_id=member_id, at=at, client=client)
-        except Exception:
-            # One member's failure must not stop the others; it is due again next run.
-            log.exception("auto-renewal failed", extra={"member": member_id})
-            report.renew_failed += 1
-            continue
-        if result == "renewed":
-            report.renewed += 1
-        elif result == "waiting_credits":
-            report.waiting_credits += 1
-        elif result == "failed":
-            report.renew_failed += 1
-        else:
-            report.skipped += 1
-
-    expire_ids = expiries_due_ids(at=at)
-    report.scanned["expiries"] = len(expire_ids)
-    for member_id in expire_ids:
-        if out_of_time():
-            break
-        if member_expire(member_id=member_id, at=at):
-            report.expired += 1
-
-    report.low_balance_alert = low_balance_check(at=at)
+    deadline = _deadline(started, budget_s)
+    plan = pass_plan(at=at, client=client)
+    report = plan.report()
+    for kind, ids in plan.due.items():
+        report.add(_items_run(kind, ids, at=plan.at, client=client, deadline=deadline))
+    report.low_balance_alert = low_balance_check(at=plan.at)
     report.seconds = round(time.monotonic() - started, 3)
     return report
