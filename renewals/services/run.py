@@ -150,9 +150,9 @@ def pass_plan(
     )
 
 
-def _remind(member_id: int, at: dt.datetime, client, row) -> str | None:
+def _remind(member_id: int, at: dt.datetime, client, row) -> list[str]:
     sent = member_remind(member_id=member_id, at=at, reminder_days=row.reminder_days)
-    return "reminded" if sent else None
+    return ["reminded"] if sent else []
 
 
 # member_auto_renew's outcomes as the report counts them; any other is "skipped".
@@ -163,21 +163,24 @@ RENEW_COUNTED = {
 }
 
 
-def _renew(member_id: int, at: dt.datetime, client, row) -> str | None:
+def _renew(member_id: int, at: dt.datetime, client, row) -> list[str]:
+    # The last reminder falls due with the renewal; it goes out first, as in a serial
+    # pass, whichever chunk reaches the member first (the claim sends it once).
+    counted = _remind(member_id, at, client, row)
     try:
         result = member_auto_renew(member_id=member_id, at=at, client=client)
     except Exception:
         # One member's failure must not stop the others; it is due again next run.
         log.exception("auto-renewal failed", extra={"member": member_id})
-        return "renew_failed"
-    return RENEW_COUNTED.get(result, "skipped")
+        return [*counted, "renew_failed"]
+    return [*counted, RENEW_COUNTED.get(result, "skipped")]
 
 
-def _expire(member_id: int, at: dt.datetime, client, row) -> str | None:
-    return "expired" if member_expire(member_id=member_id, at=at) else None
+def _expire(member_id: int, at: dt.datetime, client, row) -> list[str]:
+    return ["expired"] if member_expire(member_id=member_id, at=at) else []
 
 
-# Each kind of due work: one member's step, returning the report counter it adds to.
+# Each kind of due work: one member's step, returning the report counters it adds to.
 STEPS = {"reminders": _remind, "renewals": _renew, "expiries": _expire}
 
 
@@ -197,8 +200,7 @@ def _items_run(
     for member_id in ids:
         if deadline is not None and time.monotonic() > deadline:
             break
-        counter = step(member_id, at, client, row)
-        if counter is not None:
+        for counter in step(member_id, at, client, row):
             setattr(report, counter, getattr(report, counter) + 1)
     return report
 
