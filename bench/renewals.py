@@ -1,18 +1,26 @@
-"""The scheduler at scale: due scan and processing time grow with due work, not members.
+"""The scheduler at scale: one pass over N due items, serially and fanned out over workers.
 
-Builds N members (default 100,000) on PostgreSQL, none due, then makes a share of them
-due (split evenly: a renewal reminder, an auto-renewal that calls the sandbox upstream,
-an expiry) and runs one scheduler pass. For each share (0%, 1%, 10% by default) it
-prints, side by side:
+Builds M members (default 100,000) on PostgreSQL, none due, then for each way of running
+a pass makes N other members due (default 10,000; split evenly: a renewal reminder, an
+auto-renewal that calls the sandbox upstream, an expiry) and runs one scheduler pass
+over them. Side by side:
 
-  scan     the three due queries (reminders, renewals, expiries), median of 5, with the
-           plan PostgreSQL chose for each
-  process  one renewals_run over the due set: total seconds and per item
+  serial     renewals_run in this process, one item after another: the baseline (how
+             every pass ran before passes fanned out)
+  K workers  the beat task (members.tasks.renewals_run) published once to K real
+             `celery -A orgportal worker --pool=solo` processes on Redis as broker; the
+             pass plans, fans its chunks out, and the workers share them. Timed from
+             publishing until every due item of the round is done.
 
-    python bench/renewals.py [--members 100000] [--shares 0,1,10]
+For each it prints the due scan (the three queries, median of 5, with PostgreSQL's plan),
+the pass time and the wall time per item.
+
+    python bench/renewals.py [--members 100000] [--due 10000] [--workers 1,2]
 
 Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/orgportal_bench_renewals;
-the database is dropped and created). Starts the sandbox as its own process on loopback.
+the database is dropped and created) and Redis (REDIS_URL, default redis://127.0.0.1:6379/0;
+the broker only, on a queue of this run's own). Starts the sandbox and the workers as
+processes of their own on loopback.
 """
 
 import argparse
@@ -22,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -39,6 +48,10 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 ORG_KEY = "bench-org-key"
 PLANS = ("pro", "ultra", "mega")
+# The broker for the workers; read before the start-up takes REDIS_URL out of the
+# environment (this process and the workers use Redis as the broker only).
+BROKER_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+LOGS = ROOT / ".run" / "bench"
 
 
 def build_members(n: int, at: dt.datetime) -> None:
@@ -153,18 +166,17 @@ def scan_times(at: dt.datetime, lead: dt.timedelta) -> tuple[float, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--members", type=int, default=100_000)
+    parser.add_argument("--due", type=int, default=10_000, help="due items per pass")
     parser.add_argument(
-        "--shares", default="0,1,10", help="percent due, comma separated"
+        "--workers", default="1,2", help="worker processes per pass, comma separated"
     )
     args = parser.parse_args()
     db_url = os.environ.get(
         "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orgportal_bench_renewals"
     )
-    shares = [float(s) for s in args.shares.split(",")]
-    if sum(shares) > 100:
-        sys.exit(
-            "the shares are taken from disjoint members: they must add up to ≤ 100"
-        )
+    workers = [int(w) for w in args.workers.split(",")]
+    if args.due * (1 + len(workers)) > args.members:
+        sys.exit("each pass takes --due members of its own: --members is too small")
 
     print("Preparing a fresh PostgreSQL database …", flush=True)
     prepare_database(db_url)
@@ -191,13 +203,91 @@ def main() -> None:
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/_sandbox/state")
-        run(args.members, shares, port)
+        run(args.members, args.due, workers, port)
     finally:
         stop_processes([sandbox])
 
 
-def run(members: int, shares: list[float], port: int) -> None:
+def start_worker(name: str) -> subprocess.Popen:
+    """A worker process as deployed (solo pool), on this run's queue, answering pings."""
+    from orgportal.celery import app
+
+    LOGS.mkdir(parents=True, exist_ok=True)
+    with open(LOGS / f"renewals-{name}.log", "wb") as log:
+        proc = subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "orgportal",
+                "worker",
+                "--pool=solo",
+                f"--hostname={name}@bench",
+                f"--queues={os.environ['CELERY_QUEUE']}",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel=WARNING",
+            ],
+            cwd=ROOT,
+            env=dict(os.environ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while not app.control.ping(destination=[f"{name}@bench"], timeout=0.5):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            sys.exit(f"worker {name} did not start: see {LOGS}/renewals-{name}.log")
+    return proc
+
+
+def items_done(since: dt.datetime, items: int, stall_s: float = 60) -> int:
+    """Wait until `items` actions claimed since `since` are done (each due item ends in
+    one); give up when none finishes for `stall_s`. How many are done."""
+    from renewals.models import TermAction
+
+    done, last, moved = 0, -1, time.monotonic()
+    while done < items:
+        done = TermAction.objects.filter(created_at__gte=since, status="done").count()
+        if done != last:
+            last, moved = done, time.monotonic()
+        elif time.monotonic() - moved > stall_s:
+            print(f"    stalled at {done:,} of {items:,} done", flush=True)
+            break
+        time.sleep(0.1)
+    return done
+
+
+def serial_pass(at: dt.datetime) -> tuple[float, int]:
+    from renewals.services import run as renewals
+
+    start = time.perf_counter()
+    report = renewals.renewals_run(at=at)
+    return (
+        time.perf_counter() - start,
+        report.reminded + report.renewed + report.expired,
+    )
+
+
+def fanned_pass(workers: int, items: int) -> tuple[float, int]:
+    """The beat task published once; timed until the workers finished its items."""
+    from renewals.tasks import renewals_run
+
+    procs = [start_worker(f"w{n}") for n in range(workers)]
+    try:
+        since = dt.datetime.now(dt.UTC)
+        start = time.perf_counter()
+        renewals_run.delay()
+        done = items_done(since, items)
+        return time.perf_counter() - start, done
+    finally:
+        stop_processes(procs)
+
+
+def run(members: int, due: int, worker_counts: list[int], port: int) -> None:
     sys.path.insert(0, str(ROOT))
+    os.environ["CELERY_BROKER_URL"] = BROKER_URL
+    os.environ["CELERY_QUEUE"] = f"bench-renewals-{uuid.uuid4().hex[:8]}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orgportal.settings")
     import django
 
@@ -206,7 +296,7 @@ def run(members: int, shares: list[float], port: int) -> None:
     from members.models import Member
     from members.selectors import org_settings
     from members.services.plans import plans_sync
-    from renewals.services import run as renewals
+    from orgportal.celery import app
 
     plans_sync()
     ledger.ledger_adjust(amount=500_000_00, reason="bench funds", actor="bench")
@@ -222,49 +312,60 @@ def run(members: int, shares: list[float], port: int) -> None:
         cursor.execute("ANALYZE")
 
     ids = list(Member.objects.order_by("id").values_list("id", flat=True))
-    offset = 0
     rows = []
     upstream = httpx.Client(
         base_url=f"http://127.0.0.1:{port}",
         headers={"Authorization": f"Bearer {ORG_KEY}"},
         timeout=30,
     )
-    for share in shares:
-        count = int(members * share / 100)
-        due_ids = ids[offset : offset + count]
-        offset += count
-        if count:
-            make_due(due_ids, at, upstream)
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE members_member")
-        scan_ms, plans = scan_times(at, lead)
-        start = time.perf_counter()
-        report = renewals.renewals_run(at=at)
-        elapsed = time.perf_counter() - start
-        done = report.reminded + report.renewed + report.expired
-        rows.append((share, count, scan_ms, elapsed, done, report, plans))
-        print(
-            f"  {share:g}% due: scan {scan_ms:.1f} ms, processed {done:,} in "
-            f"{elapsed:.1f} s",
-            flush=True,
-        )
+    passes = [("serial", 0)] + [
+        (f"{k} worker{'s' if k > 1 else ''}", k) for k in worker_counts
+    ]
+    try:
+        for n, (name, workers) in enumerate(passes):
+            split = make_due(ids[n * due : (n + 1) * due], at, upstream)
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE members_member")
+            scan_ms, plans = scan_times(at, lead)
+            if workers:
+                elapsed, done = fanned_pass(workers, due)
+            else:
+                elapsed, done = serial_pass(at)
+            rows.append((name, split, scan_ms, elapsed, done, plans))
+            print(
+                f"  {name}: scan {scan_ms:.1f} ms, processed {done:,} in "
+                f"{elapsed:.1f} s",
+                flush=True,
+            )
+    finally:
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_delete(os.environ["CELERY_QUEUE"])
 
     print()
-    print(f"Scheduler pass over {members:,} members (PostgreSQL, sandbox upstream)")
     print(
-        f"{'due':>10} {'reminders':>10} {'renewals':>9} {'expiries':>9} "
-        f"{'scan ms':>8} {'process s':>10} {'ms/item':>8}"
+        f"One scheduler pass over {due:,} due items of {members:,} members "
+        "(PostgreSQL, sandbox upstream, Redis broker)"
     )
-    for share, count, scan_ms, elapsed, done, report, _ in rows:
-        per_item = f"{elapsed * 1000 / done:.1f}" if done else "-"
+    print(
+        f"{'pass':>10} {'reminders':>10} {'renewals':>9} {'expiries':>9} "
+        f"{'scan ms':>8} {'done':>7} {'pass s':>8} {'ms/item':>8} {'speed-up':>9}"
+    )
+    baseline = None
+    for name, split, scan_ms, elapsed, done, _ in rows:
+        per_item = elapsed * 1000 / done if done else None
+        baseline = baseline or per_item
         print(
-            f"{f'{share:g}% ({count:,})':>10} {report.reminded:>10,} "
-            f"{report.renewed:>9,} {report.expired:>9,} {scan_ms:>8.1f} "
-            f"{elapsed:>10.2f} {per_item:>8}"
+            f"{name:>10} {split['reminders']:>10,} {split['renewals']:>9,} "
+            f"{split['expiries']:>9,} {scan_ms:>8.1f} {done:>7,} {elapsed:>8.2f} "
+            + (
+                f"{per_item:>8.1f} {baseline / per_item:>8.2f}x"
+                if per_item
+                else f"{'-':>8} {'-':>9}"
+            )
         )
     print()
-    print("Plans chosen for the due scans (last run):")
-    for name, plan in rows[-1][6].items():
+    print("Plans chosen for the due scans (last pass):")
+    for name, plan in rows[-1][5].items():
         print(f"  {name:<10} {plan}")
 
 

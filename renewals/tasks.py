@@ -11,9 +11,10 @@ from celery import group, shared_task
 from renewals.services.reconcile import reconcile_run
 from renewals.services.run import RunReport, chunk_run, low_balance_check, pass_plan
 
-# A pass is cut into chunks of this many members of one kind: about two seconds of
-# auto-renewals (one upstream call each), so the workers share a pass evenly.
-RENEWALS_CHUNK_SIZE = 50
+# A pass is cut into chunks of one kind, each about half a second of work (an
+# auto-renewal is an upstream call; a reminder or an expiry one transaction), so the
+# workers share even a small pass evenly.
+RENEWALS_CHUNK_SIZES = {"reminders": 50, "renewals": 10, "expiries": 50}
 # A chunk stops taking members after this long; what is left is due on the next pass.
 # Its time limits leave forty seconds for the member in hand, as the pass's always did.
 RENEWALS_CHUNK_BUDGET_S = 60
@@ -48,7 +49,7 @@ def renewals_run() -> dict:
     started = time.monotonic()
     plan = pass_plan()
     report = plan.report()
-    chunks = plan.chunks(RENEWALS_CHUNK_SIZE)
+    chunks = plan.chunks(RENEWALS_CHUNK_SIZES)
     if chunks:
         fanned = group(renewals_chunk.si(kind, ids) for kind, ids in chunks)
         result = fanned.apply_async(expires=RENEWALS_CHUNK_EXPIRES_S)

@@ -86,12 +86,13 @@ class PassPlan:
             scanned={kind: len(ids) for kind, ids in self.due.items()},
         )
 
-    def chunks(self, size: int) -> list[tuple[str, list[int]]]:
-        """(kind, ids) of at most `size` ids each: every due id in exactly one chunk."""
+    def chunks(self, sizes: dict[str, int]) -> list[tuple[str, list[int]]]:
+        """(kind, ids) of at most `sizes[kind]` ids each: every due id in exactly one
+        chunk."""
         return [
-            (kind, ids[start : start + size])
+            (kind, ids[start : start + sizes[kind]])
             for kind, ids in self.due.items()
-            for start in range(0, len(ids), size)
+            for start in range(0, len(ids), sizes[kind])
         ]
 
 

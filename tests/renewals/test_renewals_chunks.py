@@ -13,7 +13,7 @@ from members.services import operations
 from members.services.plans import plans_sync
 from renewals import tasks
 from renewals.models import TermAction
-from renewals.services.run import PassPlan, chunk_run, pass_plan, renewals_run
+from renewals.services.run import STEPS, PassPlan, chunk_run, pass_plan, renewals_run
 
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
@@ -27,7 +27,7 @@ def test_chunks_hold_every_due_id_exactly_once_in_order(size):
         "expiries": [],
     }
     plan = PassPlan(at=dt.datetime(2026, 3, 1, tzinfo=dt.UTC), settled=0, due=due)
-    chunks = plan.chunks(size)
+    chunks = plan.chunks(dict.fromkeys(due, size))
     assert all(0 < len(ids) <= size for _, ids in chunks)
     for kind, ids in due.items():
         assert [i for k, part in chunks if k == kind for i in part] == ids
@@ -54,7 +54,7 @@ def test_a_plan_scans_every_due_member_into_its_chunks(sandbox, frozen):
     members_due(6, renewing=4)
     frozen.advance(30 * DAY - 24 * HOUR)
     plan = pass_plan(at=frozen.now())
-    chunks = plan.chunks(4)
+    chunks = plan.chunks(dict.fromkeys(STEPS, 4))
     ids = sorted(Member.objects.values_list("id", flat=True))
     assert (
         sorted(i for kind, part in chunks if kind == "reminders" for i in part) == ids
@@ -78,7 +78,7 @@ def test_eager_chunks_give_the_totals_of_one_serial_pass(
 ):
     # given: 12 members, 8 auto-renewing, credits for 5 renewals; chunks of 2 members
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    monkeypatch.setattr(tasks, "RENEWALS_CHUNK_SIZE", 2)
+    monkeypatch.setattr(tasks, "RENEWALS_CHUNK_SIZES", dict.fromkeys(STEPS, 2))
     members_due(12, renewing=8, credits_after=5 * 15)
     frozen.advance(30 * DAY - 24 * HOUR)
     # when: the pass a day before the terms end, and the one as they end

@@ -15,7 +15,7 @@ from billing.services import ledger
 from members.models import Member, Operation
 from renewals import tasks
 from renewals.models import TermAction
-from renewals.services.run import RunReport, chunk_run, pass_plan
+from renewals.services.run import STEPS, RunReport, chunk_run, pass_plan
 from tests.renewals.test_renewals_chunks import members_due
 
 pytestmark = [
@@ -64,7 +64,7 @@ def test_two_workers_taking_every_chunk_of_a_pass_renew_each_member_once(
     before = members_due(12, renewing=10, credits_after=10 * 15)
     frozen.advance(30 * DAY - 24 * HOUR)
     at = frozen.now()
-    chunks = pass_plan(at=at).chunks(3)
+    chunks = pass_plan(at=at).chunks(dict.fromkeys(STEPS, 3))
 
     # when: both workers run every chunk, one from the first, one from the last
     def work(n: int) -> RunReport:
@@ -85,7 +85,7 @@ def test_a_pass_dispatched_twice_at_once_renews_each_member_once(
 ):
     # given: chunks of 2, run in the dispatching thread (eager), as by a worker
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    monkeypatch.setattr(tasks, "RENEWALS_CHUNK_SIZE", 2)
+    monkeypatch.setattr(tasks, "RENEWALS_CHUNK_SIZES", dict.fromkeys(STEPS, 2))
     before = members_due(9, renewing=9, credits_after=9 * 15)
     frozen.advance(30 * DAY - 24 * HOUR)
     # when: beat fires twice at the same instant
