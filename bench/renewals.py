@@ -16,6 +16,11 @@ For each it prints the due scan (the three queries, median of 5, with PostgreSQL
 the pass time and the wall time per item.
 
     python bench/renewals.py [--members 100000] [--due 10000] [--workers 1,2]
+                             [--latency-ms 0]
+
+`--latency-ms` adds that much to every upstream call during the passes (the sandbox's
+fault setting), as a remote upstream's round trip would. The workers' logs of the last
+pass, with each chunk's report, are .run/bench/renewals-w<n>.log.
 
 Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/orgportal_bench_renewals;
 the database is dropped and created) and Redis (REDIS_URL, default redis://127.0.0.1:6379/0;
@@ -170,6 +175,12 @@ def main() -> None:
     parser.add_argument(
         "--workers", default="1,2", help="worker processes per pass, comma separated"
     )
+    parser.add_argument(
+        "--latency-ms",
+        type=int,
+        default=0,
+        help="added to each upstream call during the passes, as a remote upstream would",
+    )
     args = parser.parse_args()
     db_url = os.environ.get(
         "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orgportal_bench_renewals"
@@ -203,7 +214,7 @@ def main() -> None:
     )
     try:
         wait_http(f"http://127.0.0.1:{port}/_sandbox/state")
-        run(args.members, args.due, workers, port)
+        run(args.members, args.due, workers, port, args.latency_ms)
     finally:
         stop_processes([sandbox])
 
@@ -227,7 +238,7 @@ def start_worker(name: str) -> subprocess.Popen:
                 f"--queues={os.environ['CELERY_QUEUE']}",
                 "--without-gossip",
                 "--without-mingle",
-                "--loglevel=WARNING",
+                "--loglevel=INFO",
             ],
             cwd=ROOT,
             env=dict(os.environ),
@@ -284,7 +295,9 @@ def fanned_pass(workers: int, items: int) -> tuple[float, int]:
         stop_processes(procs)
 
 
-def run(members: int, due: int, worker_counts: list[int], port: int) -> None:
+def run(
+    members: int, due: int, worker_counts: list[int], port: int, latency_ms: int
+) -> None:
     sys.path.insert(0, str(ROOT))
     os.environ["CELERY_BROKER_URL"] = BROKER_URL
     os.environ["CELERY_QUEUE"] = f"bench-renewals-{uuid.uuid4().hex[:8]}"
@@ -327,10 +340,14 @@ def run(members: int, due: int, worker_counts: list[int], port: int) -> None:
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE members_member")
             scan_ms, plans = scan_times(at, lead)
+            upstream.post(
+                "/_sandbox/faults", json={"latency_ms": latency_ms}
+            ).raise_for_status()
             if workers:
                 elapsed, done = fanned_pass(workers, due)
             else:
                 elapsed, done = serial_pass(at)
+            upstream.post("/_sandbox/faults", json={"latency_ms": 0})
             rows.append((name, split, scan_ms, elapsed, done, plans))
             print(
                 f"  {name}: scan {scan_ms:.1f} ms, processed {done:,} in "
@@ -344,7 +361,7 @@ def run(members: int, due: int, worker_counts: list[int], port: int) -> None:
     print()
     print(
         f"One scheduler pass over {due:,} due items of {members:,} members "
-        "(PostgreSQL, sandbox upstream, Redis broker)"
+        f"(PostgreSQL, sandbox upstream + {latency_ms} ms a call, Redis broker)"
     )
     print(
         f"{'pass':>10} {'reminders':>10} {'renewals':>9} {'expiries':>9} "
