@@ -165,8 +165,9 @@ RENEW_COUNTED = {
 
 
 def _renew(member_id: int, at: dt.datetime, client, row) -> list[str]:
-    # The last reminder falls due with the renewal; it goes out first, as in a serial
-    # pass, whichever chunk reaches the member first (the claim sends it once).
+    # A reminder may fall due with the renewal (by default the last one does): it goes
+    # out first, as in a serial pass, whichever chunk reaches the member first (its
+    # claim sends it once).
     counted = _remind(member_id, at, client, row)
     try:
         result = member_auto_renew(member_id=member_id, at=at, client=client)
