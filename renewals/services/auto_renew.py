@@ -167,19 +167,27 @@ def _renewed(member: Member, term_end: dt.datetime, op: Operation, at) -> bool:
         action.operation = op
         action.done_at = at
         action.save(update_fields=["status", "operation", "done_at"])
-        notification_record(
-            event=Notification.Event.RENEWED,
-            dedupe_key=f"member.renewed:{member.pk}:{clock.iso_exact(term_end)}",
-            member=member,
-            data={
-                "member": member_snapshot(member),
-                "amount": format_amount(op.amount),
-                "term_start": member.term_start,
-                "term_end": member.term_end,
-                "operation_id": op.pk,
-            },
+        _term_notify(
+            Notification.Event.RENEWED,
+            member,
+            term_end,
+            amount=format_amount(op.amount),
+            term_start=member.term_start,
+            term_end=member.term_end,
+            operation_id=op.pk,
         )
     return True
+
+
+def _term_notify(event: str, member: Member, ended: dt.datetime, /, **data) -> None:
+    """Tell the operator about the renewal of the term that ended at `ended`: once per
+    event and term, the member as it is now first in the payload."""
+    notification_record(
+        event=event,
+        dedupe_key=f"{event}:{member.pk}:{clock.iso_exact(ended)}",
+        member=member,
+        data={"member": member_snapshot(member), **data},
+    )
 
 
 def _renew_refused(
@@ -208,17 +216,14 @@ def _renew_refused(
         if not notify:
             return
         details = exc.details or {}
-        notification_record(
-            event=Notification.Event.RENEWAL_FAILED,
-            dedupe_key=f"member.renewal_failed:{member.pk}:{clock.iso_exact(term_end)}",
-            member=member,
-            data={
-                "member": member_snapshot(member),
-                "reason": exc.code,
-                "message": exc.message,
-                "needed": details.get("required", format_amount(member.plan.price)),
-                "available": details.get("available"),
-            },
+        _term_notify(
+            Notification.Event.RENEWAL_FAILED,
+            member,
+            term_end,
+            reason=exc.code,
+            message=exc.message,
+            needed=details.get("required", format_amount(member.plan.price)),
+            available=details.get("available"),
         )
 
 
