@@ -40,6 +40,15 @@ def upstream_end(sandbox, uid: str) -> dt.datetime:
     return sandbox.state.members[uid].plan_end_at
 
 
+def member_before_end(clock, plan: str, before_end: dt.timedelta):
+    """Member m1 on `plan`, and the clock moved to `before_end` ahead of its term's end:
+    (member, that end, the wallet's balance once it was created)."""
+    member = operations.member_create(uid="m1", plan=plan, actor="tests").member
+    balance = wallet()
+    clock.advance(member.term_end - clock.now() - before_end)
+    return member, member.term_end, balance
+
+
 def test_reminders_go_out_7_3_and_1_days_before_the_end_once_each(funded, frozen):
     # given
     member = operations.member_create(
@@ -76,12 +85,9 @@ def test_a_scheduler_down_for_days_sends_only_the_most_urgent_reminder(funded, f
 def test_auto_renew_charges_full_price_once_and_the_new_term_starts_at_the_old_end(
     funded, sandbox, frozen
 ):
-    # given
-    member = operations.member_create(uid="m1", plan="ultra", actor="tests").member
-    old_end = member.term_end
-    before = wallet()
+    # given: 25 h before the end
+    member, old_end, before = member_before_end(frozen, "ultra", 25 * HOUR)
     # when: runs 25 h, 24 h and 23 h before the end (the default lead is 24 h)
-    frozen.advance(old_end - frozen.now() - 25 * HOUR)
     assert run(frozen).renewed == 0
     frozen.advance(HOUR)
     first = run(frozen)
@@ -217,9 +223,7 @@ def test_a_crash_right_after_upstream_renewed_does_not_charge_twice(
 ):
     # given: the worker dies after the renewal is applied and settled, before it is
     # recorded as done
-    member = operations.member_create(uid="m1", plan="pro", actor="tests").member
-    old_end = member.term_end
-    frozen.advance(old_end - frozen.now() - 24 * HOUR)
+    member, old_end, _ = member_before_end(frozen, "pro", 24 * HOUR)
     real = auto_renew._renewed
     calls = []
 
@@ -251,10 +255,7 @@ def test_renewal_applied_upstream_with_the_answer_lost_is_resolved_not_resent(
     funded, sandbox, frozen
 ):
     # given: upstream applies the renewal and then hangs, and cannot even be read
-    member = operations.member_create(uid="m1", plan="pro", actor="tests").member
-    old_end = member.term_end
-    before = wallet()
-    frozen.advance(old_end - frozen.now() - 24 * HOUR)
+    member, old_end, before = member_before_end(frozen, "pro", 24 * HOUR)
     sandbox.state.faults_set(timeout_rate=1.0, hang_seconds=3, scope="all")
     first = run(frozen)
     assert first.skipped == 1  # outcome unknown: being resolved
