@@ -1,9 +1,20 @@
 """The credit ledger: append-only double entry in hundredths of a credit.
 
 Every money operation is one database transaction that posts one LedgerTransaction whose
-entries sum to zero. Locks are always taken in the same order: the wallet account first,
-then the member, then the operation, so concurrent operations queue instead of deadlocking.
+entries sum to zero. The wallet row is every money operation's shared lock, so it is
+taken last, by the money statements alone, and held only until commit: a member
+operation locks its member and operation rows first (`members.services.operations`),
+then holds, releases or posts on the wallet as its transaction's final statements.
+One lock order everywhere (member, operation, wallet): concurrent operations queue
+instead of deadlocking.
+
+Holds: an operation in flight reserves its charge with one conditional UPDATE of the
+wallet's `held` (`wallet_hold`), refused when the balance minus what is held cannot
+cover it; the database's CHECK constraint refuses the same, as it refuses a negative
+balance.
 """
+
+import time
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -22,7 +33,7 @@ from members.errors import Conflict, InsufficientCredits, NotFound, ValidationFa
 from members.models import Member, Operation
 from members.services.audit import audit_record
 from orgportal import clock
-from orgportal.metrics import LEDGER_OPERATIONS
+from orgportal.metrics import LEDGER_OPERATIONS, WALLET_LOCK_SECONDS
 
 WALLET = "wallet"
 PURCHASES = "external:purchases"
@@ -44,17 +55,38 @@ def account_system(code: str) -> Account:
     return account
 
 
-def account_for_member(member: Member) -> Account:
-    account, _ = Account.objects.get_or_create(
-        code=f"member:{member.pk}",
-        defaults={"kind": Account.Kind.MEMBER, "member": member},
-    )
+def account_for_member(member: Member, *, new: bool = False) -> Account:
+    """The member's account; `new`: the member was created in this transaction, so its
+    account is too. Only a settle (holding the member's row lock) creates one, so no
+    other transaction can create it meanwhile."""
+    code = f"member:{member.pk}"
+    account = None if new else Account.objects.filter(code=code).first()
+    if account is None:
+        account = Account.objects.create(
+            code=code, kind=Account.Kind.MEMBER, member=member
+        )
     return account
 
 
+def _wallet_lock_timed() -> None:
+    """Start timing this transaction's hold on the wallet row (its first wallet
+    statement) up to its commit, once per transaction."""
+    conn = transaction.get_connection()
+    hooks = conn.run_on_commit  # a new list every transaction
+    if getattr(conn, "_wallet_lock_hooks", None) is hooks:
+        return
+    conn._wallet_lock_hooks = hooks
+    started = time.perf_counter()
+    transaction.on_commit(
+        lambda: WALLET_LOCK_SECONDS.observe(time.perf_counter() - started)
+    )
+
+
 def wallet_lock() -> Account:
-    """Lock the wallet row for the rest of the transaction: the first lock of every money
-    operation."""
+    """Lock the wallet row for the rest of the transaction, for money operations that
+    must read the balance before they post (purchases, refunds, adjustments,
+    reversals)."""
+    _wallet_lock_timed()
     wallet = Account.objects.select_for_update().filter(code=WALLET).first()
     if wallet is None:
         account_system(WALLET)
@@ -63,20 +95,67 @@ def wallet_lock() -> Account:
 
 
 def wallet_available(wallet: Account) -> int:
-    return wallet.balance - selectors.wallet_holds()
+    return wallet.balance - wallet.held
+
+
+def _insufficient(amount: int, available: int) -> InsufficientCredits:
+    return InsufficientCredits(
+        f"Not enough credits: this needs {format_amount(amount)} and the wallet has "
+        f"{format_amount(available)} available. Buy credits first.",
+        details={
+            "required": format_amount(amount),
+            "available": format_amount(available),
+        },
+    )
 
 
 def require_available(wallet: Account, amount: int) -> None:
     available = wallet_available(wallet)
     if amount > available:
-        raise InsufficientCredits(
-            f"Not enough credits: this needs {format_amount(amount)} and the wallet has "
-            f"{format_amount(available)} available. Buy credits first.",
-            details={
-                "required": format_amount(amount),
-                "available": format_amount(available),
-            },
+        raise _insufficient(amount, available)
+
+
+def _wallet_update(change: int, *, covered: bool) -> tuple[int, int, int] | None:
+    """`held += change` on the wallet, with `covered`: only if the balance still covers
+    it. One statement; (id, balance, held) after it, or None if nothing was updated."""
+    table = connection.ops.quote_name(Account._meta.db_table)
+    condition = " AND balance - held >= %s" if covered else ""
+    params = [change, WALLET] + ([change] if covered else [])
+    _wallet_lock_timed()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET held = held + %s WHERE code = %s{condition} "  # noqa: S608 - table name from the model
+            "RETURNING id, balance, held",
+            params,
         )
+        return cursor.fetchone()
+
+
+def wallet_hold(amount: int) -> None:
+    """Reserve `amount` hundredths for an operation in flight: one conditional UPDATE,
+    refused (402) when the balance minus what is already held cannot cover it. Its row
+    lock lasts until commit: call it as the transaction's last statement."""
+    if amount <= 0:
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("a hold must be taken inside transaction.atomic()")
+    if _wallet_update(amount, covered=True) is None:
+        balance, held = selectors.wallet_balance(), selectors.wallet_holds()
+        raise _insufficient(amount, balance - held)
+
+
+def wallet_release(amount: int) -> Account:
+    """Release what an operation held (settled or failed; 0 for one that held nothing)
+    and return the wallet to post against. Same placement as `wallet_hold`: its row
+    lock lasts until commit."""
+    row = _wallet_update(-amount, covered=False)
+    if row is None:  # no wallet yet: nothing was ever held or bought
+        account_system(WALLET)
+        row = _wallet_update(-amount, covered=False)
+    wallet_id, balance, held = row
+    return Account(
+        pk=wallet_id, code=WALLET, kind=Account.Kind.WALLET, balance=balance, held=held
+    )
 
 
 def transaction_post(
@@ -89,8 +168,9 @@ def transaction_post(
     operation: Operation | None = None,
     reverses: LedgerTransaction | None = None,
 ) -> LedgerTransaction:
-    """Post one balanced transaction. Call inside `transaction.atomic()` holding the wallet
-    lock. Refuses an unbalanced or empty posting and a negative wallet."""
+    """Post one balanced transaction, inside `transaction.atomic()`, as one of its last
+    statements (the wallet's row is locked from here to commit). Refuses an unbalanced
+    or empty posting and a wallet below what it holds."""
     if not connection.in_atomic_block:
         raise RuntimeError("ledger postings must run inside transaction.atomic()")
     entries = [(account, amount) for account, amount in entries if amount != 0]
@@ -98,6 +178,7 @@ def transaction_post(
         raise ValueError("a ledger transaction needs at least one non-zero entry")
     if sum(amount for _, amount in entries) != 0:
         raise ValueError("a ledger transaction's entries must sum to zero")
+    _wallet_lock_timed()
     txn = LedgerTransaction.objects.create(
         kind=kind,
         memo=memo[:300],
@@ -108,7 +189,8 @@ def transaction_post(
         created_at=clock.now(),
     )
     try:
-        with transaction.atomic():
+        # No savepoint: a refusal fails the whole transaction, which is what it means.
+        with transaction.atomic(savepoint=False):
             LedgerEntry.objects.bulk_create(
                 [
                     LedgerEntry(transaction=txn, account=a, amount=amt)
@@ -122,7 +204,14 @@ def transaction_post(
                         balance=F("balance") + amount
                     )
     except IntegrityError as exc:
-        if "wallet_never_negative" in str(exc) or "CHECK constraint failed" in str(exc):
+        if any(
+            name in str(exc)
+            for name in (
+                "wallet_never_negative",
+                "wallet_holds_covered",
+                "CHECK constraint failed",
+            )
+        ):
             raise InsufficientCredits("Not enough credits in the wallet") from exc
         raise
     # The Account objects passed in now hold stale balances; read them again if needed.
@@ -171,8 +260,11 @@ def credits_purchase(*, credits: int, actor: str) -> CreditLot:
 def refund_quote(
     *, credits: int, wallet: Account | None = None
 ) -> pricing.RefundValuation:
-    wallet = wallet or account_system(WALLET)
-    available = wallet_available(wallet)
+    available = (
+        wallet_available(wallet)
+        if wallet is not None
+        else selectors.wallet_balance() - selectors.wallet_holds()
+    )
     lots = selectors.lots_unrefunded()
     refundable = pricing.refundable_amount(lots=lots, wallet_balance=available)
     amount = credits_to_hundredths(credits)

@@ -93,7 +93,10 @@ def idempotency_claim(
     token = uuid.uuid4().hex
     now = clock.now()
     try:
-        with transaction.atomic():
+        # Outside a transaction the INSERT is one autocommitted statement; inside one,
+        # a savepoint lets the transaction go on to read the key's earlier use.
+        in_transaction = transaction.get_connection().in_atomic_block
+        with transaction.atomic() if in_transaction else contextlib.nullcontext():
             record = IdempotencyRecord.objects.create(
                 scope=scope,
                 key=key,

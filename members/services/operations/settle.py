@@ -1,5 +1,5 @@
-"""Step 3 of the protocol: how an operation ends, at most once, under the wallet and
-operation locks. A confirmed operation is settled by the function for its kind: the
+"""Step 3 of the protocol: how an operation ends, at most once, under the member and
+operation locks, with the wallet's statements last. A confirmed operation is settled by the function for its kind: the
 member takes upstream's answer, a new paid term is recorded, the ledger posts the
 amount. A failed one releases its hold and charges nothing."""
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from billing import proration
-from billing.models import Account, LedgerTransaction
+from billing.models import LedgerTransaction
 from billing.money import format_amount
 from billing.services import ledger
 from members import schedule
@@ -41,8 +41,12 @@ class Outcome:
 
 @dataclass
 class _Settled:
+    """What a kind's settle made of the member, and how the ledger posts its amount."""
+
     member: Member
-    ledger_transaction: LedgerTransaction | None
+    ledger_kind: str
+    memo: str
+    created: bool = False  # the member (and so its ledger account) is new
     api_key: str | None = None
 
 
@@ -57,24 +61,24 @@ def parse_time(value: str) -> dt.datetime:
 
 def operation_settle(op: Operation, upstream: dict | None) -> Outcome:
     """Settle `op`, which upstream applied; `upstream` is the member as upstream answered
-    or reads it back (None once deleted there)."""
+    or reads it back (None once deleted there). Locks in the one order: the member, the
+    operation, then the wallet, whose statements come last."""
     with transaction.atomic():
-        wallet = ledger.wallet_lock()
-        op = Operation.objects.select_for_update().get(pk=op.pk)
+        member = _member_locked(op.member_id)
+        op = Operation.objects.select_for_update(of=("self",)).get(pk=op.pk)
         if op.status not in Operation.IN_FLIGHT:  # settled by someone else meanwhile
             return Outcome(operation=op, member=op.member)
         now = clock.now()
-        member = (
-            Member.objects.select_for_update()
-            .select_related("plan")
-            .get(pk=op.member_id)
-            if op.member_id
-            else None
-        )
         before = _snapshot(member) if member else None
-        settled = _SETTLE[op.kind](op, member, upstream, wallet=wallet, now=now)
+        settled = _SETTLE[op.kind](op, member, upstream, now=now)
         member = settled.member
-        txn = settled.ledger_transaction
+        hold = op.hold
+        op.status = Operation.Status.SUCCEEDED
+        op.hold = 0
+        op.result = _redacted(upstream)
+        op.resolved_at = now
+        op.save(update_fields=["status", "hold", "result", "resolved_at", "member"])
+        txn = _charge_posted(op, settled, hold=hold)
         audit_record(
             actor=op.actor,
             action=f"member.{op.kind}",
@@ -92,12 +96,41 @@ def operation_settle(op: Operation, upstream: dict | None) -> Outcome:
     return Outcome(operation=op, member=member, api_key=settled.api_key)
 
 
+def _member_locked(member_id: int | None) -> Member | None:
+    if member_id is None:
+        return None
+    # Its plan is read after the lock (see `state.member_get_live`).
+    return Member.objects.select_for_update().get(pk=member_id)
+
+
+def _charge_posted(
+    op: Operation, settled: _Settled, *, hold: int
+) -> LedgerTransaction | None:
+    """The money statements, the transaction's last: release what `op` held and post
+    its amount between the wallet and the member."""
+    member = settled.member
+    account = (
+        ledger.account_for_member(member, new=settled.created) if op.amount else None
+    )
+    wallet = ledger.wallet_release(hold)
+    if account is None:
+        return None
+    return ledger.transaction_post(
+        kind=settled.ledger_kind,
+        memo=settled.memo,
+        actor=op.actor,
+        entries=[(wallet, -op.amount), (account, op.amount)],
+        member=member,
+        operation=op,
+    )
+
+
 def _settle_create(
-    op: Operation, member: None, upstream: dict, *, wallet: Account, now: dt.datetime
+    op: Operation, member: None, upstream: dict, *, now: dt.datetime
 ) -> _Settled:
     """The member is recorded as upstream created it, with its first gateway key."""
     fields = _upstream_fields(upstream)
-    member = Member.objects.create(
+    member = Member(
         uid=op.member_uid,
         term_start=op.started_at,
         upstream_key_encrypted=encrypt(upstream.get("api_key") or ""),
@@ -106,43 +139,40 @@ def _settle_create(
         updated_at=now,
         **fields,
     )
+    _reminders_restart(member)
+    member.save(force_insert=True)
     op.member = member
     _term_record(op, member, now)
-    settled = _succeeded(
-        op,
-        member,
-        upstream,
-        wallet=wallet,
-        now=now,
+    api_key = gateway_key_issue(member=member, actor=op.actor, revoke_others=False)
+    # The response carrying the key may be lost; a retry with the same key shows it.
+    idempotency_keep_issued_key(op, api_key)
+    return _Settled(
+        member=member,
         ledger_kind=LedgerTransaction.Kind.MEMBER_CREATE,
         memo=f"Created {member.uid} on {member.plan.name}",
+        created=True,
+        api_key=api_key,
     )
-    settled.api_key = gateway_key_issue(member=member, actor=op.actor)
-    # The response carrying the key may be lost; a retry with the same key shows it.
-    idempotency_keep_issued_key(op, settled.api_key)
-    return settled
 
 
 def _settle_change(
-    op: Operation, member: Member, upstream: dict, *, wallet: Account, now: dt.datetime
+    op: Operation, member: Member, upstream: dict, *, now: dt.datetime
 ) -> _Settled:
     """Another plan: what was paid ends at the change, prorated into its amount, and the
     new plan's term starts then."""
+    from_plan = op.expected.get("plan")
     _terms_close(member, op.started_at)
     member.term_start = op.started_at
-    return _new_term(
-        op,
-        member,
-        upstream,
-        wallet=wallet,
-        now=now,
+    _new_term(op, member, upstream, now=now)
+    return _Settled(
+        member=member,
         ledger_kind=LedgerTransaction.Kind.MEMBER_CHANGE,
-        memo=lambda m: f"{m.uid}: {op.expected.get('plan')} → {m.plan.name}, prorated",
+        memo=f"{member.uid}: {from_plan} → {member.plan.name}, prorated",
     )
 
 
 def _settle_renew(
-    op: Operation, member: Member, upstream: dict, *, wallet: Account, now: dt.datetime
+    op: Operation, member: Member, upstream: dict, *, now: dt.datetime
 ) -> _Settled:
     """The same plan for another term, paid in full; the term's end is upstream's."""
     terms = paid_terms(open_terms(member, op.started_at))
@@ -150,50 +180,32 @@ def _settle_renew(
     member.term_start, _ = proration.renewal_period(
         terms if was_active else [], at=op.started_at
     )
-    return _new_term(
-        op,
-        member,
-        upstream,
-        wallet=wallet,
-        now=now,
+    _new_term(op, member, upstream, now=now)
+    return _Settled(
+        member=member,
         ledger_kind=LedgerTransaction.Kind.MEMBER_RENEW,
-        memo=lambda m: f"Renewed {m.uid} on {m.plan.name}",
+        memo=f"Renewed {member.uid} on {member.plan.name}",
     )
 
 
 def _new_term(
-    op: Operation,
-    member: Member,
-    upstream: dict,
-    *,
-    wallet: Account,
-    now: dt.datetime,
-    ledger_kind: str,
-    memo: Callable[[Member], str],
-) -> _Settled:
-    """A change or renewal settled: the member as upstream now reports it, its new
-    term recorded, the charge posted (its memo written of the member on its new
-    plan)."""
-    _member_take_upstream(member, upstream, request=op.request, now=now)
+    op: Operation, member: Member, upstream: dict, *, now: dt.datetime
+) -> None:
+    """A change or renewal: the member as upstream now reports it, with the local
+    settings sent with the change, and its new term recorded."""
+    for name, value in _upstream_fields(upstream, known=member.plan).items():
+        setattr(member, name, value)
+    if upstream.get("api_key"):
+        member.upstream_key_encrypted = encrypt(upstream["api_key"])
+    settings_apply(member, op.request)
+    member.updated_at = now
+    _reminders_restart(member)
+    member.save()
     _term_record(op, member, now)
-    return _succeeded(
-        op,
-        member,
-        upstream,
-        wallet=wallet,
-        now=now,
-        ledger_kind=ledger_kind,
-        memo=memo(member),
-    )
 
 
 def _settle_cancel(
-    op: Operation,
-    member: Member,
-    upstream: dict | None,
-    *,
-    wallet: Account,
-    now: dt.datetime,
+    op: Operation, member: Member, upstream: dict | None, *, now: dt.datetime
 ) -> _Settled:
     """The unused time of what was paid is credited; access ends when upstream says."""
     if op.amount != 0:
@@ -205,19 +217,15 @@ def _settle_cancel(
     member.status = Member.Status.CANCELLED
     member.updated_at = now
     member.save()
-    return _succeeded(
-        op,
-        member,
-        upstream,
-        wallet=wallet,
-        now=now,
+    return _Settled(
+        member=member,
         ledger_kind=LedgerTransaction.Kind.MEMBER_CANCEL,
         memo=f"Cancelled {member.uid}: unused time credited",
     )
 
 
 def _settle_delete(
-    op: Operation, member: Member, upstream: None, *, wallet: Account, now: dt.datetime
+    op: Operation, member: Member, upstream: None, *, now: dt.datetime
 ) -> _Settled:
     """Credited as a cancel would be; the local record and its history stay, marked
     deleted, and its gateway keys stop working."""
@@ -228,12 +236,8 @@ def _settle_delete(
     gateway_keys_revoke(member=member, actor=op.actor)
     member.updated_at = now
     member.save()
-    return _succeeded(
-        op,
-        member,
-        upstream,
-        wallet=wallet,
-        now=now,
+    return _Settled(
+        member=member,
         ledger_kind=LedgerTransaction.Kind.MEMBER_DELETE,
         memo=f"Deleted {member.uid}: unused time credited",
     )
@@ -248,60 +252,15 @@ _SETTLE: dict[str, Callable[..., _Settled]] = {
 }
 
 
-def _succeeded(
-    op: Operation,
-    member: Member,
-    upstream: dict | None,
-    *,
-    wallet: Account,
-    now: dt.datetime,
-    ledger_kind: str,
-    memo: str,
-) -> _Settled:
-    """Post the operation's amount between the wallet and the member, release its hold
-    and mark it succeeded."""
-    txn = None
-    if op.amount != 0:
-        txn = ledger.transaction_post(
-            kind=ledger_kind,
-            memo=memo,
-            actor=op.actor,
-            entries=[
-                (wallet, -op.amount),
-                (ledger.account_for_member(member), op.amount),
-            ],
-            member=member,
-            operation=op,
-        )
-    op.status = Operation.Status.SUCCEEDED
-    op.hold = 0
-    op.result = _redacted(upstream)
-    op.resolved_at = now
-    op.save(update_fields=["status", "hold", "result", "resolved_at", "member"])
-    return _Settled(member=member, ledger_transaction=txn)
-
-
-def _member_take_upstream(
-    member: Member, upstream: dict, *, request: dict, now: dt.datetime
-) -> None:
-    """Save `member` as upstream answered, with the local settings sent with the
-    change."""
-    for name, value in _upstream_fields(upstream).items():
-        setattr(member, name, value)
-    if upstream.get("api_key"):
-        member.upstream_key_encrypted = encrypt(upstream["api_key"])
-    settings_apply(member, request)
-    member.updated_at = now
-    member.save()
+def _reminders_restart(member: Member) -> None:
+    """A new term end restarts its reminders (saved with the member)."""
+    member.next_reminder_at = schedule.first_reminder_at(
+        member.term_end, org_settings().reminder_days
+    )
 
 
 def _term_record(op: Operation, member: Member, now: dt.datetime) -> None:
     """Record the paid term `op` bought, from the member's term start to its end."""
-    # A new term end restarts its reminders.
-    member.next_reminder_at = schedule.first_reminder_at(
-        member.term_end, org_settings().reminder_days
-    )
-    member.save(update_fields=["next_reminder_at"])
     MemberTerm.objects.create(
         member=member,
         plan_name=member.plan.name,
@@ -319,8 +278,12 @@ def _terms_close(member: Member, at: dt.datetime) -> None:
     member.terms.filter(closed_at=None, end__gt=at).update(closed_at=at)
 
 
-def _upstream_fields(upstream: dict) -> dict:
-    plan = Plan.objects.filter(name=upstream["plan"]).first()
+def _upstream_fields(upstream: dict, *, known: Plan | None = None) -> dict:
+    """The member's fields as upstream reports them; `known`: a plan already read, used
+    when it is the one upstream names."""
+    plan = known if known is not None and known.name == upstream["plan"] else None
+    if plan is None:
+        plan = Plan.objects.filter(name=upstream["plan"]).first()
     if plan is None:
         plans_sync()
         plan = Plan.objects.get(name=upstream["plan"])
@@ -374,7 +337,8 @@ def operation_fail(
         "message": getattr(exc, "message", str(exc)) if exc else "not applied upstream",
     }
     with transaction.atomic():
-        ledger.wallet_lock()  # releasing a hold is a wallet change: same lock order
+        # The operation row first, the wallet last: the one lock order. Only the
+        # transaction that ends the operation releases what it held.
         updated = Operation.objects.filter(
             pk=op.pk, status__in=Operation.IN_FLIGHT
         ).update(
@@ -387,6 +351,7 @@ def operation_fail(
                 obj=("member", op.member_uid),
                 after={"operation": op.pk, **error},
             )
+            ledger.wallet_release(op.hold)
     if updated:
         transaction.on_commit(lambda: MEMBER_OPERATIONS.labels(op.kind, "failed").inc())
     op.refresh_from_db()
