@@ -111,18 +111,10 @@ _DRF_REFUSALS: tuple[
 
 
 def _mirror_error(
-    message: str,
-    code: str,
-    status: int,
-    details: dict | None = None,
-    headers: dict | None = None,
+    message: str, code: str, status: int, details: dict | None = None
 ) -> Response:
     # The Organization API mirror speaks upstream's dialect, which adds "success": false.
-    return Response(
-        error_body(message, code, details, success=False),
-        status=status,
-        headers=headers,
-    )
+    return Response(error_body(message, code, details, success=False), status=status)
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
@@ -142,14 +134,15 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         details = _drf_details(exc.detail)
         return _mirror_error(_first_message(details), "VALIDATION_ERROR", 400, details)
     if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
-        return _mirror_error(
+        response = _mirror_error(
             str(exc.detail)
             if isinstance(exc, drf.AuthenticationFailed)
             else "Missing service token: send Authorization: Bearer <token>",
             "UNAUTHORIZED",
             401,
-            headers={"WWW-Authenticate": 'Bearer realm="orgportal"'},
         )
+        response["WWW-Authenticate"] = 'Bearer realm="orgportal"'
+        return response
     for kind, status, code, message in _DRF_REFUSALS:
         if isinstance(exc, kind):
             return _mirror_error(
