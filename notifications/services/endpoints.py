@@ -15,9 +15,10 @@ from django.conf import settings
 from django.db import transaction
 
 from members.crypto import encrypt
-from members.errors import NotFound, ValidationFailed
+from members.errors import ValidationFailed
 from members.services.audit import audit_record
 from notifications.models import Delivery, Notification, WebhookEndpoint
+from notifications.selectors import webhook_endpoint_get
 from orgportal import clock
 from outbound.addresses import Refused, check_url
 
@@ -104,19 +105,6 @@ def _new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
 
 
-def _endpoint_locked(endpoint_id: int) -> WebhookEndpoint:
-    endpoint = (
-        WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
-    )
-    if endpoint is None:
-        raise NotFound(
-            f"No webhook endpoint {endpoint_id}",
-            code="WEBHOOK_NOT_FOUND",
-            details={"id": endpoint_id},
-        )
-    return endpoint
-
-
 def _stop_pending(endpoint: WebhookEndpoint) -> None:
     # Nothing is sent to a deactivated endpoint; the log stays, and a manual redelivery
     # after reactivation sends what was missed.
@@ -183,7 +171,7 @@ def webhook_endpoint_update(
             )
         changes["active"] = active
     with transaction.atomic():
-        endpoint = _endpoint_locked(endpoint_id)
+        endpoint = webhook_endpoint_get(endpoint_id, lock=True)
         before = _endpoint_audit(endpoint)
         for field, value in changes.items():
             setattr(endpoint, field, value)
@@ -209,7 +197,7 @@ def webhook_endpoint_rotate_secret(
     """A new signing secret, effective for every send from now on (retries included)."""
     secret = _new_secret()
     with transaction.atomic():
-        endpoint = _endpoint_locked(endpoint_id)
+        endpoint = webhook_endpoint_get(endpoint_id, lock=True)
         endpoint.secret_encrypted = encrypt(secret)
         endpoint.updated_at = clock.now()
         endpoint.save(update_fields=["secret_encrypted", "updated_at"])
@@ -224,7 +212,7 @@ def webhook_endpoint_rotate_secret(
 def webhook_endpoint_delete(*, endpoint_id: int, actor: str) -> None:
     """Remove an endpoint; one with deliveries is deactivated instead, keeping its log."""
     with transaction.atomic():
-        endpoint = _endpoint_locked(endpoint_id)
+        endpoint = webhook_endpoint_get(endpoint_id, lock=True)
         before = _endpoint_audit(endpoint)
         if endpoint.deliveries.exists():
             if endpoint.active:
