@@ -92,13 +92,22 @@ def _valid_description(description) -> str:
     return description
 
 
+# What the audit log shows of an endpoint (never its secret).
+_AUDITED = ("url", "description", "events", "active")
+
+
 def _endpoint_audit(endpoint: WebhookEndpoint) -> dict:
-    return {
-        "url": endpoint.url,
-        "description": endpoint.description,
-        "events": endpoint.events,
-        "active": endpoint.active,
-    }
+    return {field: getattr(endpoint, field) for field in _AUDITED}
+
+
+def _audit(action: str, endpoint_id: int, *, actor: str, **before_after) -> None:
+    """The audit row of a change to an endpoint; `before`/`after` as `audit_record`."""
+    audit_record(
+        actor=actor,
+        action=f"webhook.{action}",
+        obj=("webhook_endpoint", endpoint_id),
+        **before_after,
+    )
 
 
 def _new_secret() -> str:
@@ -136,12 +145,7 @@ def webhook_endpoint_create(
             created_at=now,
             updated_at=now,
         )
-        audit_record(
-            actor=actor,
-            action="webhook.create",
-            obj=("webhook_endpoint", endpoint.pk),
-            after=_endpoint_audit(endpoint),
-        )
+        _audit("create", endpoint.pk, actor=actor, after=_endpoint_audit(endpoint))
     return endpoint, secret
 
 
@@ -181,10 +185,10 @@ def webhook_endpoint_update(
         endpoint.save()
         if before["active"] and not endpoint.active:
             _stop_pending(endpoint)
-        audit_record(
+        _audit(
+            "update",
+            endpoint.pk,
             actor=actor,
-            action="webhook.update",
-            obj=("webhook_endpoint", endpoint.pk),
             before=before,
             after=_endpoint_audit(endpoint),
         )
@@ -201,11 +205,7 @@ def webhook_endpoint_rotate_secret(
         endpoint.secret_encrypted = encrypt(secret)
         endpoint.updated_at = clock.now()
         endpoint.save(update_fields=["secret_encrypted", "updated_at"])
-        audit_record(
-            actor=actor,
-            action="webhook.rotate_secret",
-            obj=("webhook_endpoint", endpoint.pk),
-        )
+        _audit("rotate_secret", endpoint.pk, actor=actor)
     return endpoint, secret
 
 
@@ -224,10 +224,4 @@ def webhook_endpoint_delete(*, endpoint_id: int, actor: str) -> None:
         else:
             endpoint.delete()
             after = None
-        audit_record(
-            actor=actor,
-            action="webhook.delete",
-            obj=("webhook_endpoint", endpoint_id),
-            before=before,
-            after=after,
-        )
+        _audit("delete", endpoint_id, actor=actor, before=before, after=after)
