@@ -28,9 +28,8 @@ class Notification(NewestFirst):
     payload = models.JSONField(help_text="the webhook body's `data`")
     created_at = models.DateTimeField()
 
-    class Meta:
+    class Meta(NewestFirst.Meta):
         db_table = "members_notification"
-        ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["event", "created_at"])]
 
     def __str__(self) -> str:
@@ -83,9 +82,8 @@ class Delivery(NewestFirst):
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
 
-    class Meta:
+    class Meta(NewestFirst.Meta):
         db_table = "members_delivery"
-        ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["notification", "endpoint"],

@@ -40,9 +40,8 @@ class TermAction(NewestFirst):
     done_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
 
-    class Meta:
+    class Meta(NewestFirst.Meta):
         db_table = "members_termaction"
-        ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["member", "kind", "term_end", "days_before"],
