@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sandbox.live_streams import SeriesSpec
-from sandbox.settings import deadlines_json, flag, integer, number, put_number
+from sandbox.settings import deadlines_json, flag, integer, number, number_setting
 from sandbox.state.errors import invalid
 from sandbox.state.live_settings import LiveConfig
 from sandbox.state.members import Member
@@ -112,7 +112,7 @@ def parse_changes(body: Mapping[str, Any], *, now: float | None = None) -> LiveC
     close_error = None
     for field, value in body.items():
         if field in _NUMBERS:
-            put_number(settings, field, value, _NUMBERS[field], moment)
+            settings |= number_setting(field, value, _NUMBERS[field], moment)
         elif field in _INTEGERS:
             settings[field] = integer(field, value, *_INTEGERS[field])
         elif field == "news_every_seconds":

@@ -8,10 +8,11 @@ from typing import Any
 
 from sandbox.state.errors import invalid
 
-__all__ = ["DEADLINES", "deadlines_json", "flag", "integer", "number", "put_number"]
+__all__ = ["DEADLINES", "deadlines_json", "flag", "integer", "number", "number_setting"]
 
 # Shown as seconds left; stored as monotonic deadlines.
 DEADLINES = {"refuse_seconds": "refuse_until", "stall_seconds": "stall_until"}
+Bounds = tuple[float, float]
 
 
 def number(field: str, value: Any, low: float, high: float) -> float:
@@ -34,26 +35,19 @@ def integer(field: str, value: Any, low: int, high: int) -> int:
     return value
 
 
+def number_setting(field: str, value: Any, bounds: Bounds, moment: float) -> dict:
+    """What the number setting `field` changes: itself, or for a deadline's seconds
+    (0: none) the monotonic deadline that far from `moment`."""
+    seconds = number(field, value, *bounds)
+    if field in DEADLINES:
+        return {DEADLINES[field]: moment + seconds if seconds else 0.0}
+    return {field: seconds}
+
+
 def flag(field: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise invalid(field, f"'{field}' must be true or false")
     return value
-
-
-def put_number(
-    settings: dict[str, Any],
-    field: str,
-    value: Any,
-    bounds: tuple[float, float],
-    moment: float,
-) -> None:
-    """The number setting `field` into `settings`; a deadline's seconds (0: none) as
-    its monotonic deadline from `moment`."""
-    seconds = number(field, value, *bounds)
-    if field in DEADLINES:
-        settings[DEADLINES[field]] = moment + seconds if seconds else 0.0
-    else:
-        settings[field] = seconds
 
 
 def deadlines_json(config: Any, moment: float) -> Mapping[str, float]:

@@ -34,7 +34,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from sandbox.settings import deadlines_json, flag, integer, put_number
+from sandbox.settings import deadlines_json, flag, integer, number_setting
 from sandbox.state.errors import invalid
 
 __all__ = ["AriesChanges", "AriesConfig", "config_json", "parse_changes"]
@@ -102,7 +102,7 @@ def parse_changes(body: Mapping[str, Any], *, now: float | None = None) -> Aries
     expire_token = None
     for field, value in body.items():
         if field in _NUMBERS:
-            put_number(settings, field, value, _NUMBERS[field], moment)
+            settings |= number_setting(field, value, _NUMBERS[field], moment)
         elif field == "token_seconds":
             settings[field] = integer(field, value, *_TOKEN_SECONDS)
         elif field in _FLAGS:
