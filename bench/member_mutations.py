@@ -16,30 +16,24 @@ the database is created if missing and emptied first).
 """
 
 import argparse
-import os
 import statistics
 import subprocess
-import sys
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
-    deployment_env,
+from _common import (
+    LOCAL,
+    PY,
+    ROOT,
+    Processes,
     free_port,
+    migrate,
     percentile,
-    prepare_database,
-    stop_processes,
-    wait_http,
-    web_command,
+    sandbox_env,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
 ORG_KEY = "bench-org-key"
 
 
@@ -63,26 +57,13 @@ def main() -> None:
         "--clients", default="1,8", help="concurrent clients, comma separated"
     )
     args = parser.parse_args()
-    db_url = os.environ.get(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orgportal_bench"
-    )
     clients_list = [int(c) for c in args.clients.split(",")]
 
-    print("Preparing a fresh PostgreSQL database …", flush=True)
-    prepare_database(db_url)
     sandbox_port, web_port = free_port(), free_port()
-    env = deployment_env(
-        **{
-            "DATABASE_URL": db_url,
-            "SANDBOX_ORG_KEY": ORG_KEY,
-            "UPSTREAM_ORG_URL": f"http://127.0.0.1:{sandbox_port}",
-            "UPSTREAM_ORG_KEY": ORG_KEY,
-            "LOG_LEVEL": "WARNING",
-            "DATABASE_POOL_MAX": "20",
-        }
-    )
-    env.pop("REDIS_URL", None)
-    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    sandbox_url = f"http://{LOCAL}:{sandbox_port}"
+    web_url = f"http://{LOCAL}:{web_port}"
+    env = sandbox_env("orgportal_bench", sandbox_url, ORG_KEY, DATABASE_POOL_MAX="20")
+    migrate(env)
     token = subprocess.run(
         [PY, "manage.py", "createservicetoken", "bench", "--quiet"],
         cwd=ROOT,
@@ -91,27 +72,9 @@ def main() -> None:
         capture_output=True,
         text=True,
     ).stdout.strip()
-    procs = [
-        subprocess.Popen(
-            [PY, "manage.py", "sandbox", "--port", str(sandbox_port)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            web_command(PY, web_port),
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-    ]
-    try:
-        sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-        web_url = f"http://127.0.0.1:{web_port}"
-        wait_http(sandbox_url + "/")
-        wait_http(web_url + "/healthz")
+    with Processes() as procs:
+        procs.sandbox(sandbox_port, env)
+        procs.web(web_port, env)
         api = httpx.Client(
             base_url=web_url + "/api/organization",
             headers={"Authorization": f"Bearer {token}"},
@@ -213,8 +176,6 @@ def main() -> None:
         )
         print()
         print((check.stdout or check.stderr).strip())
-    finally:
-        stop_processes(procs)
 
 
 if __name__ == "__main__":

@@ -19,24 +19,12 @@ import argparse
 import datetime as dt
 import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
+from _common import LOCAL, ROOT, Processes, free_port, migrate, sandbox_env
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
-    deployment_env,
-    free_port,
-    prepare_database,
-    stop_processes,
-    wait_http,
-)
-
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
 ORG_KEY = "bench-org-key"
 PLANS = ("pro", "ultra", "mega")
 
@@ -157,43 +145,20 @@ def main() -> None:
         "--shares", default="0,1,10", help="percent due, comma separated"
     )
     args = parser.parse_args()
-    db_url = os.environ.get(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orgportal_bench_renewals"
-    )
     shares = [float(s) for s in args.shares.split(",")]
     if sum(shares) > 100:
         sys.exit(
             "the shares are taken from disjoint members: they must add up to ≤ 100"
         )
 
-    print("Preparing a fresh PostgreSQL database …", flush=True)
-    prepare_database(db_url)
     port = free_port()
-    env = deployment_env(
-        **{
-            "DATABASE_URL": db_url,
-            "SANDBOX_ORG_KEY": ORG_KEY,
-            "UPSTREAM_ORG_URL": f"http://127.0.0.1:{port}",
-            "UPSTREAM_ORG_KEY": ORG_KEY,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    env.pop("REDIS_URL", None)
+    env = sandbox_env("orgportal_bench_renewals", f"http://{LOCAL}:{port}", ORG_KEY)
     os.environ.update(env)
     os.environ.pop("REDIS_URL", None)
-    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    sandbox = subprocess.Popen(
-        [PY, "manage.py", "sandbox", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/_sandbox/state")
+    migrate(env)
+    with Processes() as procs:
+        procs.sandbox(port, env)
         run(args.members, shares, port)
-    finally:
-        stop_processes([sandbox])
 
 
 def run(members: int, shares: list[float], port: int) -> None:
