@@ -176,11 +176,7 @@ class MemberBrokerageApi(APIView):
 
         def run():
             link, _created = services.brokerage_link(
-                uid=uid,
-                access_token=data["access_token"],
-                refresh_token=data["refresh_token"],
-                account_ids=data["account_ids"],
-                actor=actor(request),
+                uid=uid, actor=actor(request), **data
             )
             return 200, link_envelope(link)
 
