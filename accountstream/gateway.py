@@ -23,7 +23,6 @@ just its subscriptions.
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import time
 
@@ -34,6 +33,7 @@ from accountstream.client import AccountClient
 from accountstream.streams import MemberStreams
 from accountstream.upstream import Session
 from marketdata.live.connections import WebSocketGateway
+from marketdata.live.frames import json_object
 from marketdata.live.link import Backoff
 from marketdata.live.outbox import Outbox
 from orgportal import clock
@@ -102,11 +102,8 @@ class AccountGateway(WebSocketGateway):
             text = event.get("text")
             if text is None:
                 continue  # binary frames mean nothing here
-            try:
-                message = json.loads(text)
-            except ValueError:
-                continue
-            if isinstance(message, dict):
+            message = json_object(text)
+            if message is not None:
                 await self._message(client, message)
 
     async def _message(self, client: AccountClient, message: dict) -> None:

@@ -20,7 +20,6 @@ plan trims subscriptions (or closes the newest connections over a lowered limit)
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import time
 
@@ -30,6 +29,7 @@ from redis.exceptions import RedisError
 from marketdata.live import closes, registry, rules
 from marketdata.live.client import Client
 from marketdata.live.connections import WebSocketGateway
+from marketdata.live.frames import json_object
 from marketdata.live.member_feed import MemberFeed
 from marketdata.live.outbox import Outbox
 from marketdata.live.pool import PooledFeed
@@ -183,11 +183,7 @@ class LiveGateway(WebSocketGateway):
         if text == "ping":
             client.say("pong")
             return None
-        try:
-            message = json.loads(text)
-        except ValueError:
-            return None
-        return message if isinstance(message, dict) else None
+        return json_object(text)
 
     async def _admit(self, client: Client, token: str) -> bool:
         key_hash = hashlib.sha256(token.encode()).hexdigest()
