@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from api.cursors import CursorListApi, cursor_fields, cursor_list_schema
 from api.errors import ERRORS
-from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.idempotency import idempotent, idempotent_schema
 from api.inputs import (
     StrictCharField,
     StrictSerializer,
@@ -103,10 +103,9 @@ class AdjustmentApi(APIView):
         transaction_id = serializers.IntegerField()
         balance = serializers.CharField()
 
-    @extend_schema(
+    @idempotent_schema(
+        {200: AdjustmentOut},
         request=AdjustmentIn,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: AdjustmentOut, **ERRORS},
         summary="Manual wallet adjustment",
     )
     def post(self, request):
@@ -134,10 +133,9 @@ class ReversalApi(APIView):
         reverses = serializers.IntegerField()
         balance = serializers.CharField()
 
-    @extend_schema(
+    @idempotent_schema(
+        {200: ReversalOut},
         request=ReversalIn,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: ReversalOut, **ERRORS},
         summary="Reverse a manual adjustment (posts its mirror image)",
     )
     def post(self, request, transaction_id: int):

@@ -1,12 +1,10 @@
 """The notification and delivery logs, newest first, and manual redelivery."""
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
 from api.cursors import CursorListApi, cursor_fields, cursor_list_schema, next_cursor
-from api.errors import ERRORS
-from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.idempotency import idempotent, idempotent_schema
 from api.inputs import actor
 from api.webhooks import EVENTS, EventNameField
 from notifications import selectors as reads
@@ -148,10 +146,9 @@ class DeliveryListApi(CursorListApi):
 
 
 class DeliveryRedeliverApi(APIView):
-    @extend_schema(
+    @idempotent_schema(
+        {200: DeliveryEnvelope},
         request=None,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: DeliveryEnvelope, **ERRORS},
         operation_id="organization_deliveries_redeliver",
         summary="Send a delivery again now (delivered and dead ones too)",
     )

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERRORS
-from api.idempotency import IDEMPOTENCY_HEADER
+from api.idempotency import idempotent_schema
 from api.inputs import parse_query, query_text
 from api.members import MemberEnvelope, PendingOut, member_operation
 from billing.money import format_amount
@@ -16,10 +16,9 @@ from orgportal.clock import iso
 
 
 class MemberCancelApi(APIView):
-    @extend_schema(
+    @idempotent_schema(
+        {200: MemberEnvelope, 202: PendingOut},
         request=None,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: MemberEnvelope, 202: PendingOut, **ERRORS},
         summary="Cancel a member (unused time credited)",
     )
     def post(self, request, uid):
@@ -29,10 +28,9 @@ class MemberCancelApi(APIView):
 
 
 class MemberRenewApi(APIView):
-    @extend_schema(
+    @idempotent_schema(
+        {200: MemberEnvelope, 202: PendingOut},
         request=None,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: MemberEnvelope, 202: PendingOut, **ERRORS},
         summary="Renew for another term at full price",
     )
     def post(self, request, uid):
