@@ -1,5 +1,7 @@
 """A member's term: cancel it, renew it, or preview what a plan change would cost."""
 
+from collections.abc import Callable
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -15,28 +17,29 @@ from members.services import operations
 from orgportal.clock import iso
 
 
-class MemberCancelApi(APIView):
+def _term_api(
+    name: str, operation: Callable[..., operations.Outcome], summary: str
+) -> type:
+    """The view `name`: a POST without a body that runs the member operation
+    `operation` on the path's member."""
+
     @idempotent_schema(
-        {200: MemberEnvelope, 202: PendingOut},
-        request=None,
-        summary="Cancel a member (unused time credited)",
+        {200: MemberEnvelope, 202: PendingOut}, request=None, summary=summary
     )
     def post(self, request, uid):
-        return member_operation(
-            request, lambda **caller: operations.member_cancel(uid=uid, **caller)
-        )
+        return member_operation(request, lambda **caller: operation(uid=uid, **caller))
+
+    return type(name, (APIView,), {"post": post, "__module__": __name__})
 
 
-class MemberRenewApi(APIView):
-    @idempotent_schema(
-        {200: MemberEnvelope, 202: PendingOut},
-        request=None,
-        summary="Renew for another term at full price",
-    )
-    def post(self, request, uid):
-        return member_operation(
-            request, lambda **caller: operations.member_renew(uid=uid, **caller)
-        )
+MemberCancelApi = _term_api(
+    "MemberCancelApi",
+    operations.member_cancel,
+    "Cancel a member (unused time credited)",
+)
+MemberRenewApi = _term_api(
+    "MemberRenewApi", operations.member_renew, "Renew for another term at full price"
+)
 
 
 class MemberPreviewApi(APIView):
