@@ -6,26 +6,32 @@ deployment scrapes each process.
 
 from prometheus_client import Counter, Gauge, Histogram
 
-HTTP_REQUESTS = Counter(
-    "orgportal_http_requests_total",
-    "HTTP requests served, by route and status class.",
-    ["method", "route", "status"],
-)
-HTTP_LATENCY = Histogram(
-    "orgportal_http_request_seconds",
-    "Time to serve an HTTP request, in seconds.",
+
+def _calls(
+    stem: str, labels: list[str], result: str, *, counted: str, timed: str
+) -> tuple[Counter, Histogram]:
+    """`{stem}s_total`, calls by `labels` and their `result`, and `{stem}_seconds`,
+    their latency by `labels`."""
+    return (
+        Counter(f"{stem}s_total", counted, [*labels, result]),
+        Histogram(f"{stem}_seconds", timed, labels),
+    )
+
+
+HTTP_REQUESTS, HTTP_LATENCY = _calls(
+    "orgportal_http_request",
     ["method", "route"],
+    "status",
+    counted="HTTP requests served, by route and status class.",
+    timed="Time to serve an HTTP request, in seconds.",
 )
-UPSTREAM_CALLS = Counter(
-    "orgportal_upstream_calls_total",
-    "Calls to an upstream API, by operation and outcome "
-    "(ok, rejected, unavailable, unknown, retried).",
-    ["upstream", "operation", "outcome"],
-)
-UPSTREAM_LATENCY = Histogram(
-    "orgportal_upstream_call_seconds",
-    "Latency of one upstream HTTP attempt, in seconds.",
+UPSTREAM_CALLS, UPSTREAM_LATENCY = _calls(
+    "orgportal_upstream_call",
     ["upstream", "operation"],
+    "outcome",
+    counted="Calls to an upstream API, by operation and outcome "
+    "(ok, rejected, unavailable, unknown, retried).",
+    timed="Latency of one upstream HTTP attempt, in seconds.",
 )
 LEDGER_OPERATIONS = Counter(
     "orgportal_ledger_transactions_total",
