@@ -17,6 +17,11 @@ import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks run as files from bench/
+    sys.path.insert(0, str(ROOT))
+
+from launcher.common import web_command as launcher_web_command  # noqa: E402
+
 PY = sys.executable
 LOCAL = "127.0.0.1"
 # uvicorn options of the web process as deployed.
@@ -73,21 +78,11 @@ def sandbox_env(db_name: str, sandbox_url: str, org_key: str, **env: str) -> dic
 
 
 def web_command(python: str, port: int, *extra: str) -> list[str]:
-    """The web process (Django and the gateways) under uvicorn, one worker, quiet."""
-    return [
-        python,
-        "-m",
-        "uvicorn",
-        "orgportal.asgi:application",
-        "--host",
-        LOCAL,
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--log-level",
-        "warning",
-        *extra,
-    ]
+    """The web process (Django and the gateways) under uvicorn, quiet: the launcher's
+    command line with no access log."""
+    return launcher_web_command(
+        python, port, "--no-access-log", "--log-level", "warning", *extra
+    )
 
 
 def free_port() -> int:
