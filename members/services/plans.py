@@ -51,6 +51,15 @@ def plans_sync(*, client: OrgClient | None = None) -> list[Plan]:
     return list(Plan.objects.filter(name__in=seen))
 
 
+def plans_offered() -> list[Plan]:
+    """The plans a new member may be put on. A deployment that has never read the
+    upstream's plans (a fresh database) reads them once here; UpstreamError when the
+    upstream cannot be reached."""
+    if not Plan.objects.exists():
+        plans_sync()
+    return list(Plan.objects.filter(available=True))
+
+
 def _price(value) -> int:
     """Upstream lists prices in credits as JSON numbers; never go through a float."""
     return parse_amount(value if isinstance(value, int) else str(value))
