@@ -17,10 +17,7 @@ MINUS = "\u2212"
 
 def amount(hundredths: int) -> str:
     """12345600 → "123,456.00"; -3500 → "−35.00"."""
-    text = format_amount(int(hundredths))
-    negative = text.startswith("-")
-    whole, frac = text.lstrip("-").split(".")
-    return f"{MINUS if negative else ''}{int(whole):,}.{frac}"
+    return format_amount(int(hundredths), grouped=True, minus=MINUS)
 
 
 def signed_amount(hundredths: int) -> str:
