@@ -18,9 +18,9 @@ pytestmark = [
 # Statements per mutation (with an Idempotency-Key) at most, and the ones issued while
 # the wallet's row is locked, counted from the first wallet statement to COMMIT.
 BUDGET = {
-    "create": (28, 6),
-    "update": (29, 6),
-    "cancel": (24, 6),
+    "create": (28, 2),
+    "update": (29, 2),
+    "cancel": (24, 2),
 }
 
 

@@ -78,7 +78,11 @@ def operation_settle(op: Operation, upstream: dict | None) -> Outcome:
         op.result = _redacted(upstream)
         op.resolved_at = now
         op.save(update_fields=["status", "hold", "result", "resolved_at", "member"])
-        txn = _charge_posted(op, settled, hold=hold)
+        account = (
+            ledger.account_for_member(member, new=settled.created)
+            if op.amount
+            else None
+        )
         audit_record(
             actor=op.actor,
             action=f"member.{op.kind}",
@@ -87,9 +91,19 @@ def operation_settle(op: Operation, upstream: dict | None) -> Outcome:
             after={
                 **_snapshot(member),
                 "amount": format_amount(op.amount),
-                "ledger_transaction": txn.pk if txn else None,
                 "operation": op.pk,
             },
+        )
+        # Last: the money, the only statements that lock the wallet.
+        ledger.operation_money_settle(
+            hold=hold,
+            amount=op.amount,
+            member_account=account,
+            kind=settled.ledger_kind,
+            memo=settled.memo,
+            actor=op.actor,
+            member=member,
+            operation=op,
         )
     transaction.on_commit(lambda: MEMBER_OPERATIONS.labels(op.kind, "succeeded").inc())
     transaction.on_commit(lambda: cache_events.member_changed(member.pk))
@@ -101,28 +115,6 @@ def _member_locked(member_id: int | None) -> Member | None:
         return None
     # Its plan is read after the lock (see `state.member_get_live`).
     return Member.objects.select_for_update().get(pk=member_id)
-
-
-def _charge_posted(
-    op: Operation, settled: _Settled, *, hold: int
-) -> LedgerTransaction | None:
-    """The money statements, the transaction's last: release what `op` held and post
-    its amount between the wallet and the member."""
-    member = settled.member
-    account = (
-        ledger.account_for_member(member, new=settled.created) if op.amount else None
-    )
-    wallet = ledger.wallet_release(hold)
-    if account is None:
-        return None
-    return ledger.transaction_post(
-        kind=settled.ledger_kind,
-        memo=settled.memo,
-        actor=op.actor,
-        entries=[(wallet, -op.amount), (account, op.amount)],
-        member=member,
-        operation=op,
-    )
 
 
 def _settle_create(
