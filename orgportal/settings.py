@@ -72,21 +72,28 @@ INSTALLED_APPS = [
     "outbound",  # checks where operator-named URLs may send to
 ]
 
-MIDDLEWARE = [
-    "orgportal.middleware.RequestMetricsMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    # Static files (admin, API docs) straight from the web process; no CDN, no extra server.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+# (middleware, whether the REST API runs it too), outermost first. The API under
+# /api/organization/ has a request cycle of its own (orgportal.apihandler) that runs its
+# share, in this order, in one worker thread: a service token needs no session, CSRF
+# token, sign-in, htmx, messages or lock-out, and the API serves no static files.
+_MIDDLEWARE = [
+    ("orgportal.middleware.RequestMetricsMiddleware", True),
+    ("django.middleware.security.SecurityMiddleware", True),
+    # Static files (admin, API docs) straight from the web process; no CDN, no extra
+    # server.
+    ("whitenoise.middleware.WhiteNoiseMiddleware", False),
+    ("django.contrib.sessions.middleware.SessionMiddleware", False),
+    ("django.middleware.common.CommonMiddleware", True),
+    ("django.middleware.csrf.CsrfViewMiddleware", False),
+    ("django.contrib.auth.middleware.AuthenticationMiddleware", False),
+    ("django_htmx.middleware.HtmxMiddleware", False),
+    ("django.contrib.messages.middleware.MessageMiddleware", False),
+    ("django.middleware.clickjacking.XFrameOptionsMiddleware", True),
     # Last: turns a locked-out sign-in into the sign-in page saying so.
-    "axes.middleware.AxesMiddleware",
+    ("axes.middleware.AxesMiddleware", False),
 ]
+MIDDLEWARE = [path for path, _ in _MIDDLEWARE]
+API_MIDDLEWARE = [path for path, api in _MIDDLEWARE if api]
 
 ROOT_URLCONF = "orgportal.urls"
 ASGI_APPLICATION = "orgportal.asgi.application"
@@ -108,14 +115,26 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": _DATABASE}
+# Connections of the PostgreSQL pool; also the REST API's worker threads
+# (orgportal.apihandler), since each of its requests holds one connection to its end.
+DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=20)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3's pool; a pooled connection must not be persistent as well.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
-        "min_size": env.int("DATABASE_POOL_MIN", default=2),
-        "max_size": env.int("DATABASE_POOL_MAX", default=20),
-        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
-    }
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "pool": {
+                "min_size": env.int("DATABASE_POOL_MIN", default=2),
+                "max_size": DATABASE_POOL_MAX,
+                "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+            },
+            # Parameters travel apart from the SQL, and psycopg prepares a statement
+            # a pooled connection has run prepare_threshold (5) times.
+            "server_side_binding": env.bool(
+                "DATABASE_SERVER_SIDE_BINDING", default=True
+            ),
+        }
+    )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the worker read while the web process writes; IMMEDIATE takes the write lock
     # at BEGIN so two writers queue instead of failing with "database is locked".
