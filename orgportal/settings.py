@@ -72,15 +72,13 @@ INSTALLED_APPS = [
     "outbound",  # checks where operator-named URLs may send to
 ]
 
-# (middleware, whether the REST API runs it too), outermost first. The API under
-# /api/organization/ has a request cycle of its own (orgportal.apihandler) that runs its
-# share, in this order, in one worker thread: a service token needs no session, CSRF
-# token, sign-in, htmx, messages or lock-out, and the API serves no static files.
+# (middleware, run by the REST API too), outermost first. The API's own request cycle
+# (orgportal.apihandler) runs its share in one worker thread: a service token needs no
+# session, CSRF, sign-in, htmx, messages or lock-out, nor static files.
 _MIDDLEWARE = [
     ("orgportal.middleware.RequestMetricsMiddleware", True),
     ("django.middleware.security.SecurityMiddleware", True),
-    # Static files (admin, API docs) straight from the web process; no CDN, no extra
-    # server.
+    # Static files (admin, API docs) from the web process; no CDN, no extra server.
     ("whitenoise.middleware.WhiteNoiseMiddleware", False),
     ("django.contrib.sessions.middleware.SessionMiddleware", False),
     ("django.middleware.common.CommonMiddleware", True),
@@ -115,25 +113,20 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": _DATABASE}
-# Connections of the PostgreSQL pool; also the REST API's worker threads
-# (orgportal.apihandler), since each of its requests holds one connection to its end.
+# Also the REST API's threads: each of its requests holds one connection to its end.
 DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=20)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3's pool; a pooled connection must not be persistent as well.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {
-            "pool": {
-                "min_size": env.int("DATABASE_POOL_MIN", default=2),
-                "max_size": DATABASE_POOL_MAX,
-                "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
-            },
-            # Parameters travel apart from the SQL, and psycopg prepares a statement
-            # a pooled connection has run prepare_threshold (5) times.
-            "server_side_binding": env.bool(
-                "DATABASE_SERVER_SIDE_BINDING", default=True
-            ),
-        }
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN", default=2),
+        "max_size": DATABASE_POOL_MAX,
+        "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+    }
+    # Parameters travel apart from the SQL, so psycopg prepares a statement once a
+    # pooled connection has run it prepare_threshold (5) times.
+    DATABASES["default"]["OPTIONS"]["server_side_binding"] = env.bool(
+        "DATABASE_SERVER_SIDE_BINDING", default=True
     )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the worker read while the web process writes; IMMEDIATE takes the write lock
