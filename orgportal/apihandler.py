@@ -2,12 +2,12 @@
 
 Django's ASGI handler adapts every synchronous piece of a request for the event loop:
 the request_started receivers, each sync-only middleware and the code around it, the
-view, closing the response. Each adaptation is a crossing between the event loop and a
-thread (17 for one API request, the new thread each request gets included). The API
-needs only middleware that runs synchronously (settings.API_MIDDLEWARE), so here the
-body is read on the event loop, then everything from request_started to
-request_finished runs in one call to a worker thread, and the answer is sent from the
-event loop: one crossing.
+view, closing the response. Each adaptation crosses between the event loop and a
+thread started for that request: 17 crossings for one API request. The API needs only
+middleware that runs synchronously (settings.API_MIDDLEWARE), so here the body is read
+on the event loop, everything from request_started to request_finished runs in one
+call to a pooled worker thread, and the answer is sent from the event loop: one
+crossing.
 
 The API's views answer with whole bodies: the response is closed (request_finished
 gives the thread's database connection back) before it is sent.
