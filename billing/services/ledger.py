@@ -29,8 +29,9 @@ from billing.models import (
     LotRefund,
 )
 from billing.money import credits_to_hundredths, format_amount
-from members.errors import Conflict, InsufficientCredits, NotFound, ValidationFailed
+from members.errors import Conflict, InsufficientCredits, ValidationFailed
 from members.models import Member, Operation
+from members.selectors import row_or_not_found
 from members.services.audit import audit_record
 from orgportal import clock
 from orgportal.metrics import LEDGER_OPERATIONS, WALLET_LOCK_SECONDS
@@ -306,13 +307,29 @@ def operation_money_settle(
     return row[0]
 
 
-def credits_purchase(*, credits: int, actor: str) -> CreditLot:
-    """Record credits bought, priced by volume tier on the quantity, as one lot."""
+def _credits_checked(credits) -> None:
     if not isinstance(credits, int) or isinstance(credits, bool) or credits < 1:
         raise ValidationFailed(
             "credits must be a whole number of at least 1",
             details={"credits": ["must be a whole number of at least 1"]},
         )
+
+
+def _post_audited(*, action: str, after: dict, **posting) -> LedgerTransaction:
+    """`transaction_post(**posting)` with its audit row (`action`, `after`)."""
+    txn = transaction_post(**posting)
+    audit_record(
+        actor=posting["actor"],
+        action=action,
+        obj=("ledger_transaction", txn.pk),
+        after=after,
+    )
+    return txn
+
+
+def credits_purchase(*, credits: int, actor: str) -> CreditLot:
+    """Record credits bought, priced by volume tier on the quantity, as one lot."""
+    _credits_checked(credits)
     if credits > pricing.MAX_PURCHASE_CREDITS:
         raise ValidationFailed(
             f"credits must be at most {pricing.MAX_PURCHASE_CREDITS:,} in one purchase",
@@ -322,7 +339,9 @@ def credits_purchase(*, credits: int, actor: str) -> CreditLot:
     amount = credits_to_hundredths(credits)
     with transaction.atomic():
         wallet = wallet_lock()
-        txn = transaction_post(
+        txn = _post_audited(
+            action="credits.purchase",
+            after={"credits": credits, "total_usd": format_amount(q.total_cents)},
             kind=LedgerTransaction.Kind.PURCHASE,
             memo=f"Bought {credits:,} credits at {format_amount(q.unit_price_cents)} USD",
             actor=actor,
@@ -334,12 +353,6 @@ def credits_purchase(*, credits: int, actor: str) -> CreditLot:
             unit_price_cents=q.unit_price_cents,
             total_cents=q.total_cents,
             created_at=txn.created_at,
-        )
-        audit_record(
-            actor=actor,
-            action="credits.purchase",
-            obj=("ledger_transaction", txn.pk),
-            after={"credits": credits, "total_usd": format_amount(q.total_cents)},
         )
     return lot
 
@@ -368,16 +381,14 @@ def refund_quote(
 
 def credits_refund(*, credits: int, actor: str) -> CashRefund:
     """Return credits for cash: valued at what they cost, minus the 10% fee."""
-    if not isinstance(credits, int) or isinstance(credits, bool) or credits < 1:
-        raise ValidationFailed(
-            "credits must be a whole number of at least 1",
-            details={"credits": ["must be a whole number of at least 1"]},
-        )
+    _credits_checked(credits)
     with transaction.atomic():
         wallet = wallet_lock()
         valuation = refund_quote(credits=credits, wallet=wallet)
         amount = credits_to_hundredths(credits)
-        txn = transaction_post(
+        txn = _post_audited(
+            action="credits.refund",
+            after={"credits": credits, "net_usd": format_amount(valuation.net_cents)},
             kind=LedgerTransaction.Kind.REFUND,
             memo=f"Cash refund of {credits:,} credits: {format_amount(valuation.net_cents)} USD "
             f"after a {format_amount(valuation.fee_cents)} USD fee",
@@ -397,12 +408,6 @@ def credits_refund(*, credits: int, actor: str) -> CashRefund:
                 LotRefund(lot_id=s.lot_id, refund=refund, amount=s.credits_hundredths)
                 for s in valuation.slices
             ]
-        )
-        audit_record(
-            actor=actor,
-            action="credits.refund",
-            obj=("ledger_transaction", txn.pk),
-            after={"credits": credits, "net_usd": format_amount(valuation.net_cents)},
         )
     return refund
 
@@ -424,19 +429,14 @@ def ledger_adjust(*, amount: int, reason: str, actor: str) -> LedgerTransaction:
         wallet = wallet_lock()
         if amount < 0:
             require_available(wallet, -amount)
-        txn = transaction_post(
+        return _post_audited(
+            action="ledger.adjust",
+            after={"amount": format_amount(amount), "reason": reason},
             kind=LedgerTransaction.Kind.ADJUSTMENT,
             memo=f"Adjustment: {reason}",
             actor=actor,
             entries=[(wallet, amount), (account_system(ADJUSTMENTS), -amount)],
         )
-        audit_record(
-            actor=actor,
-            action="ledger.adjust",
-            obj=("ledger_transaction", txn.pk),
-            after={"amount": format_amount(amount), "reason": reason},
-        )
-    return txn
 
 
 def transaction_reverse(
@@ -445,13 +445,13 @@ def transaction_reverse(
     """Fix a mistake the only way an append-only ledger allows: post its mirror image."""
     with transaction.atomic():
         wallet = wallet_lock()
-        original = LedgerTransaction.objects.filter(pk=transaction_id).first()
-        if original is None:
-            raise NotFound(
-                f"No ledger transaction {transaction_id}",
-                code="TRANSACTION_NOT_FOUND",
-                details={"transaction_id": transaction_id},
-            )
+        original = row_or_not_found(
+            LedgerTransaction.objects,
+            transaction_id,
+            noun="ledger transaction",
+            code="TRANSACTION_NOT_FOUND",
+            key="transaction_id",
+        )
         if original.kind != LedgerTransaction.Kind.ADJUSTMENT:
             raise Conflict(
                 "Only manual adjustments can be reversed by hand; member charges, "
@@ -471,17 +471,12 @@ def transaction_reverse(
         wallet_delta = sum(a for acc, a in entries if acc.pk == wallet.pk)
         if wallet_delta < 0:
             require_available(wallet, -wallet_delta)
-        txn = transaction_post(
+        return _post_audited(
+            action="ledger.reverse",
+            after={"reverses": original.pk, "reason": reason},
             kind=LedgerTransaction.Kind.REVERSAL,
             memo=f"Reversal of #{original.pk}: {reason}",
             actor=actor,
             entries=entries,
             reverses=original,
         )
-        audit_record(
-            actor=actor,
-            action="ledger.reverse",
-            obj=("ledger_transaction", txn.pk),
-            after={"reverses": original.pk, "reason": reason},
-        )
-    return txn

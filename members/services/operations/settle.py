@@ -39,15 +39,16 @@ class Outcome:
         return self.operation.status == Operation.Status.SUCCEEDED
 
 
-@dataclass
-class _Settled:
-    """What a kind's settle made of the member, and how the ledger posts its amount."""
+@dataclass(frozen=True)
+class _Kind:
+    """How an operation of one kind settles: `apply` makes the member what upstream now
+    reports (returning it and a gateway key issued, if any); the ledger posts the
+    amount as `ledger_kind` with `memo` (formatted with uid, plan and from_plan)."""
 
-    member: Member
+    apply: Callable[..., tuple[Member, str | None]]
     ledger_kind: str
     memo: str
-    created: bool = False  # the member (and so its ledger account) is new
-    api_key: str | None = None
+    creates: bool = False  # the member (and so its ledger account) is new
 
 
 def parse_time(value: str) -> dt.datetime:
@@ -70,8 +71,11 @@ def operation_settle(op: Operation, upstream: dict | None) -> Outcome:
             return Outcome(operation=op, member=op.member)
         now = clock.now()
         before = _snapshot(member) if member else None
-        settled = _SETTLE[op.kind](op, member, upstream, now=now)
-        member = settled.member
+        kind = _KINDS[op.kind]
+        member, api_key = kind.apply(op, member, upstream, now=now)
+        if not kind.creates:
+            member.updated_at = now
+            member.save()
         hold = op.hold
         op.status = Operation.Status.SUCCEEDED
         op.hold = 0
@@ -79,9 +83,7 @@ def operation_settle(op: Operation, upstream: dict | None) -> Outcome:
         op.resolved_at = now
         op.save(update_fields=["status", "hold", "result", "resolved_at", "member"])
         account = (
-            ledger.account_for_member(member, new=settled.created)
-            if op.amount
-            else None
+            ledger.account_for_member(member, new=kind.creates) if op.amount else None
         )
         audit_record(
             actor=op.actor,
@@ -99,15 +101,19 @@ def operation_settle(op: Operation, upstream: dict | None) -> Outcome:
             hold=hold,
             amount=op.amount,
             member_account=account,
-            kind=settled.ledger_kind,
-            memo=settled.memo,
+            kind=kind.ledger_kind,
+            memo=kind.memo.format(
+                uid=member.uid,
+                plan=member.plan.name,
+                from_plan=op.expected.get("plan"),
+            ),
             actor=op.actor,
             member=member,
             operation=op,
         )
     transaction.on_commit(lambda: MEMBER_OPERATIONS.labels(op.kind, "succeeded").inc())
     transaction.on_commit(lambda: cache_events.member_changed(member.pk))
-    return Outcome(operation=op, member=member, api_key=settled.api_key)
+    return Outcome(operation=op, member=member, api_key=api_key)
 
 
 def _member_locked(member_id: int | None) -> Member | None:
@@ -119,9 +125,8 @@ def _member_locked(member_id: int | None) -> Member | None:
 
 def _settle_create(
     op: Operation, member: None, upstream: dict, *, now: dt.datetime
-) -> _Settled:
+) -> tuple[Member, str]:
     """The member is recorded as upstream created it, with its first gateway key."""
-    fields = _upstream_fields(upstream)
     member = Member(
         uid=op.member_uid,
         term_start=op.started_at,
@@ -129,7 +134,7 @@ def _settle_create(
         auto_renew=op.request.get("auto_renew", True),
         created_at=now,
         updated_at=now,
-        **fields,
+        **_upstream_fields(upstream),
     )
     _reminders_restart(member)
     member.save(force_insert=True)
@@ -138,51 +143,34 @@ def _settle_create(
     api_key = gateway_key_issue(member=member, actor=op.actor, revoke_others=False)
     # The response carrying the key may be lost; a retry with the same key shows it.
     idempotency_keep_issued_key(op, api_key)
-    return _Settled(
-        member=member,
-        ledger_kind=LedgerTransaction.Kind.MEMBER_CREATE,
-        memo=f"Created {member.uid} on {member.plan.name}",
-        created=True,
-        api_key=api_key,
-    )
+    return member, api_key
 
 
 def _settle_change(
     op: Operation, member: Member, upstream: dict, *, now: dt.datetime
-) -> _Settled:
+) -> tuple[Member, None]:
     """Another plan: what was paid ends at the change, prorated into its amount, and the
     new plan's term starts then."""
-    from_plan = op.expected.get("plan")
     _terms_close(member, op.started_at)
     member.term_start = op.started_at
-    _new_term(op, member, upstream, now=now)
-    return _Settled(
-        member=member,
-        ledger_kind=LedgerTransaction.Kind.MEMBER_CHANGE,
-        memo=f"{member.uid}: {from_plan} → {member.plan.name}, prorated",
-    )
+    return _new_term(op, member, upstream, now=now), None
 
 
 def _settle_renew(
     op: Operation, member: Member, upstream: dict, *, now: dt.datetime
-) -> _Settled:
+) -> tuple[Member, None]:
     """The same plan for another term, paid in full; the term's end is upstream's."""
     terms = paid_terms(open_terms(member, op.started_at))
     was_active = op.expected.get("status") == Member.Status.ACTIVE
     member.term_start, _ = proration.renewal_period(
         terms if was_active else [], at=op.started_at
     )
-    _new_term(op, member, upstream, now=now)
-    return _Settled(
-        member=member,
-        ledger_kind=LedgerTransaction.Kind.MEMBER_RENEW,
-        memo=f"Renewed {member.uid} on {member.plan.name}",
-    )
+    return _new_term(op, member, upstream, now=now), None
 
 
 def _new_term(
     op: Operation, member: Member, upstream: dict, *, now: dt.datetime
-) -> None:
+) -> Member:
     """A change or renewal: the member as upstream now reports it, with the local
     settings sent with the change, and its new term recorded."""
     for name, value in _upstream_fields(upstream, known=member.plan).items():
@@ -190,57 +178,58 @@ def _new_term(
     if upstream.get("api_key"):
         member.upstream_key_encrypted = encrypt(upstream["api_key"])
     settings_apply(member, op.request)
-    member.updated_at = now
     _reminders_restart(member)
-    member.save()
     _term_record(op, member, now)
+    return member
 
 
 def _settle_cancel(
     op: Operation, member: Member, upstream: dict | None, *, now: dt.datetime
-) -> _Settled:
+) -> tuple[Member, None]:
     """The unused time of what was paid is credited; access ends when upstream says."""
-    if op.amount != 0:
-        _terms_close(member, op.started_at)
+    _ending(op, member, Member.Status.CANCELLED)
     if upstream is not None:
         member.term_end = parse_time(upstream["plan_end_at"])
     else:
         member.term_end = min(member.term_end, op.started_at)
-    member.status = Member.Status.CANCELLED
-    member.updated_at = now
-    member.save()
-    return _Settled(
-        member=member,
-        ledger_kind=LedgerTransaction.Kind.MEMBER_CANCEL,
-        memo=f"Cancelled {member.uid}: unused time credited",
-    )
+    return member, None
 
 
 def _settle_delete(
     op: Operation, member: Member, upstream: None, *, now: dt.datetime
-) -> _Settled:
+) -> tuple[Member, None]:
     """Credited as a cancel would be; the local record and its history stay, marked
     deleted, and its gateway keys stop working."""
-    if op.amount != 0:
-        _terms_close(member, op.started_at)
-    member.status = Member.Status.DELETED
+    _ending(op, member, Member.Status.DELETED)
     member.deleted_at = now
     gateway_keys_revoke(member=member, actor=op.actor)
-    member.updated_at = now
-    member.save()
-    return _Settled(
-        member=member,
-        ledger_kind=LedgerTransaction.Kind.MEMBER_DELETE,
-        memo=f"Deleted {member.uid}: unused time credited",
-    )
+    return member, None
 
 
-_SETTLE: dict[str, Callable[..., _Settled]] = {
-    Operation.Kind.CREATE: _settle_create,
-    Operation.Kind.CHANGE: _settle_change,
-    Operation.Kind.RENEW: _settle_renew,
-    Operation.Kind.CANCEL: _settle_cancel,
-    Operation.Kind.DELETE: _settle_delete,
+def _ending(op: Operation, member: Member, status: str) -> None:
+    """A cancel or delete: what was paid ends now if any of it is credited back."""
+    if op.amount != 0:
+        _terms_close(member, op.started_at)
+    member.status = status
+
+
+_LEDGER = LedgerTransaction.Kind
+_KINDS: dict[str, _Kind] = {
+    Operation.Kind.CREATE: _Kind(
+        _settle_create, _LEDGER.MEMBER_CREATE, "Created {uid} on {plan}", creates=True
+    ),
+    Operation.Kind.CHANGE: _Kind(
+        _settle_change, _LEDGER.MEMBER_CHANGE, "{uid}: {from_plan} → {plan}, prorated"
+    ),
+    Operation.Kind.RENEW: _Kind(
+        _settle_renew, _LEDGER.MEMBER_RENEW, "Renewed {uid} on {plan}"
+    ),
+    Operation.Kind.CANCEL: _Kind(
+        _settle_cancel, _LEDGER.MEMBER_CANCEL, "Cancelled {uid}: unused time credited"
+    ),
+    Operation.Kind.DELETE: _Kind(
+        _settle_delete, _LEDGER.MEMBER_DELETE, "Deleted {uid}: unused time credited"
+    ),
 }
 
 
