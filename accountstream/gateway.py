@@ -23,7 +23,6 @@ just its subscriptions.
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import time
 
@@ -33,6 +32,8 @@ from accountstream import links, protocol
 from accountstream.client import AccountClient
 from accountstream.streams import MemberStreams
 from accountstream.upstream import Session
+from marketdata.live.connections import WebSocketGateway
+from marketdata.live.frames import json_object
 from marketdata.live.link import Backoff
 from marketdata.live.outbox import Outbox
 from orgportal import clock
@@ -44,17 +45,15 @@ PATH = "/v1/accounts/ws"
 SWEEP_EVERY_S = 1.0
 GENERATION_EVERY = 2  # sweeps between generation checks (Redis only)
 METER_EVERY = 5  # sweeps between handing traffic counts to the usage meter
-CLOSE_GRACE_S = 2.0
 POLICY, INTERNAL = 1008, 1011
 
 
-class AccountGateway:
+class AccountGateway(WebSocketGateway):
     def __init__(self, runtime) -> None:
+        super().__init__()
         self.runtime = runtime
         self.members: dict[int, MemberStreams] = {}
         self._loading: dict[int, asyncio.Future] = {}
-        self._started = False
-        self._handlers: set[asyncio.Task] = set()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -73,44 +72,20 @@ class AccountGateway:
         for streams in list(self.members.values()):
             for client in list(streams.clients):
                 client.close(1001, "server shutting down")
-        handlers = list(self._handlers)
-        if handlers:
-            _, late = await asyncio.wait(handlers, timeout=CLOSE_GRACE_S + 1)
-            for task in late:
-                task.cancel()
+        await self._end_connections()
         for streams in list(self.members.values()):
             await self._end(streams)
         self._started = False
 
     # --- a connection -------------------------------------------------------------------
 
-    async def __call__(self, scope, receive, send) -> None:
-        event = await receive()
-        if event["type"] != "websocket.connect":
-            return
-        if not self._started:
-            await self.startup()
-        await send({"type": "websocket.accept"})
-        handler = asyncio.current_task()
-        self._handlers.add(handler)
-        peer = scope.get("client") or ("", 0)
-        client = AccountClient(f"{peer[0]}:{peer[1]}", Outbox(send))
-        writer = asyncio.create_task(client.outbox.run())
-        reader = asyncio.create_task(self._read(client, receive))
+    def _connected(self, scope, peer: str, outbox: Outbox) -> AccountClient:
         ACCOUNT_CONNECTIONS.inc()
-        try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
-            if not writer.done():
-                client.outbox.close(1000, "")
-                await asyncio.wait({writer}, timeout=CLOSE_GRACE_S)
-                writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
-            ACCOUNT_CONNECTIONS.dec()
-            self._forget(client)
-            self._handlers.discard(handler)
+        return AccountClient(peer, outbox)
+
+    async def _disconnected(self, client: AccountClient) -> None:
+        ACCOUNT_CONNECTIONS.dec()
+        self._forget(client)
 
     async def _read(self, client: AccountClient, receive) -> None:
         deadline = time.monotonic() + settings.ACCOUNTS_WS_AUTH_SECONDS
@@ -127,11 +102,8 @@ class AccountGateway:
             text = event.get("text")
             if text is None:
                 continue  # binary frames mean nothing here
-            try:
-                message = json.loads(text)
-            except ValueError:
-                continue
-            if isinstance(message, dict):
+            message = json_object(text)
+            if message is not None:
                 await self._message(client, message)
 
     async def _message(self, client: AccountClient, message: dict) -> None:

@@ -10,7 +10,6 @@ each account event's account against the member's linked accounts.
 """
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +18,7 @@ import aiohttp
 
 from accountstream import protocol
 from accountstream.protocol import TokenFailed, TokenRetry
+from marketdata.live.frames import json_object
 from marketdata.live.link import Backoff
 from orgportal.metrics import ACCOUNT_REAUTHS
 
@@ -205,11 +205,8 @@ class Session:
                 return "dropped"
 
     async def _frame(self, ws, text: str) -> None:
-        try:
-            message = json.loads(text)
-        except ValueError:
-            return  # garbage: dropped, never forwarded
-        if not isinstance(message, dict):
+        message = json_object(text)
+        if message is None:
             return
         kind = message.get("type")
         payload = message.get("payload")

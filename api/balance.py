@@ -6,15 +6,14 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.cursors import cursor_before, cursor_field
+from api.cursors import CursorListApi, cursor_fields, cursor_list_schema
 from api.errors import ERRORS
-from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.idempotency import idempotent, idempotent_schema
 from api.inputs import (
     StrictCharField,
     StrictSerializer,
     actor,
     parse,
-    parse_query,
     query_text,
 )
 from billing.models import LedgerTransaction
@@ -104,10 +103,9 @@ class AdjustmentApi(APIView):
         transaction_id = serializers.IntegerField()
         balance = serializers.CharField()
 
-    @extend_schema(
+    @idempotent_schema(
+        {200: AdjustmentOut},
         request=AdjustmentIn,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: AdjustmentOut, **ERRORS},
         summary="Manual wallet adjustment",
     )
     def post(self, request):
@@ -135,10 +133,9 @@ class ReversalApi(APIView):
         reverses = serializers.IntegerField()
         balance = serializers.CharField()
 
-    @extend_schema(
+    @idempotent_schema(
+        {200: ReversalOut},
         request=ReversalIn,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: ReversalOut, **ERRORS},
         summary="Reverse a manual adjustment (posts its mirror image)",
     )
     def post(self, request, transaction_id: int):
@@ -155,8 +152,15 @@ class ReversalApi(APIView):
         return idempotent(request, run)
 
 
-class LedgerApi(APIView):
-    class LedgerQuery(serializers.Serializer):
+@cursor_list_schema(
+    "LedgerOut",
+    serializers.ListField(child=serializers.DictField()),
+    summary="Ledger transactions, newest first (cursor pagination)",
+)
+class LedgerApi(CursorListApi):
+    key = "transactions"
+
+    class Query(serializers.Serializer):
         kind = serializers.ChoiceField(
             choices=[c for c, _ in LedgerTransaction.Kind.choices],
             required=False,
@@ -164,29 +168,7 @@ class LedgerApi(APIView):
         uid = query_text(required=False)
         since = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
-        cursor = cursor_field()
-        limit = serializers.IntegerField(min_value=1, max_value=500, default=50)
+        cursor, limit = cursor_fields(max_limit=500)
 
-    class LedgerOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        transactions = serializers.ListField(child=serializers.DictField())
-        next_cursor = serializers.CharField(allow_null=True)
-
-    @extend_schema(
-        parameters=[LedgerQuery],
-        responses={200: LedgerOut, **ERRORS},
-        summary="Ledger transactions, newest first (cursor pagination)",
-    )
-    def get(self, request):
-        q = parse_query(self.LedgerQuery, request)
-        rows, next_cursor = selectors.ledger_page(
-            kind=q.get("kind"),
-            uid=q.get("uid"),
-            since=q.get("since"),
-            until=q.get("until"),
-            before_id=cursor_before(q),
-            limit=q["limit"],
-        )
-        return Response(
-            {"success": True, "transactions": rows, "next_cursor": next_cursor}
-        )
+    def page(self, **filters):
+        return selectors.ledger_page(**filters)

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERRORS
-from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.idempotency import idempotent, idempotent_schema
 from api.inputs import StrictCharField, StrictSerializer, actor, parse
 from members import stream_selectors
 from members.inputs import refuse_control_chars
@@ -102,10 +102,9 @@ class MemberConnectionsDisconnectApi(APIView):
         )
         connections = ConnectionOut(many=True, help_text="the connections closed")
 
-    @extend_schema(
+    @idempotent_schema(
+        {200: MemberDisconnectOut},
         request=DisconnectIn,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: MemberDisconnectOut, **ERRORS},
         summary="Close one or all of the member's WebSocket connections",
         description='The client sees close code 1008 with reason "disconnected by '
         'the operator" and may reconnect (revoke its key or cancel the member to '

@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERRORS
-from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.idempotency import idempotent, idempotent_schema
 from api.inputs import StrictSerializer, actor, parse, parse_query
 from billing import pricing
 from billing.money import format_amount
@@ -90,10 +90,9 @@ class QuoteApi(APIView):
 class PurchaseApi(APIView):
     PurchaseOut = wallet_change_serializer("PurchaseOut", "unit_price", "total")
 
-    @extend_schema(
+    @idempotent_schema(
+        {200: PurchaseOut},
         request=CreditsIn,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: PurchaseOut, **ERRORS},
         summary="Record a credit purchase",
     )
     def post(self, request):
@@ -114,10 +113,9 @@ class PurchaseApi(APIView):
 class RefundApi(APIView):
     RefundOut = wallet_change_serializer("RefundOut", "gross", "fee", "net")
 
-    @extend_schema(
+    @idempotent_schema(
+        {200: RefundOut},
         request=CreditsIn,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: RefundOut, **ERRORS},
         summary="Refund credits for cash (at lot cost, minus a 10% fee)",
     )
     def post(self, request):

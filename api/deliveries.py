@@ -1,14 +1,11 @@
 """The notification and delivery logs, newest first, and manual redelivery."""
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.cursors import cursor_before, cursor_field, next_cursor
-from api.errors import ERRORS
-from api.idempotency import IDEMPOTENCY_HEADER, idempotent
-from api.inputs import actor, parse_query
+from api.cursors import CursorListApi, cursor_fields, cursor_list_schema, next_cursor
+from api.idempotency import idempotent, idempotent_schema
+from api.inputs import actor
 from api.webhooks import EVENTS, EventNameField
 from notifications import selectors as reads
 from notifications.models import Delivery, DeliveryAttempt, Notification
@@ -104,89 +101,54 @@ def notification_out(notification: Notification) -> dict:
     }
 
 
-class NotificationListApi(APIView):
-    class NotificationQuery(serializers.Serializer):
+@cursor_list_schema(
+    "NotificationListOut",
+    NotificationOut(many=True),
+    operation_id="organization_notifications_list",
+    summary="Notifications, newest first, each with its deliveries",
+)
+class NotificationListApi(CursorListApi):
+    key = "notifications"
+
+    class Query(serializers.Serializer):
         event = serializers.ChoiceField(choices=EVENTS, required=False)
         uid = serializers.CharField(max_length=100, required=False)
-        cursor = cursor_field()
-        limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+        cursor, limit = cursor_fields(max_limit=200)
 
-    class NotificationListOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        notifications = NotificationOut(many=True)
-        next_cursor = serializers.CharField(allow_null=True)
-
-    @extend_schema(
-        parameters=[NotificationQuery],
-        responses={200: NotificationListOut, **ERRORS},
-        operation_id="organization_notifications_list",
-        summary="Notifications, newest first, each with its deliveries",
-    )
-    def get(self, request):
-        q = parse_query(self.NotificationQuery, request)
-        rows, last = reads.notifications_page(
-            event=q.get("event"),
-            uid=q.get("uid"),
-            before_id=cursor_before(q),
-            limit=q["limit"],
-        )
-        return Response(
-            {
-                "success": True,
-                "notifications": [notification_out(n) for n in rows],
-                "next_cursor": next_cursor(last),
-            }
-        )
+    def page(self, **filters):
+        rows, last = reads.notifications_page(**filters)
+        return [notification_out(n) for n in rows], next_cursor(last)
 
 
-class DeliveryListApi(APIView):
-    class DeliveryQuery(serializers.Serializer):
+@cursor_list_schema(
+    "DeliveryListOut",
+    DeliveryOut(many=True),
+    operation_id="organization_deliveries_list",
+    summary="Deliveries, newest first, each with its attempt log",
+)
+class DeliveryListApi(CursorListApi):
+    key = "deliveries"
+
+    class Query(serializers.Serializer):
         status = serializers.ChoiceField(
             choices=Delivery.Status.choices, required=False
         )
         event = serializers.ChoiceField(choices=EVENTS, required=False)
         endpoint = serializers.IntegerField(
-            min_value=1, max_value=2**62, required=False
+            min_value=1, max_value=2**62, required=False, source="endpoint_id"
         )
-        cursor = cursor_field()
-        limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
+        cursor, limit = cursor_fields(max_limit=200)
 
-    class DeliveryListOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        deliveries = DeliveryOut(many=True)
-        next_cursor = serializers.CharField(allow_null=True)
-
-    @extend_schema(
-        parameters=[DeliveryQuery],
-        responses={200: DeliveryListOut, **ERRORS},
-        operation_id="organization_deliveries_list",
-        summary="Deliveries, newest first, each with its attempt log",
-    )
-    def get(self, request):
-        q = parse_query(self.DeliveryQuery, request)
-        rows, last = reads.deliveries_page(
-            status=q.get("status"),
-            event=q.get("event"),
-            endpoint_id=q.get("endpoint"),
-            before_id=cursor_before(q),
-            limit=q["limit"],
-        )
-        return Response(
-            {
-                "success": True,
-                "deliveries": [
-                    delivery_out(d, event=d.notification.event) for d in rows
-                ],
-                "next_cursor": next_cursor(last),
-            }
-        )
+    def page(self, **filters):
+        rows, last = reads.deliveries_page(**filters)
+        deliveries = [delivery_out(d, event=d.notification.event) for d in rows]
+        return deliveries, next_cursor(last)
 
 
 class DeliveryRedeliverApi(APIView):
-    @extend_schema(
+    @idempotent_schema(
+        {200: DeliveryEnvelope},
         request=None,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: DeliveryEnvelope, **ERRORS},
         operation_id="organization_deliveries_redeliver",
         summary="Send a delivery again now (delivered and dead ones too)",
     )

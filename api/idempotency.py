@@ -5,10 +5,11 @@ the view's change, store or replay its response. The rules live in
 from collections.abc import Callable
 
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.errors import ERRORS
 from members.errors import api_exception_handler
 from members.services import idempotency
 
@@ -25,6 +26,15 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
     "IDEMPOTENCY_IN_PROGRESS for at most IDEMPOTENCY_LEASE_SECONDS, or 202 with its "
     "operation once that is recorded.",
 )
+
+
+def idempotent_schema(responses: dict, *, errors: dict = ERRORS, **kwargs):
+    """The OpenAPI description of a view method that answers through `idempotent`: the
+    Idempotency-Key header, its `responses`, then the error answers; `kwargs` as
+    extend_schema takes them."""
+    return extend_schema(
+        parameters=[IDEMPOTENCY_HEADER], responses={**responses, **errors}, **kwargs
+    )
 
 
 def idempotency_key(request: Request) -> str:

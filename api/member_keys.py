@@ -1,20 +1,17 @@
 """A member's gateway keys: rotate (a new key, the old one stops at once) and revoke."""
 
-from drf_spectacular.utils import extend_schema
 from rest_framework.views import APIView
 
-from api.errors import ERRORS
-from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.idempotency import idempotent, idempotent_schema
 from api.inputs import actor
 from api.members import MemberEnvelope, member_out
 from members.services import operations
 
 
 class MemberRotateKeyApi(APIView):
-    @extend_schema(
+    @idempotent_schema(
+        {200: MemberEnvelope},
         request=None,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: MemberEnvelope, **ERRORS},
         summary="Issue a new gateway key; the old one stops working at once",
     )
     def post(self, request, uid):
@@ -26,10 +23,9 @@ class MemberRotateKeyApi(APIView):
 
 
 class MemberRevokeKeysApi(APIView):
-    @extend_schema(
+    @idempotent_schema(
+        {200: MemberEnvelope},
         request=None,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: MemberEnvelope, **ERRORS},
         summary="Revoke every gateway key of the member (rotate-key issues a new one)",
     )
     def post(self, request, uid):

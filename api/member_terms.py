@@ -1,12 +1,14 @@
 """A member's term: cancel it, renew it, or preview what a plan change would cost."""
 
+from collections.abc import Callable
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERRORS
-from api.idempotency import IDEMPOTENCY_HEADER
+from api.idempotency import idempotent_schema
 from api.inputs import parse_query, query_text
 from api.members import MemberEnvelope, PendingOut, member_operation
 from billing.money import format_amount
@@ -15,30 +17,29 @@ from members.services import operations
 from orgportal.clock import iso
 
 
-class MemberCancelApi(APIView):
-    @extend_schema(
-        request=None,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: MemberEnvelope, 202: PendingOut, **ERRORS},
-        summary="Cancel a member (unused time credited)",
+def _term_api(
+    name: str, operation: Callable[..., operations.Outcome], summary: str
+) -> type:
+    """The view `name`: a POST without a body that runs the member operation
+    `operation` on the path's member."""
+
+    @idempotent_schema(
+        {200: MemberEnvelope, 202: PendingOut}, request=None, summary=summary
     )
     def post(self, request, uid):
-        return member_operation(
-            request, lambda **caller: operations.member_cancel(uid=uid, **caller)
-        )
+        return member_operation(request, lambda **caller: operation(uid=uid, **caller))
+
+    return type(name, (APIView,), {"post": post, "__module__": __name__})
 
 
-class MemberRenewApi(APIView):
-    @extend_schema(
-        request=None,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: MemberEnvelope, 202: PendingOut, **ERRORS},
-        summary="Renew for another term at full price",
-    )
-    def post(self, request, uid):
-        return member_operation(
-            request, lambda **caller: operations.member_renew(uid=uid, **caller)
-        )
+MemberCancelApi = _term_api(
+    "MemberCancelApi",
+    operations.member_cancel,
+    "Cancel a member (unused time credited)",
+)
+MemberRenewApi = _term_api(
+    "MemberRenewApi", operations.member_renew, "Renew for another term at full price"
+)
 
 
 class MemberPreviewApi(APIView):

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERRORS
-from api.idempotency import IDEMPOTENCY_HEADER, idempotency_key, idempotent
+from api.idempotency import idempotency_key, idempotent, idempotent_schema
 from api.inputs import (
     StrictCharField,
     StrictSerializer,
@@ -191,10 +191,9 @@ class UpdateIn(StrictSerializer):
 
 
 class MemberCreateApi(APIView):
-    @extend_schema(
+    @idempotent_schema(
+        {200: MemberEnvelope, 202: PendingOut},
         request=CreateIn,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: MemberEnvelope, 202: PendingOut, **ERRORS},
         summary="Create a member (charged the plan's price)",
     )
     def post(self, request):
@@ -275,9 +274,8 @@ class MemberDetailApi(APIView):
         member = operations.member_get_live(uid)
         return Response({"success": True, "member": member_out(member)})
 
-    @extend_schema(
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: MemberDetailDeletedOut, 202: PendingOut, **ERRORS},
+    @idempotent_schema(
+        {200: MemberDetailDeletedOut, 202: PendingOut},
         summary="Delete a member (unused time credited; history kept)",
     )
     def delete(self, request, uid):
@@ -287,10 +285,9 @@ class MemberDetailApi(APIView):
 
 
 class MemberUpdateApi(APIView):
-    @extend_schema(
+    @idempotent_schema(
+        {200: MemberEnvelope, 202: PendingOut},
         request=UpdateIn,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: MemberEnvelope, 202: PendingOut, **ERRORS},
         summary="Change plan (prorated; the same plan renews) or settings",
     )
     def post(self, request, uid):

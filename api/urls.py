@@ -21,100 +21,55 @@ from members import inputs  # noqa: F401  (registers the uid path converter)
 
 app_name = "organization"
 
-urlpatterns = [
-    path("plans", plans.PlansApi.as_view(), name="plans"),
-    path("members", members.MemberListApi.as_view(), name="member-list"),
-    path("members/create", members.MemberCreateApi.as_view(), name="member-create"),
-    path("members/<uid:uid>", members.MemberDetailApi.as_view(), name="member-detail"),
-    path(
-        "members/<uid:uid>/update",
-        members.MemberUpdateApi.as_view(),
-        name="member-update",
-    ),
-    path(
-        "members/<uid:uid>/cancel",
-        member_terms.MemberCancelApi.as_view(),
-        name="member-cancel",
-    ),
-    path(
-        "members/<uid:uid>/renew",
-        member_terms.MemberRenewApi.as_view(),
-        name="member-renew",
-    ),
-    path(
-        "members/<uid:uid>/preview",
-        member_terms.MemberPreviewApi.as_view(),
-        name="member-preview",
-    ),
-    path(
-        "members/<uid:uid>/rotate-key",
-        member_keys.MemberRotateKeyApi.as_view(),
-        name="member-rotate-key",
-    ),
-    path(
-        "members/<uid:uid>/revoke-keys",
-        member_keys.MemberRevokeKeysApi.as_view(),
-        name="member-revoke-keys",
-    ),
-    path(
-        "members/<uid:uid>/usage",
-        usage.MemberUsageApi.as_view(),
-        name="member-usage",
-    ),
+MEMBER = "members/<uid:uid>"
+
+# (path, view, name), in the order Django tries them.
+ROUTES = (
+    ("plans", plans.PlansApi, "plans"),
+    ("members", members.MemberListApi, "member-list"),
+    ("members/create", members.MemberCreateApi, "member-create"),
+    (MEMBER, members.MemberDetailApi, "member-detail"),
+    (f"{MEMBER}/update", members.MemberUpdateApi, "member-update"),
+    (f"{MEMBER}/cancel", member_terms.MemberCancelApi, "member-cancel"),
+    (f"{MEMBER}/renew", member_terms.MemberRenewApi, "member-renew"),
+    (f"{MEMBER}/preview", member_terms.MemberPreviewApi, "member-preview"),
+    (f"{MEMBER}/rotate-key", member_keys.MemberRotateKeyApi, "member-rotate-key"),
+    (f"{MEMBER}/revoke-keys", member_keys.MemberRevokeKeysApi, "member-revoke-keys"),
+    (f"{MEMBER}/usage", usage.MemberUsageApi, "member-usage"),
     # A member's open market data WebSocket connections.
-    path(
-        "members/<uid:uid>/connections",
-        connections.MemberConnectionsApi.as_view(),
-        name="member-connections",
+    (f"{MEMBER}/connections", connections.MemberConnectionsApi, "member-connections"),
+    (
+        f"{MEMBER}/connections/disconnect",
+        connections.MemberConnectionsDisconnectApi,
+        "member-connections-disconnect",
     ),
-    path(
-        "members/<uid:uid>/connections/disconnect",
-        connections.MemberConnectionsDisconnectApi.as_view(),
-        name="member-connections-disconnect",
-    ),
-    path("balance", balance.BalanceApi.as_view(), name="balance"),
-    path("ledger", balance.LedgerApi.as_view(), name="ledger"),
-    path(
-        "ledger/adjustments",
-        balance.AdjustmentApi.as_view(),
-        name="ledger-adjustments",
-    ),
-    path(
-        "ledger/<int:transaction_id>/reverse",
-        balance.ReversalApi.as_view(),
-        name="ledger-reverse",
-    ),
-    path("credits/quote", credits.QuoteApi.as_view(), name="credits-quote"),
-    path("credits/purchase", credits.PurchaseApi.as_view(), name="credits-purchase"),
-    path("credits/refund", credits.RefundApi.as_view(), name="credits-refund"),
-    path(
-        "operations/<int:operation_id>",
-        operations.OperationApi.as_view(),
-        name="operation-detail",
-    ),
+    ("balance", balance.BalanceApi, "balance"),
+    ("ledger", balance.LedgerApi, "ledger"),
+    ("ledger/adjustments", balance.AdjustmentApi, "ledger-adjustments"),
+    ("ledger/<int:transaction_id>/reverse", balance.ReversalApi, "ledger-reverse"),
+    ("credits/quote", credits.QuoteApi, "credits-quote"),
+    ("credits/purchase", credits.PurchaseApi, "credits-purchase"),
+    ("credits/refund", credits.RefundApi, "credits-refund"),
+    ("operations/<int:operation_id>", operations.OperationApi, "operation-detail"),
     # Notifications: webhook endpoints, the notification and delivery logs, redelivery.
-    path("webhooks", webhooks.WebhookListApi.as_view(), name="webhook-list"),
-    path(
-        "webhooks/<int:endpoint_id>",
-        webhooks.WebhookDetailApi.as_view(),
-        name="webhook-detail",
-    ),
-    path(
+    ("webhooks", webhooks.WebhookListApi, "webhook-list"),
+    ("webhooks/<int:endpoint_id>", webhooks.WebhookDetailApi, "webhook-detail"),
+    (
         "webhooks/<int:endpoint_id>/rotate-secret",
-        webhooks.WebhookRotateSecretApi.as_view(),
-        name="webhook-rotate-secret",
+        webhooks.WebhookRotateSecretApi,
+        "webhook-rotate-secret",
     ),
-    path(
-        "notifications",
-        deliveries.NotificationListApi.as_view(),
-        name="notification-list",
-    ),
-    path("deliveries", deliveries.DeliveryListApi.as_view(), name="delivery-list"),
-    path(
+    ("notifications", deliveries.NotificationListApi, "notification-list"),
+    ("deliveries", deliveries.DeliveryListApi, "delivery-list"),
+    (
         "deliveries/<int:delivery_id>/redeliver",
-        deliveries.DeliveryRedeliverApi.as_view(),
-        name="delivery-redeliver",
+        deliveries.DeliveryRedeliverApi,
+        "delivery-redeliver",
     ),
+)
+
+urlpatterns = [
+    *(path(route, view.as_view(), name=name) for route, view, name in ROUTES),
     # Brokerage links (the brokerage app): members/{uid}/brokerage.
     path("", include("brokerage.urls")),
 ]

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERRORS
-from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.idempotency import idempotent, idempotent_schema
 from api.inputs import StrictCharField, StrictSerializer, actor, parse
 from notifications import selectors as reads
 from notifications.models import Notification, WebhookEndpoint
@@ -115,10 +115,9 @@ class WebhookListApi(APIView):
             {"success": True, "webhooks": [webhook_out(e) for e in endpoints]}
         )
 
-    @extend_schema(
+    @idempotent_schema(
+        {201: WebhookSecretEnvelope},
         request=WebhookCreateIn,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={201: WebhookSecretEnvelope, **ERRORS},
         operation_id="organization_webhooks_create",
         summary="Add a webhook endpoint (its signing secret is shown once)",
     )
@@ -157,10 +156,9 @@ class WebhookDetailApi(APIView):
         endpoint = reads.webhook_endpoint_get(endpoint_id)
         return Response({"success": True, "webhook": webhook_out(endpoint)})
 
-    @extend_schema(
+    @idempotent_schema(
+        {200: WebhookEnvelope},
         request=WebhookUpdateIn,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: WebhookEnvelope, **ERRORS},
         operation_id="organization_webhooks_update",
         summary="Change a webhook endpoint's URL, description, events or active flag",
     )
@@ -179,9 +177,8 @@ class WebhookDetailApi(APIView):
 
         return idempotent(request, run)
 
-    @extend_schema(
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: WebhookDeletedOut, **ERRORS},
+    @idempotent_schema(
+        {200: WebhookDeletedOut},
         operation_id="organization_webhooks_delete",
         summary="Delete a webhook endpoint (deactivated instead if it has deliveries)",
     )
@@ -197,10 +194,9 @@ class WebhookDetailApi(APIView):
 
 
 class WebhookRotateSecretApi(APIView):
-    @extend_schema(
+    @idempotent_schema(
+        {200: WebhookSecretEnvelope},
         request=None,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: WebhookSecretEnvelope, **ERRORS},
         operation_id="organization_webhooks_rotate_secret",
         summary="Replace a webhook endpoint's signing secret (shown once)",
     )

@@ -10,8 +10,11 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 
-LOCAL = "127.0.0.1"
+from _common import LOCAL
+
 OPEN_TIMEOUT_S = 60.0
 
 
@@ -123,6 +126,41 @@ async def open_all(port: int, clients: list[RawClient], at_once: int) -> list:
     return await asyncio.gather(*(one(c) for c in clients))
 
 
+async def open_into(clients: list, port: int, new: list[RawClient], at_once: int):
+    """Open `new` (see `open_all`) and add those that got ready to `clients`: how many
+    opened, and the first error texts."""
+    done = await open_all(port, new, at_once)
+    errors = [e for e in done if isinstance(e, str)]
+    clients += [c for c in done if not isinstance(c, str)]
+    return {"opened": len(done) - len(errors), "errors": errors[:3]}
+
+
+async def close_all(clients: list[RawClient], keep=lambda client: False) -> str:
+    """Close every client `keep` does not pick (and drop it from `clients`), then give
+    the close frames a moment to leave."""
+    for client in clients:
+        if not keep(client):
+            client.leave()
+    clients[:] = [c for c in clients if keep(c)]
+    await asyncio.sleep(0.2)
+    return "closed"
+
+
+async def answer_commands(pipe, commands: dict[str, Callable[..., Awaitable]]):
+    """The benchmark's commands over `pipe`, `(name, *args)`, each answered with what
+    `commands[name](*args)` returns; an unknown name (`stop`) or a closed pipe ends."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            name, *args = await loop.run_in_executor(None, pipe.recv)
+        except EOFError:
+            return
+        command = commands.get(name)
+        if command is None:
+            return
+        pipe.send(await command(*args))
+
+
 def run_worker(serve, pipe) -> None:
     """A worker process's body: `serve(pipe)` on uvloop when installed."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops it
@@ -135,10 +173,12 @@ def run_worker(serve, pipe) -> None:
 
 
 class Load:
-    """`workers` load generator processes running `target(pipe)`, driven over pipes."""
+    """`workers` load generator processes running `serve(pipe)` (a coroutine function
+    of the module), driven over pipes."""
 
-    def __init__(self, target, workers: int) -> None:
+    def __init__(self, serve, workers: int) -> None:
         ctx = multiprocessing.get_context("spawn")
+        target = partial(run_worker, serve)
         self.workers = workers
         self.pipes, self.procs = [], []
         for _ in range(workers):

@@ -11,15 +11,15 @@ import math
 import time
 from functools import partial
 
-from _ws_client import LOCAL, RawClient, client_frame, open_all, run_worker
 from _ws_client import Load as _Load
+from _ws_client import RawClient, answer_commands, client_frame, close_all, open_into
 
 WORKERS = 2
 BINS = 100_000  # latency histogram: 0.1 ms bins up to 10 s
 OPEN_AT_ONCE = 50
 PATH = "/v1/accounts/ws"
 _STAMP = b'"timestamp":"'
-__all__ = ["BINS", "LOCAL", "WORKERS", "Load"]
+__all__ = ["BINS", "WORKERS", "Load"]
 
 
 _seconds: dict[bytes, int] = {}
@@ -98,45 +98,28 @@ class Feed(RawClient):
                 self.ready.set_exception(ConnectionError(text[:200]))
 
 
-async def _open(port: int, specs: list) -> list:
-    feeds = [Feed(port, token, account) for token, account in specs]
-    return await open_all(port, feeds, OPEN_AT_ONCE)
-
-
 async def _serve(pipe) -> None:
-    loop, feeds = asyncio.get_running_loop(), []
-    while True:
-        try:
-            command, *args = await loop.run_in_executor(None, pipe.recv)
-        except EOFError:
-            return
-        if command == "open":  # port, [(token, account)]
-            done = await _open(*args)
-            feeds += [f for f in done if isinstance(f, Feed)]
-            errors = [e for e in done if isinstance(e, str)]
-            pipe.send({"opened": len(done) - len(errors), "errors": errors[:3]})
-        elif command == "measure":  # t0, t1 in ms
-            Feed.window = w = Window(*args)
-            await asyncio.sleep(max(0.0, w.t1 / 1000 - time.time()))
-            Feed.window = Window()
-            hist = {i: c for i, c in enumerate(w.hist) if c}
-            pipe.send((hist, w.received))
-        elif command == "count":  # load events received so far, all connections
-            closed = sum(1 for f in feeds if f.closed)
-            pipe.send((sum(f.events for f in feeds), closed))
-        elif command == "close":
-            for feed in feeds:
-                feed.leave()
-            feeds = []
-            await asyncio.sleep(0.2)
-            pipe.send("closed")
-        else:
-            return
+    feeds: list[Feed] = []
 
+    async def open_feeds(port: int, specs: list) -> dict:  # [(token, account)]
+        new = [Feed(port, token, account) for token, account in specs]
+        return await open_into(feeds, port, new, OPEN_AT_ONCE)
 
-worker = partial(run_worker, _serve)
+    async def measure(t0: float, t1: float) -> tuple:  # in ms
+        Feed.window = w = Window(t0, t1)
+        await asyncio.sleep(max(0.0, w.t1 / 1000 - time.time()))
+        Feed.window = Window()
+        hist = {i: c for i, c in enumerate(w.hist) if c}
+        return hist, w.received
+
+    async def count() -> tuple:  # load events received so far, all connections
+        closed = sum(1 for f in feeds if f.closed)
+        return sum(f.events for f in feeds), closed
+
+    commands = {"open": open_feeds, "measure": measure, "count": count}
+    await answer_commands(pipe, {**commands, "close": partial(close_all, feeds)})
 
 
 class Load(_Load):
     def __init__(self) -> None:
-        super().__init__(worker, WORKERS)
+        super().__init__(_serve, WORKERS)

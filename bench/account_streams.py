@@ -23,31 +23,16 @@ Needs PostgreSQL (DATABASE_URL, default .../orgportal_bench_accounts, recreated)
 import argparse
 import json
 import os
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
+from _common import AS_DEPLOYED, Processes, free_port, setup_shell
+from _measure import cpu_seconds, py_spy, top_frames
+from account_load import BINS, WORKERS, Load
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
-    deployment_env,
-    free_port,
-    prepare_database,
-    stop_processes,
-    wait_http,
-    web_command,
-)
-from account_load import BINS, LOCAL, WORKERS, Load  # noqa: E402
-from ws_fanout import cpu_seconds, py_spy, top_frames  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
 ORG_KEY = "sandbox-org-key"
 DRAIN_S = 1.5  # after the load stops, for the last events to arrive
 PROFILE_S = 15
@@ -102,17 +87,8 @@ def link_members(env: dict, users: list[dict]) -> list[str]:
         "        actor='b')\n"
         "    print(json.dumps(o.api_key))\n"
     )
-    done = subprocess.run(
-        [PY, "manage.py", "shell", "-c", setup],
-        cwd=ROOT,
-        env=env,
-        input=json.dumps(users),
-        capture_output=True,
-        text=True,
-    )
-    if done.returncode:
-        raise SystemExit(f"member setup failed:\n{done.stderr}")
-    return [json.loads(ln) for ln in done.stdout.splitlines() if ln.startswith('"')]
+    printed = setup_shell(env, setup, stdin=json.dumps(users))
+    return [json.loads(ln) for ln in printed.splitlines() if ln.startswith('"')]
 
 
 def phase(load: Load, target: dict, specs: list, args, spy=None) -> dict:
@@ -244,63 +220,29 @@ def main() -> None:
         help="then a further gateway window under py-spy (raw stacks into FILE)",
     )
     args = parser.parse_args()
-    db_url = os.environ.get(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orgportal_bench_accounts"
-    )
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
-    procs: list[subprocess.Popen] = []
-    load = None
-
-    def start(command: list, **env) -> int:
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        procs.append(subprocess.Popen(command, cwd=ROOT, env=env or None, **quiet))
-        return procs[-1].pid
-
-    try:
-        redis_url = ""
-        if shutil.which("redis-server"):
-            port = free_port()
-            start(["redis-server", "--bind", LOCAL, "--port", str(port), "--save", ""])
-            redis_url = f"redis://{LOCAL}:{port}/0"
-        print("Preparing a fresh database …", flush=True)
-        prepare_database(db_url)
-        sandbox_port, web_port = free_port(), free_port()
-        sandbox = f"http://{LOCAL}:{sandbox_port}"
-        env = deployment_env(
-            DATABASE_URL=db_url,
-            REDIS_URL=redis_url,
-            SANDBOX_ORG_KEY=ORG_KEY,
-            UPSTREAM_ORG_URL=sandbox,
-            UPSTREAM_MARKET_URL=sandbox,
-            UPSTREAM_ORG_KEY=ORG_KEY,
-            UPSTREAM_ARIES_URL=sandbox,
-            UPSTREAM_ARIES_WS_URL=sandbox.replace("http:", "ws:") + "/v1/accounts/ws",
-            # Sessions nobody uses end after 1 s, not 30: nothing is left over when
-            # the next path is measured.
-            ACCOUNTS_WS_UPSTREAM_GRACE_SECONDS="1",
-            METRICS_ALLOWED_IPS=LOCAL,
-            LOG_LEVEL="WARNING",
+    with Processes() as procs:
+        # Sessions nobody uses end after 1 s, not 30: nothing is left over when the
+        # next path is measured.
+        env, upstream = procs.deployment(
+            "orgportal_bench_accounts", ORG_KEY, ACCOUNTS_WS_UPSTREAM_GRACE_SECONDS="1"
         )
-        if not redis_url:
-            env.pop("REDIS_URL")
-        manage = [PY, "manage.py"]
-        subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        sandbox_pid = start([*manage, "sandbox", "--port", str(sandbox_port)], **env)
-        wait_http(sandbox + "/")
+        sandbox, sandbox_port = upstream.url, upstream.port
+        sandbox_pid = upstream.proc.pid
+        web_port = free_port()
         control(sandbox, synth_news=False, pnl_every_seconds=3600)
         print(f"Creating {args.members} brokerage users and members …", flush=True)
         users = create_users(sandbox, args.members)
         keys = link_members(env, users)
-        uvicorn = ("--loop", "uvloop", "--http", "httptools")
-        web_pid = start(web_command(PY, web_port, *uvicorn), **env)
-        wait_http(f"http://{LOCAL}:{web_port}/healthz")
+        web_pid = procs.web(web_port, env, *AS_DEPLOYED).pid
         load = Load()
+        procs.stop_first.append(load.stop)
         common = {"sandbox": sandbox, "sandbox_pid": sandbox_pid}
         common["load_pids"] = [p.pid for p in load.procs]
         relay_port = free_port()
-        relay_pid = start(
-            [PY, "bench/tcp_relay.py", str(relay_port), str(sandbox_port)]
+        relay = procs.script(
+            "tcp_relay.py", relay_port, str(sandbox_port), answers=False
         )
+        relay_pid = relay.pid
         direct = {"name": "sandbox direct", "port": sandbox_port, "pid": sandbox_pid}
         relay = {"name": "byte relay", "port": relay_port, "pid": relay_pid}
         gateway = {"name": "gateway", "port": web_port, "pid": web_pid}
@@ -342,10 +284,6 @@ def main() -> None:
         if args.json:
             Path(args.json).write_text(json.dumps(runs, indent=1))
             print(f"raw figures written to {args.json}")
-    finally:
-        if load is not None:
-            load.stop()
-        stop_processes(procs)
 
 
 if __name__ == "__main__":

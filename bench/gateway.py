@@ -34,29 +34,16 @@ redis://127.0.0.1:6379/0; then the pinned layout leaves Redis where it is).
 
 import argparse
 import os
-import re
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import httpx
 import redis as redis_sync
+from _common import AS_DEPLOYED, Processes, free_port, setup_shell
+from _measure import cpu_seconds, py_spy, wrk
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
-    deployment_env,
-    free_port,
-    prepare_database,
-    stop_processes,
-    wait_http,
-    web_command,
-)
-
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
 ORG_KEY = "bench-org-key"
 PATH = "/v3/symbols/NASDAQ:AAPL/series?bar_type=minute&bar_interval=1&data_points=20"
 # Requests in flight at the same time ask for different bar intervals (1..1,000 minutes:
@@ -92,18 +79,12 @@ def pin(pids, cpus) -> None:
                 pass
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def redis_cpu_seconds(client) -> float:
     info = client.info("cpu")
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def wrk(
+def measure(
     url: str,
     key: str,
     connections: int,
@@ -119,41 +100,13 @@ def wrk(
     rcpu0 = redis_cpu_seconds(redis) if redis else 0.0
     script = Path(tempfile.gettempdir()) / "orgportal-bench-gateway.lua"
     script.write_text(WRK_SCRIPT)
-    out = subprocess.run(
-        [
-            "wrk",
-            "-s",
-            str(script),
-            f"-t{threads}",
-            f"-c{connections}",
-            f"-d{seconds}s",
-            "--latency",
-            "-H",
-            f"Authorization: Bearer {key}",
-            url,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
-    ).stdout
+    result = wrk(
+        url, key, connections, seconds, "-s", str(script), threads=threads, cpus=cpus
+    )
     cpu = cpu_seconds(pid) - cpu0 if pid else 0.0
     rcpu = redis_cpu_seconds(redis) - rcpu0 if redis else 0.0
-    count = int(re.search(r"(\d+) requests in", out).group(1))
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = {}
-    for pct in ("50", "99"):
-        value, unit = re.search(rf"\s{pct}%\s+([\d.]+)(us|ms|s)", out).groups()
-        lat[pct] = float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {
-        "rps": rate,
-        "p50": lat["50"],
-        "p99": lat["99"],
-        "errors": int(non2xx.group(1)) if non2xx else 0,
-        "cpu_us": cpu / max(count, 1) * 1e6,
-        "redis_us": rcpu / max(count, 1) * 1e6,
-    }
+    count = max(result["requests"], 1)
+    return {**result, "cpu_us": cpu / count * 1e6, "redis_us": rcpu / count * 1e6}
 
 
 def spread(values: list[float], fmt: str) -> str:
@@ -192,7 +145,7 @@ def report(runs: dict, names: list[str], size: int, args, pinned: bool) -> None:
             + "".join(
                 f"{med(r['rps'] for r in runs[(name, c)]):>13,.0f}" for c in CONNECTIONS
             )
-            + f"{sum(r['errors'] for (n, _), cell in runs.items() if n == name for r in cell):>8}"
+            + f"{sum(r['errors'] for (n, _), cell in runs.items() if n == name for r in cell):>8.0f}"
             + f"{med(r['cpu_us'] for r in first):>10.0f}µs"
             + f"{med(r['cpu_us'] for r in runs[(name, 64)]):>5.0f}µs"
             + (
@@ -266,55 +219,13 @@ def main() -> None:
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install -y wrk")
-    db_url = os.environ.get(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orgportal_bench"
-    )
-    procs: list[subprocess.Popen] = []
-    redis_url = args.redis_url
-    if redis_url is None and shutil.which("redis-server"):
-        redis_port = free_port()
-        procs.append(
-            subprocess.Popen(
-                ["redis-server", "--bind", "127.0.0.1", "--port", str(redis_port)]
-                + ["--save", "", "--appendonly", "no"],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        redis_url = f"redis://127.0.0.1:{redis_port}/0"
-    own_redis = bool(procs)
-    redis_url = redis_url or os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    print("Preparing a fresh PostgreSQL database …", flush=True)
-    prepare_database(db_url)
-    sandbox_port, proxy_port, web_port = free_port(), free_port(), free_port()
-    plain_port = free_port()
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
-    env = deployment_env(
-        **{
-            "DATABASE_URL": db_url,
-            "REDIS_URL": redis_url,
-            "SANDBOX_ORG_KEY": ORG_KEY,
-            "UPSTREAM_ORG_URL": sandbox_url,
-            "UPSTREAM_MARKET_URL": sandbox_url,
-            "UPSTREAM_ORG_KEY": ORG_KEY,
-            "LOG_LEVEL": "WARNING",
-            # Read at the end for the speculation counters; closed unless allowed.
-            "METRICS_ALLOWED_IPS": "127.0.0.1",
-        }
-    )
-    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    procs.append(
-        subprocess.Popen(
-            [PY, "manage.py", "sandbox", "--port", str(sandbox_port)],
-            cwd=ROOT,
-            env=env,
-            **quiet,
-        )
-    )
-    sandbox = procs[-1]
-    try:
-        wait_http(sandbox_url + "/")
+    with Processes() as procs:
+        redis_url = args.redis_url
+        if redis_url is None and not shutil.which("redis-server"):
+            redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        env, upstream = procs.deployment("orgportal_bench", ORG_KEY, redis_url)
+        sandbox, sandbox_url = upstream.proc, upstream.url
+        proxy_port, web_port, plain_port = free_port(), free_port(), free_port()
         # A plan whose limits never bind: this measures the gate's cost, not its refusals.
         httpx.post(
             sandbox_url + "/_sandbox/plans",
@@ -336,41 +247,16 @@ def main() -> None:
             "from members.crypto import decrypt\n"
             "print(o.api_key); print(decrypt(o.member.upstream_key_encrypted))\n"
         )
-        done = subprocess.run(
-            [PY, "manage.py", "shell", "-c", setup],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode:
-            raise SystemExit(f"member setup failed:\n{done.stderr}")
-        out = done.stdout.split()
-        gateway_key, upstream_key = out[-2], out[-1]
-        procs.append(
-            subprocess.Popen(
-                [PY, "bench/bare_proxy.py", str(proxy_port), sandbox_url],
-                cwd=ROOT,
-                **quiet,
-            )
-        )
-        bare = procs[-1]
+        gateway_key, upstream_key = setup_shell(env, setup).split()[-2:]
+        bare = procs.script("bare_proxy.py", proxy_port, sandbox_url)
         # The gateway twice: as deployed, and without speculative forwarding (the A/B
         # of marketdata/speculation.py's overlap of the limiter call and the upstream call).
-        gateways = {}
-        for port, speculate in ((plain_port, "0"), (web_port, "1")):
-            procs.append(
-                subprocess.Popen(
-                    web_command(PY, port, "--loop", "uvloop", "--http", "httptools"),
-                    cwd=ROOT,
-                    env={**env, "MARKET_SPECULATE": speculate},
-                    **quiet,
-                )
+        gateways = {
+            speculate: procs.web(
+                port, {**env, "MARKET_SPECULATE": speculate}, *AS_DEPLOYED
             )
-            gateways[speculate] = procs[-1]
-        wait_http(f"http://127.0.0.1:{proxy_port}/")
-        wait_http(f"http://127.0.0.1:{web_port}/healthz")
-        wait_http(f"http://127.0.0.1:{plain_port}/healthz")
+            for port, speculate in ((plain_port, "0"), (web_port, "1"))
+        }
         targets = [
             ("upstream direct", sandbox_url, upstream_key, sandbox.pid),
             ("bare proxy", f"http://127.0.0.1:{proxy_port}", upstream_key, bare.pid),
@@ -388,39 +274,22 @@ def main() -> None:
         pinned = len(cpus) >= 2
         outside, inside = set(cpus[: len(cpus) // 2]), set(cpus[len(cpus) // 2 :])
         under_test = [bare.pid, gateways["0"].pid, gateways["1"].pid]
-        if own_redis:
-            under_test.append(procs[0].pid)
+        if procs.own_redis is not None:
+            under_test.append(procs.own_redis.pid)
         cells = ([PINNED] if pinned else []) + CONNECTIONS
-        redis = redis_sync.Redis.from_url(redis_url)
+        redis = redis_sync.Redis.from_url(env["REDIS_URL"])
         size = len(
             httpx.get(
                 sandbox_url + PATH, headers={"Authorization": f"Bearer {upstream_key}"}
             ).content
         )
         for _, base, key, _ in targets:  # warm up: connections, caches, the allocator
-            wrk(base + PATH, key, 4, 2)
-            wrk(base + PATH, key, 1, 1)
+            measure(base + PATH, key, 4, 2)
+            measure(base + PATH, key, 1, 1)
         if args.profile:
-            here = Path(sys.executable).parent / "py-spy"
-            spy = subprocess.Popen(
-                [
-                    str(here) if here.exists() else "py-spy",
-                    "record",
-                    "--format",
-                    "raw",
-                    "-o",
-                    args.profile,
-                    "-r",
-                    "500",
-                    "-d",
-                    str(args.seconds),
-                    "-p",
-                    str(gateways["1"].pid),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            wrk(targets[2][1] + PATH, gateway_key, 1, args.seconds)
+            spy = py_spy(args.profile, args.seconds, rate=500, nonblocking=False)
+            spy = spy(gateways["1"].pid)
+            measure(targets[2][1] + PATH, gateway_key, 1, args.seconds)
             spy.wait()
             print(f"Profile of the gateway at c=1 written to {args.profile}")
         runs: dict[tuple[str, int | str], list[dict]] = {}
@@ -432,7 +301,7 @@ def main() -> None:
                     pin(under_test, inside)
                 for name, base, key, pid in order:
                     runs.setdefault((name, cell), []).append(
-                        wrk(
+                        measure(
                             base + PATH,
                             key,
                             1 if cell == PINNED else cell,
@@ -457,8 +326,6 @@ def main() -> None:
             print("gateway speculative upstream calls:", "; ".join(spec) or "none")
         except httpx.HTTPError:
             pass
-    finally:
-        stop_processes(procs)
 
 
 if __name__ == "__main__":

@@ -25,16 +25,11 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psycopg
+from _common import PY, ROOT, database_url, deployment_env, ledgercheck, migrate
 from psycopg import sql
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import deployment_env, prepare_database  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
 SIZES = {"small": (1_000, 10_000), "large": (100_000, 1_000_000)}
 TXNS_PER_COMMIT = 2_000  # the balance trigger updates the wallet row once per entry
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -42,12 +37,6 @@ PLANS = [("pro", 1500, "pro"), ("ultra", 2500, "ultra"), ("mega", 5000, "mega")]
 
 
 # --- building a database ---------------------------------------------------------------
-
-
-def migrate(url: str) -> None:
-    env = deployment_env(DATABASE_URL=url, LOG_LEVEL="WARNING")
-    env.pop("REDIS_URL", None)
-    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
 
 
 def load(url: str, members: int, entries: int) -> float:
@@ -270,22 +259,18 @@ def main() -> None:
     if args.measure:
         print(json.dumps(measure(args.requests)))
         return
-    server = os.environ.get(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_portal"
-    ).rpartition("/")[0]
+    server = database_url("bench_portal").rpartition("/")[0]
     results = {}
     for size, (members, entries) in SIZES.items():
         url = f"{server}/bench_portal_{size}"
+        env = deployment_env(DATABASE_URL=url, LOG_LEVEL="WARNING")
         if not args.reuse:
             print(
                 f"Building {size}: {members:,} members, {entries:,} entries …",
                 flush=True,
             )
-            prepare_database(url)
-            migrate(url)
+            migrate(env)
             print(f"  loaded in {load(url, members, entries):.0f} s", flush=True)
-        env = deployment_env(DATABASE_URL=url, LOG_LEVEL="WARNING")
-        env.pop("REDIS_URL", None)
         done = subprocess.run(
             [PY, __file__, "--measure", "--requests", str(args.requests)],
             cwd=ROOT,
@@ -295,14 +280,7 @@ def main() -> None:
             text=True,
         )
         results[size] = json.loads(done.stdout.strip().splitlines()[-1])
-        check = subprocess.run(
-            [PY, "manage.py", "ledgercheck"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        print(f"  {size}: {(check.stdout or check.stderr).strip().splitlines()[-1]}")
+        print(f"  {size}: {ledgercheck(env).splitlines()[-1]}")
     print()
     print(
         f"Portal server time, median of {args.requests} requests (Django test Client, "

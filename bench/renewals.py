@@ -23,9 +23,9 @@ fault setting), as a remote upstream's round trip would. The workers' logs of th
 pass, with each chunk's report, are .run/bench/renewals-w<n>.log.
 
 Needs PostgreSQL (DATABASE_URL, default postgres://postgres@127.0.0.1:5432/orgportal_bench_renewals;
-the database is dropped and created) and Redis (REDIS_URL, default redis://127.0.0.1:6379/0;
-the broker only, on a queue of this run's own). Starts the sandbox and the workers as
-processes of their own on loopback.
+the database is dropped and created) and Redis (REDIS_URL, else a redis-server of its own
+on loopback; the broker only, on a queue of this run's own). Starts the sandbox and the
+workers as processes of their own on loopback.
 """
 
 import argparse
@@ -36,26 +36,25 @@ import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
-    deployment_env,
+from _common import (
+    LOCAL,
+    PY,
+    ROOT,
+    Processes,
     free_port,
-    prepare_database,
+    migrate,
+    sandbox_env,
     stop_processes,
-    wait_http,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
 ORG_KEY = "bench-org-key"
 PLANS = ("pro", "ultra", "mega")
-# The broker for the workers; read before the start-up takes REDIS_URL out of the
-# environment (this process and the workers use Redis as the broker only).
-BROKER_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The broker for the workers, read before the start-up takes REDIS_URL out of the
+# environment (this process and the workers use Redis as the broker only); without it,
+# a redis-server of the run's own.
+BROKER_URL = os.environ.get("REDIS_URL", "")
 LOGS = ROOT / ".run" / "bench"
 
 
@@ -182,41 +181,21 @@ def main() -> None:
         help="added to each upstream call during the passes, as a remote upstream would",
     )
     args = parser.parse_args()
-    db_url = os.environ.get(
-        "DATABASE_URL", "postgres://postgres@127.0.0.1:5432/orgportal_bench_renewals"
-    )
     workers = [int(w) for w in args.workers.split(",")]
     if args.due * (1 + len(workers)) > args.members:
         sys.exit("each pass takes --due members of its own: --members is too small")
 
-    print("Preparing a fresh PostgreSQL database …", flush=True)
-    prepare_database(db_url)
     port = free_port()
-    env = deployment_env(
-        **{
-            "DATABASE_URL": db_url,
-            "SANDBOX_ORG_KEY": ORG_KEY,
-            "UPSTREAM_ORG_URL": f"http://127.0.0.1:{port}",
-            "UPSTREAM_ORG_KEY": ORG_KEY,
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    env.pop("REDIS_URL", None)
+    env = sandbox_env("orgportal_bench_renewals", f"http://{LOCAL}:{port}", ORG_KEY)
     os.environ.update(env)
     os.environ.pop("REDIS_URL", None)
-    subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    sandbox = subprocess.Popen(
-        [PY, "manage.py", "sandbox", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/_sandbox/state")
-        run(args.members, args.due, workers, port, args.latency_ms)
-    finally:
-        stop_processes([sandbox])
+    migrate(env)
+    with Processes() as procs:
+        procs.sandbox(port, env)
+        broker = BROKER_URL or procs.redis()
+        if not broker:
+            sys.exit("the workers need Redis: set REDIS_URL or install redis-server")
+        run(args.members, args.due, workers, port, args.latency_ms, broker)
 
 
 def start_worker(name: str) -> subprocess.Popen:
@@ -296,10 +275,14 @@ def fanned_pass(workers: int, items: int) -> tuple[float, int]:
 
 
 def run(
-    members: int, due: int, worker_counts: list[int], port: int, latency_ms: int
+    members: int,
+    due: int,
+    worker_counts: list[int],
+    port: int,
+    latency_ms: int,
+    broker: str,
 ) -> None:
-    sys.path.insert(0, str(ROOT))
-    os.environ["CELERY_BROKER_URL"] = BROKER_URL
+    os.environ["CELERY_BROKER_URL"] = broker
     os.environ["CELERY_QUEUE"] = f"bench-renewals-{uuid.uuid4().hex[:8]}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orgportal.settings")
     import django
@@ -327,7 +310,7 @@ def run(
     ids = list(Member.objects.order_by("id").values_list("id", flat=True))
     rows = []
     upstream = httpx.Client(
-        base_url=f"http://127.0.0.1:{port}",
+        base_url=f"http://{LOCAL}:{port}",
         headers={"Authorization": f"Bearer {ORG_KEY}"},
         timeout=30,
     )

@@ -22,20 +22,16 @@ stands in, which tops out well below the sandbox (its numbers are a lower bound)
 import argparse
 import asyncio
 import os
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
+from _common import ROOT, free_port, wait_http
+from _measure import wrk
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import free_port, wait_http  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
 ORG_KEY = "bench-org-key"
 PLAN = "bench_unthrottled"
 PATH = "/v3/symbols/NASDAQ:AAPL/series?bar_type=minute&data_points=20"
@@ -74,39 +70,6 @@ def member_key(base: str) -> str:
             f"{check.headers['content-type']}"
         )
         return key
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def _ms(text: str) -> float:
-    """wrk's "1.23ms" / "850.00us" / "1.02s" in milliseconds."""
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    return float(match[1]) * _UNITS[match[2]] if match else float("nan")
-
-
-def run_wrk(url: str, key: str, connections: int, seconds: int) -> dict[str, float]:
-    command = [
-        "wrk",
-        "-t1",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "-H",
-        f"Authorization: Bearer {key}",
-        url,
-    ]
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if rate is None:
-        raise SystemExit(f"unexpected wrk output:\n{output}")
-    result = {"rps": float(rate[1])}
-    for label in ("50", "99"):
-        match = re.search(rf"^\s+{label}%\s+(\S+)", output, re.MULTILINE)
-        result[f"p{label}"] = _ms(match[1]) if match else float("nan")
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    result["errors"] = float(errors[1]) if errors else 0.0
-    return result
 
 
 async def _python_load(
@@ -149,8 +112,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=5)
     args = parser.parse_args()
     levels = [int(n) for n in args.connections.split(",")]
-    wrk = shutil.which("wrk")
-    if wrk is None:
+    has_wrk = shutil.which("wrk") is not None
+    if not has_wrk:
         print(
             "wrk not found: install it for real numbers (apt-get install -y wrk, or "
             "brew install wrk). Using a Python client instead; it saturates first, "
@@ -167,8 +130,8 @@ def main() -> None:
         print("| connections | requests/s | p50 ms | p99 ms | non-2xx |")
         print("|---|---|---|---|---|")
         for connections in levels:
-            if wrk is not None:
-                result = run_wrk(url, key, connections, args.seconds)
+            if has_wrk:
+                result = wrk(url, key, connections, args.seconds)
             else:
                 result = asyncio.run(_python_load(url, key, connections, args.seconds))
             print(

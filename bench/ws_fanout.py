@@ -27,30 +27,16 @@ window; the top frames by own time are printed.
 import argparse
 import json
 import os
-import shutil
-import signal
 import statistics
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import httpx
+from _common import AS_DEPLOYED, LOCAL, Processes, free_port, setup_shell
+from _measure import cpu_seconds, py_spy, top_frames
+from ws_load import BINS, GRACE_S, WORKERS, Load
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
-    deployment_env,
-    free_port,
-    prepare_database,
-    stop_processes,
-    wait_http,
-    web_command,
-)
-from ws_load import BINS, GRACE_S, LOCAL, WORKERS, Load  # noqa: E402
-
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
 ORG_KEY = "sandbox-org-key"
 PLAN = "ws_fanout"
 SYMBOLS = [
@@ -65,17 +51,6 @@ PHASES = {"spread": "each at its own phase", "aligned": "all at the same instant
 
 
 # --- measuring -------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int | None = None) -> float:
-    """CPU time so far of a process (all its threads), or busy time of the machine."""
-    if pid is None:
-        ticks = [int(v) for v in Path("/proc/stat").read_text().split()[1:9]]
-        used = sum(ticks) - ticks[3] - ticks[4]  # less idle and iowait
-    else:
-        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-        used = int(fields[11]) + int(fields[12])
-    return used / os.sysconf("SC_CLK_TCK")
 
 
 def sandbox_live(target: dict) -> dict:
@@ -227,27 +202,6 @@ def held(r: dict) -> bool:
     return ok and r["missing"] <= 0 and not r["closes"]
 
 
-def py_spy(out: str, seconds: int):
-    here = Path(PY).parent / "py-spy"
-    command = [str(here) if here.exists() else "py-spy", "record", "--nonblocking"]
-    command += ["--format", "raw", "-r", "100", "-d", str(seconds), "-o", out, "-p"]
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    return lambda pid: subprocess.Popen([*command, str(pid)], **quiet)
-
-
-def top_frames(raw: Path, count: int = 15) -> list[tuple[str, float]]:
-    """Share of the samples per leaf frame (own time), by function and line."""
-    own = Counter()
-    for line in raw.read_text().splitlines():
-        stack, _, samples = line.rpartition(" ")
-        if stack and samples.isdigit():
-            leaf = stack.rpartition(";")[2].replace(str(ROOT) + "/", "")
-            name, _, where = leaf.partition(" (")
-            own[f"{name} ({where.rpartition('site-packages/')[2]}"] += int(samples)
-    total = sum(own.values()) or 1
-    return [(frame, n / total * 100) for frame, n in own.most_common(count)]
-
-
 # --- setup and report ------------------------------------------------------------------
 
 
@@ -262,11 +216,8 @@ def create_members(env: dict, count: int) -> list[list[str]]:
         f"    o = operations.member_create(uid=f'ws{{i}}', plan='{PLAN}', actor='b')\n"
         "    print(json.dumps([o.api_key, decrypt(o.member.upstream_key_encrypted)]))\n"
     )
-    command = [PY, "manage.py", "shell", "-c", setup]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"member setup failed:\n{done.stderr}")
-    return [json.loads(ln) for ln in done.stdout.splitlines() if ln.startswith("[")]
+    printed = setup_shell(env, setup)
+    return [json.loads(ln) for ln in printed.splitlines() if ln.startswith("[")]
 
 
 def report(args, bare: list, gate: list, members: list) -> None:
@@ -381,51 +332,18 @@ def main() -> None:
         args.rates, args.seconds, args.warmup = "10,50", 3, 1
         args.clients, args.member_rounds = 500, 1
     rates = [int(r) for r in args.rates.split(",")]
-    db_url = "postgres://postgres@127.0.0.1:5432/orgportal_bench_ws"
-    db_url = os.environ.get("DATABASE_URL", db_url)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # so that `finally` runs
-    procs: list[subprocess.Popen] = []
-    load = None
-
-    def start(command: list, **env) -> int:
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        procs.append(subprocess.Popen(command, cwd=ROOT, env=env or None, **quiet))
-        return procs[-1].pid
-
-    try:
-        redis_url = ""
-        if shutil.which("redis-server"):  # its own, so nothing else shares it
-            port = free_port()
-            start(["redis-server", "--bind", LOCAL, "--port", str(port), "--save", ""])
-            redis_url = f"redis://{LOCAL}:{port}/0"
-        print("Preparing a fresh database …", flush=True)
-        if db_url.startswith("sqlite:///"):
-            Path(db_url.removeprefix("sqlite:///")).unlink(missing_ok=True)
-        else:
-            prepare_database(db_url)
-        sandbox_port, bare_port = free_port(), free_port()
-        pooled_port, member_port = free_port(), free_port()
-        sandbox = f"http://{LOCAL}:{sandbox_port}"
-        env = deployment_env(
-            DATABASE_URL=db_url,
-            REDIS_URL=redis_url,
-            SANDBOX_ORG_KEY=ORG_KEY,
-            UPSTREAM_ORG_URL=sandbox,
-            UPSTREAM_MARKET_URL=sandbox,
-            UPSTREAM_ORG_KEY=ORG_KEY,
+    with Processes() as procs:
+        # Streams nobody wants stop after 1 s, not 30: no upstream traffic is left
+        # over when the next phase is measured.
+        env, upstream = procs.deployment(
+            "orgportal_bench_ws",
+            ORG_KEY,
             MARKET_WS_POOL_KEY=ORG_KEY,
-            # Streams nobody wants stop after 1 s, not 30: no upstream traffic is left
-            # over when the next phase is measured.
             MARKET_WS_POOL_GRACE_SECONDS="1",
-            METRICS_ALLOWED_IPS=LOCAL,
-            LOG_LEVEL="WARNING",
         )
-        if not redis_url:
-            env.pop("REDIS_URL")
-        manage = [PY, "manage.py"]
-        subprocess.run([*manage, "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-        sandbox_pid = start([*manage, "sandbox", "--port", str(sandbox_port)], **env)
-        wait_http(sandbox + "/")
+        sandbox, sandbox_port = upstream.url, upstream.port
+        sandbox_pid = upstream.proc.pid
+        bare_port, pooled_port, member_port = free_port(), free_port(), free_port()
         plan = {"name": PLAN, "price": 1, "feature": "mega", "rate_limit": 100_000}
         plan |= {"quota": 0, "websocket_symbols": 12, "websocket_connections": 20}
         httpx.post(sandbox + "/_sandbox/plans", json=plan).raise_for_status()
@@ -433,16 +351,14 @@ def main() -> None:
         print(f"Creating {count} members …", flush=True)
         keys = create_members(env, count)
         upstream = [sandbox.replace("http:", "ws:"), ORG_KEY, ",".join(SYMBOLS)]
-        bare_pid = start([PY, "bench/bare_ws.py", str(bare_port), *upstream])
-        uvicorn = ("--loop", "uvloop", "--http", "httptools")
-        pids = {}
-        for mode, port in (("pooled", pooled_port), ("member", member_port)):
-            pids[mode] = start(
-                web_command(PY, port, *uvicorn), **env, MARKET_WS_MODE=mode
-            )
-            wait_http(f"http://{LOCAL}:{port}/healthz")
-        wait_http(f"http://{LOCAL}:{bare_port}/")  # 426: it speaks WebSocket only
+        pids = {
+            mode: procs.web(port, {**env, "MARKET_WS_MODE": mode}, *AS_DEPLOYED).pid
+            for mode, port in (("pooled", pooled_port), ("member", member_port))
+        }
+        # Answers 426 to HTTP: it speaks WebSocket only.
+        bare_pid = procs.script("bare_ws.py", bare_port, *upstream).pid
         load = Load()
+        procs.stop_first.append(load.stop)
 
         workers = [p.pid for p in load.procs]
 
@@ -492,10 +408,6 @@ def main() -> None:
             figures["member"] = [{"direct": d, "gateway": g} for d, g in members]
             Path(args.json).write_text(json.dumps(figures, indent=1))
             print(f"raw figures written to {args.json}")
-    finally:
-        if load is not None:
-            load.stop()
-        stop_processes(procs)
 
 
 if __name__ == "__main__":

@@ -8,17 +8,16 @@ import json
 import math
 import time
 from collections import Counter
-from functools import partial
 
-from _ws_client import LOCAL, RawClient, client_frame, open_all, run_worker
 from _ws_client import Load as _Load
+from _ws_client import RawClient, answer_commands, client_frame, close_all, open_into
 
 WORKERS = 2  # load generator processes
 BINS = 100_000  # latency histogram: 0.1 ms bins up to 10 s
 UPDATE_MAX = 2_000  # bytes; a larger frame is a first message (history), never counted
 OPEN_AT_ONCE = 100
 GRACE_S = 1.5  # after the window, for its last updates to arrive
-__all__ = ["BINS", "GRACE_S", "LOCAL", "WORKERS", "Load"]
+__all__ = ["BINS", "GRACE_S", "WORKERS", "Load"]
 
 
 class Window:
@@ -72,50 +71,35 @@ class Feed(RawClient):
             w.timely += 1
 
 
-async def _open(port, specs, reference=False) -> list:
-    """Feeds that got their first series message, or error texts."""
-    feeds = [Feed(port, key, codes, reference) for key, codes in specs]
-    return await open_all(port, feeds, OPEN_AT_ONCE)
-
-
 async def _serve(pipe) -> None:
     """The parent's commands: open, measure (answered after the window), close."""
-    loop, feeds = asyncio.get_running_loop(), []
-    while True:
-        try:
-            command, *args = await loop.run_in_executor(None, pipe.recv)
-        except EOFError:
-            return
-        if command == "open":  # port, [(key, [codes])], reference
-            done = await _open(*args)
-            feeds += [f for f in done if isinstance(f, Feed)]
-            errors = [e for e in done if isinstance(e, str)]
-            pipe.send({"opened": len(done) - len(errors), "errors": errors[:3]})
-        elif command == "measure":  # t0, t1 in ms
-            Feed.window = w = Window(*args)
-            await asyncio.sleep(max(0.0, w.t2 / 1000 - time.time()))
-            Feed.window = Window()
-            clients = [f for f in feeds if not f.reference]
-            hist = {i: c for i, c in enumerate(w.hist) if c}
-            codes = Counter(f.code for f in clients)
-            closed = Counter(f.closed for f in clients if f.closed)
-            pipe.send((w.ref, hist, codes, closed, w.received, w.timely))
-        elif command == "close":
-            for feed in feeds:
-                if not feed.reference:
-                    feed.leave()
-            feeds = [f for f in feeds if f.reference]
-            await asyncio.sleep(0.2)
-            pipe.send("closed")
-        else:
-            return
+    feeds: list[Feed] = []
 
+    async def open_feeds(port: int, specs: list, reference: bool = False) -> dict:
+        """[(key, [codes])]: feeds that got their first series message, or errors."""
+        new = [Feed(port, key, codes, reference) for key, codes in specs]
+        return await open_into(feeds, port, new, OPEN_AT_ONCE)
 
-worker = partial(run_worker, _serve)
+    async def measure(t0: float, t1: float) -> tuple:  # in ms
+        Feed.window = w = Window(t0, t1)
+        await asyncio.sleep(max(0.0, w.t2 / 1000 - time.time()))
+        Feed.window = Window()
+        clients = [f for f in feeds if not f.reference]
+        hist = {i: c for i, c in enumerate(w.hist) if c}
+        codes = Counter(f.code for f in clients)
+        closed = Counter(f.closed for f in clients if f.closed)
+        return w.ref, hist, codes, closed, w.received, w.timely
+
+    async def close() -> str:
+        return await close_all(feeds, keep=lambda feed: feed.reference)
+
+    await answer_commands(
+        pipe, {"open": open_feeds, "measure": measure, "close": close}
+    )
 
 
 class Load(_Load):
     """The load generator processes, driven over pipes."""
 
     def __init__(self) -> None:
-        super().__init__(worker, WORKERS)
+        super().__init__(_serve, WORKERS)

@@ -39,6 +39,22 @@ def ledger_violations() -> list[str]:
             )
         if account.kind == Account.Kind.WALLET and expected < 0:
             problems.append(f"the wallet is negative: {format_amount(expected)}")
+        if account.kind == Account.Kind.WALLET:
+            holding = (
+                Operation.objects.filter(status__in=Operation.IN_FLIGHT).aggregate(
+                    s=Sum("hold")
+                )["s"]
+                or 0
+            )
+            if account.held != holding:
+                problems.append(
+                    f"the wallet holds {format_amount(account.held)} but the operations "
+                    f"in flight hold {format_amount(holding)}"
+                )
+        elif account.held:
+            problems.append(
+                f"account {account.code} holds credits; only the wallet may"
+            )
 
     previous: dict[int, MemberTerm] = {}
     for term in MemberTerm.objects.select_related("member").order_by(

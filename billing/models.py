@@ -8,7 +8,7 @@ of members migration 0002 are written against those names.
 """
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from members.models import Member, Operation
 
@@ -29,6 +29,10 @@ class Account(models.Model):
     # Sum of this account's entries, kept in step with every posting (on PostgreSQL by a
     # trigger). ledgercheck verifies it.
     balance = models.BigIntegerField(default=0)
+    # The wallet only: hundredths reserved by operations in flight against upstream (the
+    # sum of their `Operation.hold`), kept by `billing.services.ledger.wallet_hold` and
+    # `wallet_release`. The database refuses a hold beyond the balance.
+    held = models.BigIntegerField(default=0)
 
     class Meta:
         db_table = "members_account"
@@ -36,7 +40,11 @@ class Account(models.Model):
             models.CheckConstraint(
                 condition=~Q(kind="wallet") | Q(balance__gte=0),
                 name="wallet_never_negative",
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(held=0) | (Q(held__gt=0) & Q(balance__gte=F("held"))),
+                name="wallet_holds_covered",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -31,11 +31,13 @@ def percent_of(*, amount: int, percent: int) -> int:
     return round_half_even(Fraction(amount * percent, 100))
 
 
-def format_amount(hundredths: int) -> str:
-    """12345 → "123.45"; -5 → "-0.05". The API's decimal-string form."""
-    sign = "-" if hundredths < 0 else ""
+def format_amount(hundredths: int, *, grouped: bool = False, minus: str = "-") -> str:
+    """12345 → "123.45"; -5 → "-0.05": the API's decimal-string form. For people,
+    `grouped` adds thousands separators (123456 → "1,234.56") and `minus` may be a
+    typographic minus sign."""
+    sign = minus if hundredths < 0 else ""
     whole, frac = divmod(abs(hundredths), HUNDREDTHS)
-    return f"{sign}{whole}.{frac:02d}"
+    return f"{sign}{whole:,}.{frac:02d}" if grouped else f"{sign}{whole}.{frac:02d}"
 
 
 def parse_amount(text: str) -> int:

@@ -6,7 +6,6 @@ from django.db.models import Sum
 
 from billing.models import Account, CreditLot, LotRefund
 from billing.money import credits_to_hundredths
-from members.models import Operation
 
 
 def wallet_balance() -> int:
@@ -29,12 +28,12 @@ def wallet_account_id() -> int | None:
 
 def wallet_holds() -> int:
     """Hundredths reserved by operations still in flight against the upstream."""
-    return (
-        Operation.objects.filter(status__in=Operation.IN_FLIGHT).aggregate(
-            s=Sum("hold")
-        )["s"]
-        or 0
+    held = (
+        Account.objects.filter(kind=Account.Kind.WALLET)
+        .values_list("held", flat=True)
+        .first()
     )
+    return held or 0
 
 
 def lots_unrefunded() -> list[tuple[int, int, int]]:

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERROR
-from api.idempotency import IDEMPOTENCY_HEADER, idempotent
+from api.idempotency import idempotent, idempotent_schema
 from api.inputs import StrictSerializer, actor, parse
 from brokerage import rules, selectors, services
 from brokerage.models import BrokerageLink
@@ -160,10 +160,10 @@ class MemberBrokerageApi(APIView):
         link = selectors.link_get(uid)
         return Response(link_envelope(link))
 
-    @extend_schema(
+    @idempotent_schema(
+        {200: LinkEnvelope},
+        errors=BROKERAGE_ERRORS,
         request=LinkIn,
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: LinkEnvelope, **BROKERAGE_ERRORS},
         summary="Link the member to a brokerage user, or replace its link",
         description="Stores the Aries token pair (encrypted) and the accounts the "
         "member may stream through /v1/accounts/ws. A replacement drops the previous "
@@ -176,19 +176,15 @@ class MemberBrokerageApi(APIView):
 
         def run():
             link, _created = services.brokerage_link(
-                uid=uid,
-                access_token=data["access_token"],
-                refresh_token=data["refresh_token"],
-                account_ids=data["account_ids"],
-                actor=actor(request),
+                uid=uid, actor=actor(request), **data
             )
             return 200, link_envelope(link)
 
         return idempotent(request, run)
 
-    @extend_schema(
-        parameters=[IDEMPOTENCY_HEADER],
-        responses={200: UnlinkOut, **BROKERAGE_ERRORS},
+    @idempotent_schema(
+        {200: UnlinkOut},
+        errors=BROKERAGE_ERRORS,
         summary="Unlink the member from its brokerage user",
         description="Deletes the stored tokens; the member's account streams close "
         "within seconds. 404 BROKERAGE_NOT_LINKED when there is no link.",

@@ -33,22 +33,19 @@ class BrokerageLinkForm(forms.Form):
     )
 
     def clean_access_token(self) -> str:
-        value = self.cleaned_data["access_token"]
-        problem = rules.access_token_problem(value)
-        if problem:
-            raise forms.ValidationError(problem)
-        return value
+        return _passing(self.cleaned_data["access_token"], rules.access_token_problem)
 
     def clean_refresh_token(self) -> str:
-        value = self.cleaned_data["refresh_token"]
-        problem = rules.token_problem(value)
-        if problem:
-            raise forms.ValidationError(problem)
-        return value
+        return _passing(self.cleaned_data["refresh_token"], rules.token_problem)
 
     def clean_account_ids(self) -> list[str]:
         value = rules.account_ids_parse(self.cleaned_data["account_ids"])
-        problem = rules.account_ids_problem(value)
-        if problem:
-            raise forms.ValidationError(problem)
-        return value
+        return _passing(value, rules.account_ids_problem)
+
+
+def _passing(value, problem):
+    """`value`, once the brokerage.rules check `problem` finds nothing wrong with it."""
+    message = problem(value)
+    if message:
+        raise forms.ValidationError(message)
+    return value

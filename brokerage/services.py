@@ -30,6 +30,7 @@ from members.models import Member
 from members.services import cache_events
 from members.services.audit import audit_record
 from orgportal import clock
+from orgportal.upstream_http import call_deadline_s
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +193,7 @@ def brokerage_refresh(*, link_id: int, force: bool = False) -> RefreshOutcome:
         )
         .update(
             refresh_claim=claim,
-            refresh_claimed_until=now
-            + dt.timedelta(seconds=upstream.call_deadline_s()),
+            refresh_claimed_until=now + dt.timedelta(seconds=call_deadline_s()),
         )
     )
     if not claimed:

@@ -14,14 +14,12 @@ No token appears in a log line, a metric or an exception message.
 """
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
-from django.conf import settings
 
 from orgportal.metrics import UPSTREAM_CALLS, UPSTREAM_LATENCY
-from orgportal.upstream_http import UpstreamClient, configured, process_shared
+from orgportal.upstream_http import NoAnswer, UpstreamClient, process_shared
 
 UPSTREAM = "aries"
 TOKEN_PATH = "/oauth2/token"
@@ -76,26 +74,7 @@ class AriesClient(UpstreamClient):
     """Arguments left as None come from Django settings when the client is built:
     UPSTREAM_ARIES_URL and those of orgportal.upstream_http.UpstreamClient."""
 
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-        max_retries: int | None = None,
-        backoff_base: float | None = None,
-        backoff_cap: float | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        super().__init__(
-            base_url=str(configured(base_url, "UPSTREAM_ARIES_URL")),
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            sleep=sleep,
-        )
+    url_setting = "UPSTREAM_ARIES_URL"
 
     def refresh(self, refresh_token: str) -> TokenPair:
         """Trade `refresh_token` for a new pair. Retries what is worth retrying."""
@@ -140,27 +119,20 @@ class AriesClient(UpstreamClient):
     def _attempt(self, refresh_token: str) -> TokenPair:
         where = "Aries token refresh"
         try:
-            response = self._http.post(
+            response = self._request(
+                where,
+                "POST",
                 TOKEN_PATH,
                 data={"grant_type": "refresh_token", "refresh_token": refresh_token},
             )
-        except httpx.UnsupportedProtocol:
-            raise AriesUnavailable(
-                f"{where}: unsupported URL scheme in {self.base_url!r}"
-            ) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # Nothing reached Aries: the refresh token is as good as before.
-            raise _Retry(
-                AriesUnavailable(f"{where}: cannot connect ({type(exc).__name__})")
-            ) from None
-        except httpx.TransportError as exc:
-            # Aries may have rotated the token without our seeing the answer. A retry
-            # is the only way to find out, and its answer (a pair, or invalid_grant) is
-            # the truth either way: a lost pair cannot be fetched again.
-            raise _Retry(
-                AriesUnavailable(f"{where}: no answer ({type(exc).__name__})"),
-                maybe_applied=True,
-            ) from None
+        except NoAnswer as exc:
+            if not exc.retryable:
+                raise AriesUnavailable(str(exc)) from None
+            # Not sent: the refresh token is as good as before. Sent: Aries may have
+            # rotated the token without our seeing the answer. A retry is the only way
+            # to find out, and its answer (a pair, or invalid_grant) is the truth
+            # either way: a lost pair cannot be fetched again.
+            raise _Retry(AriesUnavailable(str(exc)), maybe_applied=exc.sent) from None
         status = response.status_code
         data = _json_object(response)
         if status == 200:
@@ -229,17 +201,6 @@ def _count(outcome: str) -> None:
     UPSTREAM_CALLS.labels(UPSTREAM, "token_refresh", outcome).inc()
 
 
-def call_deadline_s() -> float:
-    """The longest one refresh can go on under the settings, retries and backoff
-    included, plus margin: a refresh claim must outlast it."""
-    attempts = settings.UPSTREAM_MAX_RETRIES + 1
-    return (
-        attempts * (settings.UPSTREAM_CONNECT_TIMEOUT + settings.UPSTREAM_TIMEOUT)
-        + settings.UPSTREAM_MAX_RETRIES * settings.UPSTREAM_BACKOFF_CAP
-        + 5.0
-    )
-
-
 def shared_client() -> AriesClient:
     """This process's client for the configured Aries token endpoint."""
-    return process_shared(AriesClient, "UPSTREAM_ARIES_URL")
+    return process_shared(AriesClient, AriesClient.url_setting)

@@ -31,13 +31,7 @@ def _back(uid: str):
 @with_live_member()
 def link(request, uid: str, member: Member):
     def save(data):
-        _link, created = services.brokerage_link(
-            uid=uid,
-            access_token=data["access_token"],
-            refresh_token=data["refresh_token"],
-            account_ids=data["account_ids"],
-            actor=actor(request),
-        )
+        _link, created = services.brokerage_link(uid=uid, actor=actor(request), **data)
         n = len(data["account_ids"])
         messages.success(
             request,

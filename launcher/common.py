@@ -25,6 +25,22 @@ LOG_TAIL_LINES = 30
 LOGS_KEPT = 3  # earlier runs' logs: web.log.1 (the last run) to web.log.3
 
 
+def web_command(python: str, port: int, *options: str) -> list[str]:
+    """The web process (Django and the gateways) under uvicorn on loopback `port`, with
+    uvicorn's `options`."""
+    return [
+        python,
+        "-m",
+        "uvicorn",
+        "orgportal.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *options,
+    ]
+
+
 def say(message: str = "") -> None:
     print(message, flush=True)
 

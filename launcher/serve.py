@@ -32,6 +32,7 @@ from launcher.common import (
     port_from_env,
     rotate_logs,
     say,
+    web_command,
 )
 
 
@@ -379,19 +380,7 @@ def command_serve() -> int:
     python = sys.executable
     children = [
         Child("sandbox", [python, MANAGE, "sandbox", "--port", str(sandbox_port)]),
-        Child(
-            "web",
-            [
-                python,
-                "-m",
-                "uvicorn",
-                "orgportal.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(web_port),
-            ],
-        ),
+        Child("web", web_command(python, web_port)),
         Child(
             "worker",
             [python, "-m", "celery", "-A", "orgportal", "worker", "-B"]

@@ -71,7 +71,38 @@ def generation_key(prefix: str, member_id: int) -> str:
     return f"{prefix}:gen:{member_id}"
 
 
-class RedisLimiter:
+class Limiter:
+    """What both limiters answer. `_count` applies the rules once, counting the request
+    when they allow it, and answers as the Lua script does: status (1 allowed, 0
+    refused, -1 the generation is stale), reason, the requests in the window, ms until
+    the oldest leaves it, and the month's quota used."""
+
+    async def _count(
+        self, member_id, rate_limit, quota, now_ms, month, generation
+    ) -> tuple[int, str, int, int, int]:
+        raise NotImplementedError
+
+    async def check(
+        self,
+        *,
+        member_id: int,
+        rate_limit: int,
+        quota: int,
+        now_ms: int,
+        month: str,
+        generation: str,
+    ) -> Decision:
+        status, reason, count, reset, used = await self._count(
+            member_id, rate_limit, quota, now_ms, month, generation
+        )
+        if status == -1:
+            return Decision(False, "stale", rate_limit, 0, 0)
+        return Decision(
+            status == 1, reason, rate_limit, max(0, rate_limit - count), reset, used
+        )
+
+
+class RedisLimiter(Limiter):
     """Atomic across every web process sharing the Redis.
 
     The check is one EVALSHA (EVAL when the server has not seen the script yet, e.g.
@@ -184,16 +215,7 @@ class RedisLimiter:
             # and caches it again for the next EVALSHA.
             return await self._wire.execute(self._eval + body)
 
-    async def check(
-        self,
-        *,
-        member_id: int,
-        rate_limit: int,
-        quota: int,
-        now_ms: int,
-        month: str,
-        generation: str,
-    ) -> Decision:
+    async def _count(self, member_id, rate_limit, quota, now_ms, month, generation):
         reply = await self._run(member_id, rate_limit, quota, now_ms, month, generation)
         # One line, "allowed reason count reset_ms quota_used": one bulk string to
         # parse instead of an array of five.
@@ -202,16 +224,8 @@ class RedisLimiter:
             status, count, reset, used = int(status), int(count), int(reset), int(used)
         except (AttributeError, TypeError, ValueError):
             raise ResponseError(f"unexpected limiter reply {reply!r:.100}") from None
-        if status == -1:
-            return Decision(False, "stale", rate_limit, 0, 0)
-        return Decision(
-            status == 1,
-            reason if isinstance(reason, str) else reason.decode(),
-            rate_limit,
-            max(0, rate_limit - count),
-            reset,
-            used,
-        )
+        reason = reason if isinstance(reason, str) else reason.decode()
+        return status, reason, count, reset, used
 
     async def quota_used(self, *, member_id: int, month: str) -> int:
         value = await self._redis.get(f"{self._key}:quota:{member_id}:{month}")
@@ -222,7 +236,7 @@ def _bulk(value: bytes) -> bytes:
     return b"$%d\r\n%s\r\n" % (len(value), value)
 
 
-class MemoryLimiter:
+class MemoryLimiter(Limiter):
     """The same rules in one process (the embedded default). Safe because the event loop
     runs one check at a time: there is no await between reading and counting."""
 
@@ -240,40 +254,20 @@ class MemoryLimiter:
     async def generations(self, member_ids: list[int]) -> list[str]:
         return [str(self._generations.get(m, 0)) for m in member_ids]
 
-    async def check(
-        self,
-        *,
-        member_id: int,
-        rate_limit: int,
-        quota: int,
-        now_ms: int,
-        month: str,
-        generation: str,
-    ) -> Decision:
+    async def _count(self, member_id, rate_limit, quota, now_ms, month, generation):
         if str(self._generations.get(member_id, 0)) != generation:
-            return Decision(False, "stale", rate_limit, 0, 0)
+            return -1, "stale", 0, 0, 0
         window = self._windows.setdefault(member_id, deque())
         while window and window[0] <= now_ms - WINDOW_MS:
             window.popleft()
         if len(window) >= rate_limit:
-            return Decision(
-                False, "rate", rate_limit, 0, window[0] + WINDOW_MS - now_ms
-            )
+            return 0, "rate", len(window), window[0] + WINDOW_MS - now_ms, 0
         used = self._quota.get((member_id, month), 0)
         if quota > 0 and used >= quota:
-            return Decision(
-                False, "quota", rate_limit, rate_limit - len(window), 0, used
-            )
+            return 0, "quota", len(window), 0, used
         window.append(now_ms)
         self._quota[(member_id, month)] = used + 1
-        return Decision(
-            True,
-            "ok",
-            rate_limit,
-            rate_limit - len(window),
-            window[0] + WINDOW_MS - now_ms,
-            used + 1,
-        )
+        return 1, "ok", len(window), window[0] + WINDOW_MS - now_ms, used + 1
 
     async def quota_used(self, *, member_id: int, month: str) -> int:
         return self._quota.get((member_id, month), 0)

@@ -55,6 +55,13 @@ class Meter:
     def __init__(self) -> None:
         self._pending: dict[tuple[int, dt.date], _Counts] = {}
 
+    def _counts(self, member_id: int, day: dt.date) -> _Counts:
+        """The member's counts of `day` not yet flushed."""
+        counts = self._pending.get((member_id, day))
+        if counts is None:
+            counts = self._pending[(member_id, day)] = _Counts()
+        return counts
+
     def record(
         self,
         member_id: int,
@@ -64,9 +71,7 @@ class Meter:
         bytes_out: int,
         upstream_ms: int,
     ) -> None:
-        counts = self._pending.get((member_id, day))
-        if counts is None:
-            counts = self._pending[(member_id, day)] = _Counts()
+        counts = self._counts(member_id, day)
         if refused:
             counts.refused[refused] += 1
         else:
@@ -84,9 +89,7 @@ class Meter:
         seconds: int,
     ) -> None:
         """WebSocket traffic: data frames and bytes delivered, connection time."""
-        counts = self._pending.get((member_id, day))
-        if counts is None:
-            counts = self._pending[(member_id, day)] = _Counts()
+        counts = self._counts(member_id, day)
         counts.ws_messages += messages
         counts.ws_bytes += bytes_out
         counts.ws_seconds += seconds
@@ -95,9 +98,7 @@ class Meter:
         self, member_id: int, day: dt.date, *, events: int, seconds: int
     ) -> None:
         """Account stream traffic: events delivered, connection time."""
-        counts = self._pending.get((member_id, day))
-        if counts is None:
-            counts = self._pending[(member_id, day)] = _Counts()
+        counts = self._counts(member_id, day)
         counts.account_events += events
         counts.account_seconds += seconds
 

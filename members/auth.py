@@ -1,13 +1,82 @@
-from django.utils import timezone
+"""Service token authentication and scopes for the REST API.
+
+A token's id, name and scopes are cached in this process for CACHE_SECONDS, so most
+requests do not read the database to authenticate. Any change to a token in this
+process (created, revoked, saved) empties the cache at once; another process's cache
+forgets a revoked token within CACHE_SECONDS, the bound gateway keys have for open
+streams.
+"""
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from rest_framework import authentication, exceptions, permissions
 
 from members import scopes
 from members.crypto import sha256_hex
 from members.errors import ServiceError
 from members.models import ServiceToken
+from orgportal import clock
 
+CACHE_SECONDS = 5.0
 # last_used_at is a hint for operators, so it is written at most once a minute per token.
 _TOUCH_EVERY_SECONDS = 60
+# What a request's token carries, in the model's field order (ServiceToken.from_db).
+_FIELDS = ("id", "name", "last_used_at", "scopes")
+
+
+@dataclass
+class _Cached:
+    id: int
+    name: str
+    last_used_at: dt.datetime | None  # as this process last read or wrote it
+    scopes: tuple[str, ...]
+    expires: float  # time.monotonic()
+
+
+# By token hash. Only tokens that exist are kept, so it grows no larger than the table.
+_cache: dict[str, _Cached] = {}
+
+
+def _cache_clear(**_signal) -> None:
+    # Now, and again at commit: a request between the two may have read the row as it
+    # was before the change.
+    _cache.clear()
+    transaction.on_commit(_cache.clear)
+
+
+post_save.connect(_cache_clear, sender=ServiceToken)
+post_delete.connect(_cache_clear, sender=ServiceToken)
+
+
+def _token(token_hash: str) -> _Cached | None:
+    now = time.monotonic()
+    found = _cache.get(token_hash)
+    if found is not None and found.expires > now:
+        return found
+    row = (
+        ServiceToken.objects.filter(token_hash=token_hash, revoked_at=None)
+        .values_list(*_FIELDS)
+        .first()
+    )
+    if row is None:
+        _cache.pop(token_hash, None)
+        return None
+    pk, name, last_used_at, granted = row
+    found = _Cached(pk, name, last_used_at, tuple(granted), now + CACHE_SECONDS)
+    _cache[token_hash] = found
+    return found
+
+
+def _touch(found: _Cached) -> None:
+    now = clock.now()
+    last = found.last_used_at
+    if last is None or (now - last).total_seconds() > _TOUCH_EVERY_SECONDS:
+        found.last_used_at = now
+        ServiceToken.objects.filter(pk=found.id).update(last_used_at=now)
 
 
 class ServiceTokenAuthentication(authentication.BaseAuthentication):
@@ -24,21 +93,17 @@ class ServiceTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 "Malformed Authorization header: expected 'Bearer <service token>'"
             )
-        found = (
-            ServiceToken.objects.filter(
-                token_hash=sha256_hex(token.strip()), revoked_at=None
-            )
-            .only("id", "name", "last_used_at", "scopes")
-            .first()
-        )
+        found = _token(sha256_hex(token.strip()))
         if found is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked service token")
-        now = timezone.now()
-        if found.last_used_at is None or (now - found.last_used_at).total_seconds() > (
-            _TOUCH_EVERY_SECONDS
-        ):
-            ServiceToken.objects.filter(pk=found.pk).update(last_used_at=now)
-        return (found, found)
+        _touch(found)
+        # A fresh instance per request, the other fields deferred as a query's .only().
+        record = ServiceToken.from_db(
+            ServiceToken.objects.db,
+            _FIELDS,
+            (found.id, found.name, found.last_used_at, list(found.scopes)),
+        )
+        return (record, record)
 
     def authenticate_header(self, request):
         return 'Bearer realm="orgportal"'

@@ -90,84 +90,62 @@ def _first_message(details: dict) -> str:
     return "Invalid request"
 
 
-def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+# DRF's refusals answered with their own status and our code; the message is DRF's
+# unless one is given. Checked in order: APIException, the base of all, comes last.
+_DRF_REFUSALS: tuple[
+    tuple[type[drf.APIException], int | None, str, str | None], ...
+] = (
+    (drf.PermissionDenied, 403, "FORBIDDEN", None),
+    (drf.MethodNotAllowed, 405, "METHOD_NOT_ALLOWED", None),
+    (
+        drf.UnsupportedMediaType,
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        "Send the body as JSON (Content-Type: application/json)",
+    ),
+    (drf.NotAcceptable, 406, "NOT_ACCEPTABLE", "This API only speaks JSON"),
+    (drf.Throttled, 429, "RATE_LIMITED", None),
+    # Any other API exception keeps its own status.
+    (drf.APIException, None, "BAD_REQUEST", None),
+)
+
+
+def _mirror_error(
+    message: str, code: str, status: int, details: dict | None = None
+) -> Response:
     # The Organization API mirror speaks upstream's dialect, which adds "success": false.
-    success = False
+    return Response(error_body(message, code, details, success=False), status=status)
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ServiceError):
-        return Response(
-            error_body(exc.message, exc.code, exc.details, success=success),
-            status=exc.status,
-        )
+        return _mirror_error(exc.message, exc.code, exc.status, exc.details)
     if isinstance(exc, UpstreamError):
-        return Response(
-            error_body(
-                "The upstream Organization API did not answer as expected; try again shortly",
-                "UPSTREAM_UNAVAILABLE",
-                success=success,
-            ),
-            status=503,
+        return _mirror_error(
+            "The upstream Organization API did not answer as expected; try again shortly",
+            "UPSTREAM_UNAVAILABLE",
+            503,
         )
     if isinstance(exc, Http404):
-        return Response(
-            error_body("Not found", "NOT_FOUND", success=success), status=404
-        )
+        return _mirror_error("Not found", "NOT_FOUND", 404)
     if isinstance(exc, drf.ParseError):
-        return Response(
-            error_body(
-                f"Malformed JSON body: {exc.detail}", "INVALID_JSON", success=success
-            ),
-            status=400,
-        )
+        return _mirror_error(f"Malformed JSON body: {exc.detail}", "INVALID_JSON", 400)
     if isinstance(exc, drf.ValidationError):
         details = _drf_details(exc.detail)
-        return Response(
-            error_body(
-                _first_message(details), "VALIDATION_ERROR", details, success=success
-            ),
-            status=400,
-        )
+        return _mirror_error(_first_message(details), "VALIDATION_ERROR", 400, details)
     if isinstance(exc, drf.NotAuthenticated | drf.AuthenticationFailed):
-        return Response(
-            error_body(
-                str(exc.detail)
-                if isinstance(exc, drf.AuthenticationFailed)
-                else "Missing service token: send Authorization: Bearer <token>",
-                "UNAUTHORIZED",
-                success=success,
-            ),
-            status=401,
-            headers={"WWW-Authenticate": 'Bearer realm="orgportal"'},
+        response = _mirror_error(
+            str(exc.detail)
+            if isinstance(exc, drf.AuthenticationFailed)
+            else "Missing service token: send Authorization: Bearer <token>",
+            "UNAUTHORIZED",
+            401,
         )
-    if isinstance(exc, drf.PermissionDenied):
-        return Response(
-            error_body(str(exc.detail), "FORBIDDEN", success=success), status=403
-        )
-    if isinstance(exc, drf.MethodNotAllowed):
-        return Response(
-            error_body(str(exc.detail), "METHOD_NOT_ALLOWED", success=success),
-            status=405,
-        )
-    if isinstance(exc, drf.UnsupportedMediaType):
-        return Response(
-            error_body(
-                "Send the body as JSON (Content-Type: application/json)",
-                "UNSUPPORTED_MEDIA_TYPE",
-                success=success,
-            ),
-            status=415,
-        )
-    if isinstance(exc, drf.NotAcceptable):
-        return Response(
-            error_body("This API only speaks JSON", "NOT_ACCEPTABLE", success=success),
-            status=406,
-        )
-    if isinstance(exc, drf.Throttled):
-        return Response(
-            error_body(str(exc.detail), "RATE_LIMITED", success=success), status=429
-        )
-    if isinstance(exc, drf.APIException):
-        return Response(
-            error_body(str(exc.detail), "BAD_REQUEST", success=success),
-            status=exc.status_code,
-        )
+        response["WWW-Authenticate"] = 'Bearer realm="orgportal"'
+        return response
+    for kind, status, code, message in _DRF_REFUSALS:
+        if isinstance(exc, kind):
+            return _mirror_error(
+                message or str(exc.detail), code, status or exc.status_code
+            )
     return None

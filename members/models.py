@@ -11,6 +11,22 @@ from django.db import models
 from django.db.models import Case, F, Q, Value, When
 
 
+def protected_fk(to, related_name: str, *, null: bool = False, blank: bool = False):
+    """A link whose target cannot be deleted while rows point at it (PROTECT): what the
+    history names stays."""
+    return models.ForeignKey(
+        to, on_delete=models.PROTECT, related_name=related_name, null=null, blank=blank
+    )
+
+
+class NewestFirst(models.Model):
+    """Rows listed newest first: by their `created_at`, then by id."""
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+
 class Plan(models.Model):
     class Tier(models.TextChoices):
         PRO = "pro"
@@ -75,7 +91,7 @@ class Member(models.Model):
     uid = models.CharField(max_length=100)
     full_name = models.CharField(max_length=200, blank=True)
     email = models.CharField(max_length=254, blank=True)
-    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="members")
+    plan = protected_fk(Plan, "members")
     status = models.CharField(max_length=10, choices=Status.choices)
     term_start = models.DateTimeField()
     term_end = models.DateTimeField(help_text="upstream plan_end_at")
@@ -132,7 +148,7 @@ class MemberTerm(models.Model):
     """A paid period: the plan, price and period it was bought at. Proration uses what
     was paid here, never today's catalogue."""
 
-    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="terms")
+    member = protected_fk(Member, "terms")
     plan_name = models.CharField(max_length=100)
     price = models.BigIntegerField(
         help_text="hundredths of a credit paid for a full term"
@@ -142,9 +158,7 @@ class MemberTerm(models.Model):
     closed_at = models.DateTimeField(
         null=True, blank=True, help_text="set when a change or cancel ends it early"
     )
-    operation = models.ForeignKey(
-        "Operation", on_delete=models.PROTECT, null=True, related_name="terms"
-    )
+    operation = protected_fk("Operation", "terms", null=True)
     created_at = models.DateTimeField()
 
     class Meta:
@@ -158,19 +172,14 @@ class MemberTerm(models.Model):
         return min(self.end, self.closed_at) if self.closed_at else self.end
 
 
-class GatewayKey(models.Model):
-    member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="gateway_keys"
-    )
+class GatewayKey(NewestFirst):
+    member = protected_fk(Member, "gateway_keys")
     key_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 hex")
     prefix = models.CharField(max_length=16)
     last4 = models.CharField(max_length=4)
     created_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
         return self.masked
@@ -180,7 +189,7 @@ class GatewayKey(models.Model):
         return f"{self.prefix}…{self.last4}"
 
 
-class ServiceToken(models.Model):
+class ServiceToken(NewestFirst):
     name = models.CharField(max_length=100)
     token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 hex")
     prefix = models.CharField(max_length=16)
@@ -195,9 +204,6 @@ class ServiceToken(models.Model):
         help_text="read, members, credits, admin (admin implies all)",
     )
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
     def __str__(self) -> str:
         return self.name
 
@@ -205,7 +211,7 @@ class ServiceToken(models.Model):
     is_authenticated = True
 
 
-class Operation(models.Model):
+class Operation(NewestFirst):
     """A member mutation against the upstream, recorded before the call is made."""
 
     class Kind(models.TextChoices):
@@ -225,9 +231,7 @@ class Operation(models.Model):
 
     kind = models.CharField(max_length=10, choices=Kind.choices)
     member_uid = models.CharField(max_length=100)
-    member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, null=True, related_name="operations"
-    )
+    member = protected_fk(Member, "operations", null=True)
     status = models.CharField(max_length=10, choices=Status.choices)
     request = models.JSONField(help_text="what was asked of upstream")
     amount = models.BigIntegerField(
@@ -248,8 +252,7 @@ class Operation(models.Model):
     created_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(NewestFirst.Meta):
         constraints = [
             # One operation in flight per member: concurrent changes queue behind it.
             models.UniqueConstraint(
@@ -311,7 +314,7 @@ class IdempotencyRecord(models.Model):
         return f"{self.scope}/{self.key}"
 
 
-class AuditEvent(models.Model):
+class AuditEvent(NewestFirst):
     actor = models.CharField(max_length=150)
     action = models.CharField(max_length=60)
     object_type = models.CharField(max_length=40)
@@ -320,8 +323,7 @@ class AuditEvent(models.Model):
     after = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField()
 
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(NewestFirst.Meta):
         indexes = [models.Index(fields=["object_type", "object_id"])]
 
     def __str__(self) -> str:
@@ -331,9 +333,7 @@ class AuditEvent(models.Model):
 class UsageDay(models.Model):
     """A member's gateway traffic on one UTC day, written by the gateways' metering."""
 
-    member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="usage_days"
-    )
+    member = protected_fk(Member, "usage_days")
     day = models.DateField()
     requests = models.PositiveBigIntegerField(default=0)
     bytes_out = models.PositiveBigIntegerField(default=0)
@@ -393,9 +393,7 @@ class OrgSettings(models.Model):
 class UsageMonth(models.Model):
     """A member's usage rolled up per calendar month (UTC) from UsageDay."""
 
-    member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="usage_months"
-    )
+    member = protected_fk(Member, "usage_months")
     month = models.DateField(help_text="first day of the month")
     requests = models.PositiveBigIntegerField(default=0)
     bytes_out = models.PositiveBigIntegerField(default=0)

@@ -11,6 +11,7 @@ from billing import selectors as wallet
 from billing.models import Account, LedgerEntry, LedgerTransaction
 from billing.money import format_amount
 from members import tiers
+from members.errors import NotFound
 from members.models import Member, OrgSettings, Plan, UsageDay
 from orgportal import clock
 
@@ -207,6 +208,20 @@ def cursor_decode(cursor: str) -> int:
     return int(cursor[1:])
 
 
+def row_or_not_found(qs, pk: int, *, noun: str, code: str, key: str = "id"):
+    """The row of `qs` with primary key `pk`; NotFound ("No <noun> <pk>") with `code`
+    and `{key: pk}` as details when there is none."""
+    row = qs.filter(pk=pk).first()
+    if row is None:
+        raise NotFound(f"No {noun} {pk}", code=code, details={key: pk})
+    return row
+
+
+def narrowed(qs, **lookups):
+    """`qs` filtered by each lookup that was given: None and "" mean "any"."""
+    return qs.filter(**{k: v for k, v in lookups.items() if v is not None and v != ""})
+
+
 def keyset_page(qs, *, before: int | None, limit: int):
     """Newest first: up to `limit` rows of `qs` with ids below `before` (all when None),
     and the id to continue from when there are more (else None)."""
@@ -221,20 +236,14 @@ def keyset_page(qs, *, before: int | None, limit: int):
 def ledger_page(
     *, kind=None, uid=None, since=None, until=None, before_id=None, limit=50
 ) -> tuple[list[dict], str | None]:
-    qs = LedgerTransaction.objects.select_related("member").order_by("-id")
-    if kind:
-        qs = qs.filter(kind=kind)
-    if uid:
-        qs = qs.filter(member__uid=uid)
-    if since:
-        qs = qs.filter(created_at__gte=since)
-    if until:
-        qs = qs.filter(created_at__lt=until)
-    if before_id:
-        qs = qs.filter(id__lt=before_id)
-    txns = list(qs[: limit + 1])
-    more = len(txns) > limit
-    txns = txns[:limit]
+    qs = narrowed(
+        LedgerTransaction.objects.select_related("member"),
+        kind=kind,
+        member__uid=uid,
+        created_at__gte=since,
+        created_at__lt=until,
+    )
+    txns, last_id = keyset_page(qs, before=before_id or None, limit=limit)
     entries: dict[int, list[LedgerEntry]] = {}
     for entry in LedgerEntry.objects.filter(transaction__in=txns).select_related(
         "account"
@@ -262,8 +271,7 @@ def ledger_page(
                 ],
             }
         )
-    next_cursor = cursor_encode(txns[-1].pk) if more and txns else None
-    return rows, next_cursor
+    return rows, (cursor_encode(last_id) if last_id is not None else None)
 
 
 def org_settings() -> OrgSettings:

@@ -1,6 +1,6 @@
 """Feature tiers and what each allows (design.md, "Plans"). Pure data and functions."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -19,46 +19,17 @@ class TierFeatures:
     websocket_connections: int
 
 
+# One row a tier, its values in the order of TierFeatures' fields above.
+_TIER_ROWS = {
+    "pro": (20_000, False, False, True, True, "delayed", 2, 1_000, 25, 50_000, 1),
+    "ultra": (30_000, True, False, True, True, "realtime", 5, 1_000, 40, 120_000, 1),
+    "mega": (30_000, True, True, True, True, "realtime", 12, 30_000, 80, 0, 3),
+}
 TIERS: dict[str, TierFeatures] = {
-    "pro": TierFeatures(
-        rest_data_points_max=20_000,
-        deep_history=False,
-        tick_data=False,
-        newsfeed=True,
-        documents=True,
-        screener_options="delayed",
-        ws_subscriptions=2,
-        ws_max_dp=1_000,
-        rate_limit=25,
-        quota=50_000,
-        websocket_connections=1,
-    ),
-    "ultra": TierFeatures(
-        rest_data_points_max=30_000,
-        deep_history=True,
-        tick_data=False,
-        newsfeed=True,
-        documents=True,
-        screener_options="realtime",
-        ws_subscriptions=5,
-        ws_max_dp=1_000,
-        rate_limit=40,
-        quota=120_000,
-        websocket_connections=1,
-    ),
-    "mega": TierFeatures(
-        rest_data_points_max=30_000,
-        deep_history=True,
-        tick_data=True,
-        newsfeed=True,
-        documents=True,
-        screener_options="realtime",
-        ws_subscriptions=12,
-        ws_max_dp=30_000,
-        rate_limit=80,
-        quota=0,
-        websocket_connections=3,
-    ),
+    name: TierFeatures(
+        **dict(zip((f.name for f in fields(TierFeatures)), row, strict=True))
+    )
+    for name, row in _TIER_ROWS.items()
 }
 TIER_ORDER = ["pro", "ultra", "mega"]
 

@@ -17,16 +17,20 @@ capped. The organization key never appears in a log line or an exception.
 
 import email.utils
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
-from django.conf import settings
 
 from members.uids import uid_problem
 from orgportal.metrics import UPSTREAM_CALLS, UPSTREAM_LATENCY
-from orgportal.upstream_http import UpstreamClient, configured, process_shared
+from orgportal.upstream_http import (
+    NoAnswer,
+    UpstreamClient,
+    configured,
+    process_shared,
+)
 
 UPSTREAM = "org"
 # Statuses that, on a read, are worth another attempt.
@@ -117,30 +121,12 @@ class OrgClient(UpstreamClient):
     settings when the client is built (UPSTREAM_ORG_URL, UPSTREAM_ORG_KEY and those of
     orgportal.upstream_http.UpstreamClient); times are seconds."""
 
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float | None = None,
-        connect_timeout: float | None = None,
-        max_retries: int | None = None,
-        backoff_base: float | None = None,
-        backoff_cap: float | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
+    url_setting = "UPSTREAM_ORG_URL"
+
+    def __init__(self, *, api_key: str | None = None, **options: Any) -> None:
         self._api_key = str(configured(api_key, "UPSTREAM_ORG_KEY"))
         super().__init__(
-            base_url=str(configured(base_url, "UPSTREAM_ORG_URL")),
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            max_retries=max_retries,
-            backoff_base=backoff_base,
-            backoff_cap=backoff_cap,
-            sleep=sleep,
-            headers={"Authorization": f"Bearer {self._api_key}"},
-            transport=transport,
+            headers={"Authorization": f"Bearer {self._api_key}"}, **options
         )
 
     # --- operations --------------------------------------------------------------------
@@ -279,23 +265,15 @@ class OrgClient(UpstreamClient):
     ) -> dict[str, Any]:
         where = f"Organization API {operation}"
         try:
-            response = self._http.request(method, path, json=json, params=params)
-        except httpx.UnsupportedProtocol:
-            # A misconfigured URL: nothing was sent, and retrying cannot help.
-            raise UpstreamUnavailable(
-                f"{where}: unsupported URL scheme in {self.base_url!r}"
-            ) from None
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-            # Nothing reached upstream: safe to retry even a mutation.
-            raise _Retry(
-                UpstreamUnavailable(f"{where}: cannot connect ({type(exc).__name__})")
-            ) from None
-        except httpx.TransportError as exc:
-            # The request may have been processed; the answer was lost.
-            message = f"{where}: no answer ({type(exc).__name__})"
-            if mutation:
-                raise UpstreamOutcomeUnknown(message) from None
-            raise _Retry(UpstreamUnavailable(message)) from None
+            response = self._request(where, method, path, json=json, params=params)
+        except NoAnswer as exc:
+            if not exc.retryable:  # a misconfigured URL: retrying cannot help
+                raise UpstreamUnavailable(str(exc)) from None
+            if exc.sent and mutation:
+                # The request may have been processed; the answer was lost.
+                raise UpstreamOutcomeUnknown(str(exc)) from None
+            # Nothing reached upstream (safe to retry even a mutation), or a read.
+            raise _Retry(UpstreamUnavailable(str(exc))) from None
 
         status = response.status_code
         data = _json_or_none(response)
@@ -395,18 +373,6 @@ def _retry_after(response: httpx.Response) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-def call_deadline_s() -> float:
-    """The longest one Organization API call can go on under the settings, retries
-    and their backoff included (a few seconds of margin for the caller's own work):
-    until then an operation still being sent may yet be applied by its caller."""
-    attempts = settings.UPSTREAM_MAX_RETRIES + 1
-    return (
-        attempts * (settings.UPSTREAM_CONNECT_TIMEOUT + settings.UPSTREAM_TIMEOUT)
-        + settings.UPSTREAM_MAX_RETRIES * settings.UPSTREAM_BACKOFF_CAP
-        + 5.0
-    )
 
 
 def shared_client() -> OrgClient:

@@ -7,10 +7,10 @@ The tables keep the `members_*` names they were created with (see migration 0001
 from django.db import models
 from django.db.models import Q
 
-from members.models import Member
+from members.models import Member, NewestFirst, protected_fk
 
 
-class Notification(models.Model):
+class Notification(NewestFirst):
     """An event for the parent SaaS, recorded once (dedupe_key) and then delivered by
     email and to every subscribed webhook endpoint."""
 
@@ -24,19 +24,12 @@ class Notification(models.Model):
 
     event = models.CharField(max_length=40, choices=Event.choices)
     dedupe_key = models.CharField(max_length=200, unique=True)
-    member = models.ForeignKey(
-        Member,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="notifications",
-    )
+    member = protected_fk(Member, "notifications", null=True, blank=True)
     payload = models.JSONField(help_text="the webhook body's `data`")
     created_at = models.DateTimeField()
 
-    class Meta:
+    class Meta(NewestFirst.Meta):
         db_table = "members_notification"
-        ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["event", "created_at"])]
 
     def __str__(self) -> str:
@@ -62,7 +55,7 @@ class WebhookEndpoint(models.Model):
         return self.url
 
 
-class Delivery(models.Model):
+class Delivery(NewestFirst):
     """One notification to one destination (the email recipients, or one endpoint)."""
 
     class Channel(models.TextChoices):
@@ -75,17 +68,9 @@ class Delivery(models.Model):
         FAILED = "failed", "failed (will retry)"
         DEAD = "dead", "gave up"
 
-    notification = models.ForeignKey(
-        Notification, on_delete=models.PROTECT, related_name="deliveries"
-    )
+    notification = protected_fk(Notification, "deliveries")
     channel = models.CharField(max_length=8, choices=Channel.choices)
-    endpoint = models.ForeignKey(
-        WebhookEndpoint,
-        on_delete=models.PROTECT,
-        null=True,
-        blank=True,
-        related_name="deliveries",
-    )
+    endpoint = protected_fk(WebhookEndpoint, "deliveries", null=True, blank=True)
     destination = models.CharField(
         max_length=1000, help_text="URL or addresses at the time of sending"
     )
@@ -97,9 +82,8 @@ class Delivery(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
 
-    class Meta:
+    class Meta(NewestFirst.Meta):
         db_table = "members_delivery"
-        ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["notification", "endpoint"],

@@ -1,20 +1,27 @@
 """Reads for notifications: webhook endpoints, and the notification and delivery logs
 (cursor-paged newest first, with what each row is shown with)."""
 
-from members.errors import NotFound
-from members.selectors import keyset_page
+from members.selectors import keyset_page, narrowed, row_or_not_found
 from notifications.models import Delivery, Notification, WebhookEndpoint
 
 
-def webhook_endpoint_get(endpoint_id: int) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
-    if endpoint is None:
-        raise NotFound(
-            f"No webhook endpoint {endpoint_id}",
-            code="WEBHOOK_NOT_FOUND",
-            details={"id": endpoint_id},
-        )
-    return endpoint
+def webhook_endpoint_get(endpoint_id: int, *, lock: bool = False) -> WebhookEndpoint:
+    """The endpoint; with `lock`, its row locked until the caller's transaction ends."""
+    rows = (
+        WebhookEndpoint.objects.select_for_update() if lock else WebhookEndpoint.objects
+    )
+    return row_or_not_found(
+        rows, endpoint_id, noun="webhook endpoint", code="WEBHOOK_NOT_FOUND"
+    )
+
+
+def delivery_get(delivery_id: int) -> Delivery:
+    return row_or_not_found(
+        Delivery.objects.select_related("endpoint"),
+        delivery_id,
+        noun="delivery",
+        code="DELIVERY_NOT_FOUND",
+    )
 
 
 def webhook_endpoints_list() -> list[WebhookEndpoint]:
@@ -30,10 +37,7 @@ def notifications_page(
 ) -> tuple[list[Notification], int | None]:
     """Newest first, with their deliveries; returns (rows, last id if there are more)."""
     rows = Notification.objects.select_related("member").prefetch_related("deliveries")
-    if event:
-        rows = rows.filter(event=event)
-    if uid:
-        rows = rows.filter(member__uid=uid)
+    rows = narrowed(rows, event=event, member__uid=uid)
     return keyset_page(rows, before=before_id, limit=limit)
 
 
@@ -49,10 +53,7 @@ def deliveries_page(
     rows = Delivery.objects.select_related("notification").prefetch_related(
         "attempt_log"
     )
-    if status:
-        rows = rows.filter(status=status)
-    if event:
-        rows = rows.filter(notification__event=event)
-    if endpoint_id is not None:
-        rows = rows.filter(endpoint_id=endpoint_id)
+    rows = narrowed(
+        rows, status=status, notification__event=event, endpoint_id=endpoint_id
+    )
     return keyset_page(rows, before=before_id, limit=limit)

@@ -1,7 +1,8 @@
 """The web process: Django for the portal and REST API, and beside it the lean gateway
 handlers for the hot paths (market data REST `/v3/...`, the market data WebSockets
 `/live` and `/newsfeed`, the account stream `/v1/accounts/ws`), which never enter
-Django's request cycle.
+Django's request cycle. The REST API under /api/organization/ runs in Django with
+middleware of its own, in one worker thread per request (orgportal.apihandler).
 
 The gateways share one Runtime (upstream session, Redis, limiter, member cache, meter):
 started at lifespan startup (or by the first request when the server sends no lifespan
@@ -14,11 +15,24 @@ from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orgportal.settings")
 
+from orgportal import apihandler  # noqa: E402
 from orgportal.bodylimit import BodyLimit  # noqa: E402
+
+portal_application = get_asgi_application()
+api_application = apihandler.ApiHandler()  # loads its middleware: Django is set up
+
+
+async def _django(scope, receive, send):
+    """The REST API in its own request cycle (orgportal.apihandler); the portal, the
+    API's schema and docs, admin, static files and ops in Django's."""
+    if scope["path"].startswith(apihandler.PREFIX):
+        return await api_application(scope, receive, send)
+    return await portal_application(scope, receive, send)
+
 
 # Only Django reads request bodies: the market gateway serves GET and never calls
 # `receive`, so its hot path skips the wrapper.
-django_application = BodyLimit(get_asgi_application())
+django_application = BodyLimit(_django)
 
 from accountstream.gateway import PATH as ACCOUNTS_PATH  # noqa: E402
 from accountstream.gateway import AccountGateway  # noqa: E402

@@ -22,14 +22,13 @@ import uuid
 from django.conf import settings
 from django.urls import Resolver404, resolve
 
+from orgportal.apihandler import PREFIX as MIRROR_PREFIX
 from orgportal.metrics import HTTP_REQUESTS
 from orgportal.middleware import metric_method, route_label
 
 log = logging.getLogger(__name__)
 
 ERROR_CODE = "PAYLOAD_TOO_LARGE"
-# Paths of the Organization API mirror, whose errors carry upstream's "success": false.
-_MIRROR_PREFIX = "/api/organization/"
 # How long, and how much, a refused body is still read and dropped before the
 # connection closes.
 LINGER_SECONDS = 1.0
@@ -93,7 +92,8 @@ async def _refuse(scope, receive, send, limit: int) -> None:
         "code": ERROR_CODE,
         "details": {"limit": limit},
     }
-    if path.startswith(_MIRROR_PREFIX):
+    # The Organization API mirror's errors carry upstream's "success": false.
+    if path.startswith(MIRROR_PREFIX):
         body = {"success": False, **body}
     payload = json.dumps(body).encode()
     await send(

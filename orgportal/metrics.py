@@ -6,31 +6,44 @@ deployment scrapes each process.
 
 from prometheus_client import Counter, Gauge, Histogram
 
-HTTP_REQUESTS = Counter(
-    "orgportal_http_requests_total",
-    "HTTP requests served, by route and status class.",
-    ["method", "route", "status"],
-)
-HTTP_LATENCY = Histogram(
-    "orgportal_http_request_seconds",
-    "Time to serve an HTTP request, in seconds.",
+
+def _calls(
+    stem: str, labels: list[str], result: str, *, counted: str, timed: str
+) -> tuple[Counter, Histogram]:
+    """`{stem}s_total`, calls by `labels` and their `result`, and `{stem}_seconds`,
+    their latency by `labels`."""
+    return (
+        Counter(f"{stem}s_total", counted, [*labels, result]),
+        Histogram(f"{stem}_seconds", timed, labels),
+    )
+
+
+HTTP_REQUESTS, HTTP_LATENCY = _calls(
+    "orgportal_http_request",
     ["method", "route"],
+    "status",
+    counted="HTTP requests served, by route and status class.",
+    timed="Time to serve an HTTP request, in seconds.",
 )
-UPSTREAM_CALLS = Counter(
-    "orgportal_upstream_calls_total",
-    "Calls to an upstream API, by operation and outcome "
-    "(ok, rejected, unavailable, unknown, retried).",
-    ["upstream", "operation", "outcome"],
-)
-UPSTREAM_LATENCY = Histogram(
-    "orgportal_upstream_call_seconds",
-    "Latency of one upstream HTTP attempt, in seconds.",
+UPSTREAM_CALLS, UPSTREAM_LATENCY = _calls(
+    "orgportal_upstream_call",
     ["upstream", "operation"],
+    "outcome",
+    counted="Calls to an upstream API, by operation and outcome "
+    "(ok, rejected, unavailable, unknown, retried).",
+    timed="Latency of one upstream HTTP attempt, in seconds.",
 )
 LEDGER_OPERATIONS = Counter(
     "orgportal_ledger_transactions_total",
     "Ledger transactions posted, by kind.",
     ["kind"],
+)
+WALLET_LOCK_SECONDS = Histogram(
+    "orgportal_wallet_lock_seconds",
+    "How long a committed transaction held the wallet row: from its first wallet "
+    "statement to its commit, in seconds.",
+    buckets=(0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03)
+    + (0.05, 0.075, 0.1, 0.25, 1.0),
 )
 MEMBER_OPERATIONS = Counter(
     "orgportal_member_operations_total",

@@ -72,21 +72,26 @@ INSTALLED_APPS = [
     "outbound",  # checks where operator-named URLs may send to
 ]
 
-MIDDLEWARE = [
-    "orgportal.middleware.RequestMetricsMiddleware",
-    "django.middleware.security.SecurityMiddleware",
-    # Static files (admin, API docs) straight from the web process; no CDN, no extra server.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_htmx.middleware.HtmxMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+# (middleware, run by the REST API too), outermost first. The API's own request cycle
+# (orgportal.apihandler) runs its share in one worker thread: a service token needs no
+# session, CSRF, sign-in, htmx, messages or lock-out, nor static files.
+_MIDDLEWARE = [
+    ("orgportal.middleware.RequestMetricsMiddleware", True),
+    ("django.middleware.security.SecurityMiddleware", True),
+    # Static files (admin, API docs) from the web process; no CDN, no extra server.
+    ("whitenoise.middleware.WhiteNoiseMiddleware", False),
+    ("django.contrib.sessions.middleware.SessionMiddleware", False),
+    ("django.middleware.common.CommonMiddleware", True),
+    ("django.middleware.csrf.CsrfViewMiddleware", False),
+    ("django.contrib.auth.middleware.AuthenticationMiddleware", False),
+    ("django_htmx.middleware.HtmxMiddleware", False),
+    ("django.contrib.messages.middleware.MessageMiddleware", False),
+    ("django.middleware.clickjacking.XFrameOptionsMiddleware", True),
     # Last: turns a locked-out sign-in into the sign-in page saying so.
-    "axes.middleware.AxesMiddleware",
+    ("axes.middleware.AxesMiddleware", False),
 ]
+MIDDLEWARE = [path for path, _ in _MIDDLEWARE]
+API_MIDDLEWARE = [path for path, api in _MIDDLEWARE if api]
 
 ROOT_URLCONF = "orgportal.urls"
 ASGI_APPLICATION = "orgportal.asgi.application"
@@ -108,14 +113,21 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": _DATABASE}
+# Also the REST API's threads: each of its requests holds one connection to its end.
+DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=20)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # psycopg 3's pool; a pooled connection must not be persistent as well.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=2),
-        "max_size": env.int("DATABASE_POOL_MAX", default=20),
+        "max_size": DATABASE_POOL_MAX,
         "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
     }
+    # Parameters travel apart from the SQL, so psycopg prepares a statement once a
+    # pooled connection has run it prepare_threshold (5) times.
+    DATABASES["default"]["OPTIONS"]["server_side_binding"] = env.bool(
+        "DATABASE_SERVER_SIDE_BINDING", default=True
+    )
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the worker read while the web process writes; IMMEDIATE takes the write lock
     # at BEGIN so two writers queue instead of failing with "database is locked".

@@ -1,6 +1,8 @@
 """Portal forms: they parse and check the shape of input; the services check the rules
 and their errors are shown next to the same fields."""
 
+from functools import partial
+
 from django import forms
 
 from billing import pricing
@@ -8,8 +10,11 @@ from billing.models import LedgerTransaction
 from members import inputs, scopes
 from members.models import Member, Plan
 from notifications.models import Notification
+from portal import display
 
-STATUS_CHOICES = [("", "Any status")] + list(Member.Status.choices)
+STATUS_CHOICES = [("", "Any status")] + [
+    (value, display.words(value)) for value in Member.Status.values
+]
 TRI_STATE = [("", "Follow upstream"), ("yes", "Allowed"), ("no", "Blocked")]
 
 
@@ -55,7 +60,7 @@ def _plan_choices(*, blank: str | None = None, only_available: bool = True):
     choices = [
         (
             p.name,
-            f"{p.name} — {p.price / 100:,.2f} credits / 30 days"
+            f"{p.name} — {display.amount(p.price)} credits / 30 days"
             + (" (custom)" if p.is_custom else ""),
         )
         for p in plans
@@ -72,7 +77,11 @@ class MemberFilterForm(forms.Form):
             attrs={"type": "search", "placeholder": "uid, name or e-mail"}
         ),
     )
-    plan = forms.ChoiceField(label="Plan", required=False)
+    plan = forms.ChoiceField(
+        label="Plan",
+        required=False,
+        choices=partial(_plan_choices, blank="Any plan", only_available=False),
+    )
     status = forms.ChoiceField(label="Status", required=False, choices=STATUS_CHOICES)
     sort = forms.ChoiceField(
         label="Sort",
@@ -88,12 +97,6 @@ class MemberFilterForm(forms.Form):
     )
     page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["plan"].choices = _plan_choices(
-            blank="Any plan", only_available=False
-        )
-
 
 class MemberCreateForm(forms.Form):
     uid = forms.CharField(
@@ -102,7 +105,9 @@ class MemberCreateForm(forms.Form):
         help_text="The member's id in your product; letters, digits, . _ - @",
     )
     full_name = forms.CharField(label="Full name", max_length=200, required=False)
-    plan = forms.ChoiceField(label="Plan")
+    plan = forms.ChoiceField(
+        label="Plan", choices=partial(_plan_choices, blank="Choose a plan")
+    )
     auto_renew = forms.ChoiceField(
         label="Auto-renew",
         required=False,
@@ -112,10 +117,6 @@ class MemberCreateForm(forms.Form):
             ("no", "Do not renew"),
         ],
     )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["plan"].choices = _plan_choices(blank="Choose a plan")
 
     def clean_uid(self):
         uid = self.cleaned_data["uid"]
@@ -187,7 +188,8 @@ class LedgerFilterForm(forms.Form):
     kind = forms.ChoiceField(
         label="Kind",
         required=False,
-        choices=[("", "All kinds")] + list(LedgerTransaction.Kind.choices),
+        choices=[("", "All kinds")]
+        + [(value, display.words(value)) for value in LedgerTransaction.Kind.values],
     )
     uid = FilterText(label="Member uid", required=False, max_length=100)
     since = _date(

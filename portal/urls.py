@@ -1,4 +1,4 @@
-"""The staff portal's URLs, mounted at the site root."""
+"""The staff portal's URLs, mounted at the site root: one (route, view, name) row each."""
 
 from django.urls import path
 
@@ -16,92 +16,60 @@ from portal.views import settings as org
 
 app_name = "portal"
 
-urlpatterns = [
-    path("", dashboard.dashboard, name="dashboard"),
-    path("login/", auth.login_view, name="login"),
-    path("logout/", auth.logout_view, name="logout"),
+MEMBER = "members/<uid:uid>/"
+DELIVERY = "notifications/deliveries/<int:delivery_id>/"
+WEBHOOK = "webhooks/<int:endpoint_id>/"
+
+ROUTES = [
+    ("", dashboard.dashboard, "dashboard"),
+    ("login/", auth.login_view, "login"),
+    ("logout/", auth.logout_view, "logout"),
     # members
-    path("members/", members.member_list, name="members"),
-    path("members/new/", members.member_new, name="member_new"),
-    path("members/new/preview/", members.member_new_preview, name="member_new_preview"),
-    path("members/<uid:uid>/", members.member_detail, name="member"),
-    path("members/<uid:uid>/change/", members.member_change, name="member_change"),
-    path(
-        "members/<uid:uid>/change/preview/",
+    ("members/", members.member_list, "members"),
+    ("members/new/", members.member_new, "member_new"),
+    ("members/new/preview/", members.member_new_preview, "member_new_preview"),
+    (MEMBER, members.member_detail, "member"),
+    (f"{MEMBER}change/", members.member_change, "member_change"),
+    (
+        f"{MEMBER}change/preview/",
         members.member_change_preview,
-        name="member_change_preview",
+        "member_change_preview",
     ),
-    path("members/<uid:uid>/renew/", members.member_renew, name="member_renew"),
-    path("members/<uid:uid>/cancel/", members.member_cancel, name="member_cancel"),
-    path("members/<uid:uid>/delete/", members.member_delete, name="member_delete"),
-    path(
-        "members/<uid:uid>/settings/", members.member_settings, name="member_settings"
-    ),
-    path(
-        "members/<uid:uid>/keys/rotate/",
-        members.member_key_rotate,
-        name="member_key_rotate",
-    ),
-    path(
-        "members/<uid:uid>/keys/revoke/",
-        members.member_keys_revoke,
-        name="member_keys_revoke",
-    ),
-    path(
-        "members/<uid:uid>/connections/",
-        streams.member_connections,
-        name="member_connections",
-    ),
-    path(
-        "members/<uid:uid>/connections/disconnect/",
+    (f"{MEMBER}renew/", members.member_renew, "member_renew"),
+    (f"{MEMBER}cancel/", members.member_cancel, "member_cancel"),
+    (f"{MEMBER}delete/", members.member_delete, "member_delete"),
+    (f"{MEMBER}settings/", members.member_settings, "member_settings"),
+    (f"{MEMBER}keys/rotate/", members.member_key_rotate, "member_key_rotate"),
+    (f"{MEMBER}keys/revoke/", members.member_keys_revoke, "member_keys_revoke"),
+    (f"{MEMBER}connections/", streams.member_connections, "member_connections"),
+    (
+        f"{MEMBER}connections/disconnect/",
         streams.member_connections_disconnect,
-        name="member_connections_disconnect",
+        "member_connections_disconnect",
     ),
     # money
-    path("ledger/", ledger.ledger_list, name="ledger"),
-    path("ledger/export.csv", ledger.ledger_export, name="ledger_export"),
-    path(
-        "ledger/<int:transaction_id>/reverse",
-        ledger.ledger_reverse,
-        name="ledger_reverse",
-    ),
-    path("credits/", credits.credits_page, name="credits"),
-    path("credits/quote/", credits.credits_quote, name="credits_quote"),
-    path("credits/purchase/", credits.credits_purchase, name="credits_purchase"),
-    path("credits/refund/", credits.credits_refund, name="credits_refund"),
+    ("ledger/", ledger.ledger_list, "ledger"),
+    ("ledger/export.csv", ledger.ledger_export, "ledger_export"),
+    ("ledger/<int:transaction_id>/reverse", ledger.ledger_reverse, "ledger_reverse"),
+    ("credits/", credits.credits_page, "credits"),
+    ("credits/quote/", credits.credits_quote, "credits_quote"),
+    ("credits/purchase/", credits.credits_purchase, "credits_purchase"),
+    ("credits/refund/", credits.credits_refund, "credits_refund"),
     # organisation
-    path("plans/", org.plan_list, name="plans"),
-    path("plans/sync/", org.plan_sync, name="plans_sync"),
-    path("audit/", org.audit_list, name="audit"),
-    path("tokens/", org.token_list, name="tokens"),
-    path("tokens/<int:token_id>/revoke/", org.token_revoke, name="token_revoke"),
-    path("settings/", org.org_settings_view, name="settings"),
+    ("plans/", org.plan_list, "plans"),
+    ("plans/sync/", org.plan_sync, "plans_sync"),
+    ("audit/", org.audit_list, "audit"),
+    ("tokens/", org.token_list, "tokens"),
+    ("tokens/<int:token_id>/revoke/", org.token_revoke, "token_revoke"),
+    ("settings/", org.org_settings_view, "settings"),
     # notifications
-    path("notifications/", notifications.notification_list, name="notifications"),
-    path(
-        "notifications/deliveries/<int:delivery_id>/",
-        notifications.delivery_detail,
-        name="delivery",
-    ),
-    path(
-        "notifications/deliveries/<int:delivery_id>/redeliver/",
-        notifications.delivery_redeliver,
-        name="delivery_redeliver",
-    ),
-    path("webhooks/new/", notifications.webhook_new, name="webhook_new"),
-    path(
-        "webhooks/<int:endpoint_id>/edit/",
-        notifications.webhook_edit,
-        name="webhook_edit",
-    ),
-    path(
-        "webhooks/<int:endpoint_id>/rotate/",
-        notifications.webhook_rotate,
-        name="webhook_rotate",
-    ),
-    path(
-        "webhooks/<int:endpoint_id>/delete/",
-        notifications.webhook_delete,
-        name="webhook_delete",
-    ),
+    ("notifications/", notifications.notification_list, "notifications"),
+    (DELIVERY, notifications.delivery_detail, "delivery"),
+    (f"{DELIVERY}redeliver/", notifications.delivery_redeliver, "delivery_redeliver"),
+    ("webhooks/new/", notifications.webhook_new, "webhook_new"),
+    (f"{WEBHOOK}edit/", notifications.webhook_edit, "webhook_edit"),
+    (f"{WEBHOOK}rotate/", notifications.webhook_rotate, "webhook_rotate"),
+    (f"{WEBHOOK}delete/", notifications.webhook_delete, "webhook_delete"),
 ]
+
+urlpatterns = [path(route, view, name=name) for route, view, name in ROUTES]

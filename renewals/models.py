@@ -6,10 +6,10 @@ The tables keep the `members_*` names they were created with (see migration 0001
 
 from django.db import models
 
-from members.models import Member, Operation
+from members.models import Member, NewestFirst, Operation, protected_fk
 
 
-class TermAction(models.Model):
+class TermAction(NewestFirst):
     """One scheduled thing done for one member's term: a reminder, an auto-renewal or the
     expiry. The unique constraint is what makes each happen at most once per term, however
     often beat fires and however many workers race for it."""
@@ -26,27 +26,22 @@ class TermAction(models.Model):
         SKIPPED = "skipped"
         FAILED = "failed"
 
-    member = models.ForeignKey(
-        Member, on_delete=models.PROTECT, related_name="term_actions"
-    )
+    member = protected_fk(Member, "term_actions")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     term_end = models.DateTimeField(help_text="the term this action belongs to")
     days_before = models.PositiveSmallIntegerField(
         default=0, help_text="reminders: which one (7, 3, 1); 0 for the others"
     )
     status = models.CharField(max_length=16, choices=Status.choices)
-    operation = models.ForeignKey(
-        Operation, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
+    operation = protected_fk(Operation, "+", null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     detail = models.JSONField(default=dict, blank=True)
     claimed_at = models.DateTimeField()
     done_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
 
-    class Meta:
+    class Meta(NewestFirst.Meta):
         db_table = "members_termaction"
-        ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["member", "kind", "term_end", "days_before"],

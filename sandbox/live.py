@@ -30,7 +30,6 @@ in `sandbox.live_config`, what is sent in `sandbox.live_streams` (news in
 import asyncio
 import contextlib
 import hmac
-import json
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -39,6 +38,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from orgportal import clock
+from sandbox import sockets
 from sandbox.live_config import (
     QUOTES_PER_SUBSCRIPTION,
     Access,
@@ -60,19 +60,14 @@ from sandbox.live_streams import (
     wall_ms,
 )
 from sandbox.live_ticker import Scheduler
-from sandbox.state.errors import SandboxError
+from sandbox.sockets import GOING_AWAY, POLICY
 from sandbox.state.formats import format_time
 from sandbox.state.store import SandboxState
 
 __all__ = ["HUB_KEY", "Access", "Hub", "control_json", "install"]
 
 SERVER_NAME = "SANDBOX:LOCAL"
-# Seconds a closing handshake may take before the connection is cut.
-CLOSE_TIMEOUT = 2.0
-MAX_FRAME_BYTES = 1024 * 1024
-POLICY = 1008
 INTERNAL_ERROR = 1011
-GOING_AWAY = 1001
 
 
 def _message(text: str) -> bytes:
@@ -99,17 +94,7 @@ class Hub:
 
     async def serve(self, request: web.Request, path: str) -> web.StreamResponse:
         config = self.state.live
-        if time.monotonic() < config.refuse_until:
-            raise SandboxError(
-                503, "SANDBOX_FAULT", "Sandbox injected fault: upgrades refused"
-            )
-        ws = web.WebSocketResponse(
-            autoping=False,  # pings are answered here, so a stall withholds them too
-            compress=False,
-            timeout=CLOSE_TIMEOUT,
-            max_msg_size=MAX_FRAME_BYTES,
-        )
-        await ws.prepare(request)
+        ws = await sockets.accept(request, config.refuse_until)
         self._next_id += 1
         conn = Conn(
             self._next_id, path, ws, request.transport, format_time(clock.now())
@@ -165,27 +150,10 @@ class Hub:
         the closing handshake does not finish in time."""
         if message is not None:
             self.output.control(conn, _message(message))
-        conn.closing = True
-        try:
-            await asyncio.wait_for(
-                conn.ws.close(code=code, message=reason.encode()), CLOSE_TIMEOUT
-            )
-        except (TimeoutError, ConnectionError):
-            if conn.transport is not None:
-                conn.transport.abort()
+        await sockets.close(conn, code, reason)
 
-    def drop_all(self) -> None:
-        """Cut every open connection at once: no close frame."""
-        for conn in list(self.conns.values()):
-            conn.closing = True
-            if conn.transport is not None:
-                conn.transport.abort()
-
-    async def close_all(self, code: int, reason: str, message: str | None) -> None:
-        closing = [
-            self._close(conn, code, reason, message) for conn in self.conns.values()
-        ]
-        await asyncio.gather(*closing, return_exceptions=True)
+    def _closing(self, code: int, reason: str, message: str | None) -> list:
+        return [self._close(c, code, reason, message) for c in self.conns.values()]
 
     async def shutdown(self) -> None:
         """Close every connection promptly (the server is stopping)."""
@@ -193,13 +161,8 @@ class Hub:
         self.news.stop()
         if self._heartbeats is not None:
             self._heartbeats.cancel()
-        try:
-            await asyncio.wait_for(
-                self.close_all(GOING_AWAY, "server shutdown", None), CLOSE_TIMEOUT / 2
-            )
-        except TimeoutError:
-            pass
-        self.drop_all()
+        closing = self._closing(GOING_AWAY, "server shutdown", None)
+        await sockets.shut_down(closing, self.conns.values())
 
     async def _heartbeat(self) -> None:
         """`{"server_time": <ms>}` to each authenticated connection every
@@ -228,11 +191,8 @@ class Hub:
         if data.strip() == "ping":
             self.output.control(conn, b"pong")
             return
-        try:
-            body = json.loads(data)
-        except ValueError:
-            return
-        if not isinstance(body, dict):
+        body = sockets.json_object(data)
+        if body is None:
             return
         live = conn.path == "/live"
         if conn.access is None:
@@ -372,10 +332,11 @@ class Hub:
         if changes.settings:
             self.state.live_set(**changes.settings)
         if changes.drop:
-            self.drop_all()
+            sockets.cut_all(self.conns.values())
         if changes.close_error is not None:
             reason = changes.close_error
-            await self.close_all(INTERNAL_ERROR, reason, reason)
+            closing = self._closing(INTERNAL_ERROR, reason, reason)
+            await asyncio.gather(*closing, return_exceptions=True)
 
 
 # --- mounting and the control API ---------------------------------------------------

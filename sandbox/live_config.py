@@ -39,7 +39,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from sandbox.live_streams import SeriesSpec
-from sandbox.state.errors import SandboxError
+from sandbox.settings import deadlines_json, flag, integer, number, number_setting
+from sandbox.state.errors import invalid
 from sandbox.state.live_settings import LiveConfig
 from sandbox.state.members import Member
 from sandbox.synth.bars import BAR_TYPES
@@ -77,8 +78,6 @@ _INTEGERS: Mapping[str, tuple[int, int]] = {
     "subscription_rate_limit": (1, 1_000_000),
 }
 _NEWS_EVERY = (0.05, 86_400)
-# Shown as seconds left; stored as monotonic deadlines.
-_DEADLINES = {"refuse_seconds": "refuse_until", "stall_seconds": "stall_until"}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -90,32 +89,6 @@ class LiveChanges:
     close_error: str | None = None
 
 
-def _invalid(field: str, message: str) -> SandboxError:
-    return SandboxError(400, "INVALID_REQUEST", message, {"field": field})
-
-
-def _number(field: str, value: Any, low: float, high: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not low <= value <= high
-    ):
-        raise _invalid(
-            field, f"'{field}' must be a number between {low:g} and {high:g}"
-        )
-    return float(value)
-
-
-def _integer(field: str, value: Any, low: int, high: int) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not low <= value <= high
-    ):
-        raise _invalid(field, f"'{field}' must be an integer between {low} and {high}")
-    return value
-
-
 def _close_reason(value: Any) -> str:
     if value is True:
         return DEFAULT_CLOSE_ERROR
@@ -124,7 +97,7 @@ def _close_reason(value: Any) -> str:
         or not value.strip()
         or len(value.encode()) > MAX_REASON_BYTES
     ):
-        raise _invalid(
+        raise invalid(
             "close_error",
             f"'close_error' must be true or a text of 1 to {MAX_REASON_BYTES} bytes",
         )
@@ -139,30 +112,24 @@ def parse_changes(body: Mapping[str, Any], *, now: float | None = None) -> LiveC
     close_error = None
     for field, value in body.items():
         if field in _NUMBERS:
-            number = _number(field, value, *_NUMBERS[field])
-            if field in _DEADLINES:
-                settings[_DEADLINES[field]] = moment + number if number else 0.0
-            else:
-                settings[field] = number
+            settings |= number_setting(field, value, _NUMBERS[field], moment)
         elif field in _INTEGERS:
-            settings[field] = _integer(field, value, *_INTEGERS[field])
+            settings[field] = integer(field, value, *_INTEGERS[field])
         elif field == "news_every_seconds":
             settings[field] = (
-                None if value is None else _number(field, value, *_NEWS_EVERY)
+                None if value is None else number(field, value, *_NEWS_EVERY)
             )
         elif field == "phases":
             if value not in PHASES:
-                raise _invalid(field, '\'phases\' must be "spread" or "aligned"')
+                raise invalid(field, '\'phases\' must be "spread" or "aligned"')
             settings[field] = value
         elif field == "drop":
-            if not isinstance(value, bool):
-                raise _invalid(field, "'drop' must be true or false")
-            drop = value
+            drop = flag(field, value)
         elif field == "close_error":
             if value is not False and value is not None:
                 close_error = _close_reason(value)
         else:
-            raise _invalid(field, f"Unknown live setting '{field}'")
+            raise invalid(field, f"Unknown live setting '{field}'")
     return LiveChanges(settings, drop, close_error)
 
 
@@ -179,8 +146,7 @@ def config_json(config: LiveConfig, *, now: float | None = None) -> dict[str, An
         "org_ws_connections": config.org_ws_connections,
         "subscription_rate_limit": config.subscription_rate_limit,
         "subscription_rate_window_seconds": config.subscription_rate_window_seconds,
-        "refuse_seconds": round(max(0.0, config.refuse_until - moment), 3),
-        "stall_seconds": round(max(0.0, config.stall_until - moment), 3),
+        **deadlines_json(config, moment),
         "garbage_rate": config.garbage_rate,
     }
 

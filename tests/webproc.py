@@ -12,6 +12,8 @@ import httpx
 import pytest
 from django.db import connection
 
+from launcher.common import web_command
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -48,18 +50,7 @@ class Web:
     def __init__(self, env: dict, port: int) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "orgportal.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--log-level",
-                "warning",
-            ],
+            web_command(sys.executable, port, "--log-level", "warning"),
             cwd=ROOT,
             env=env,
         )

@@ -9,6 +9,8 @@ members 0011 then drops the models from members' state.
 import django.db.models.deletion
 from django.db import migrations, models
 
+from members.moved_models import content_types_moved
+
 MOVED = [
     "account",
     "ledgertransaction",
@@ -17,28 +19,6 @@ MOVED = [
     "cashrefund",
     "lotrefund",
 ]
-
-
-def _relabel(apps, schema_editor, old, new):
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    types = ContentType.objects.using(schema_editor.connection.alias)
-    for model in MOVED:
-        current = types.filter(app_label=old, model=model).first()
-        if current is None:
-            continue
-        # A row under the new label can only be one post_migrate made after a migration
-        # back; the old row carries the history, so it wins.
-        types.filter(app_label=new, model=model).delete()
-        current.app_label = new
-        current.save(update_fields=["app_label"])
-
-
-def content_types_to_billing(apps, schema_editor):
-    _relabel(apps, schema_editor, "members", "billing")
-
-
-def content_types_to_members(apps, schema_editor):
-    _relabel(apps, schema_editor, "billing", "members")
 
 
 class Migration(migrations.Migration):
@@ -147,5 +127,5 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.RunPython(content_types_to_billing, content_types_to_members),
+        content_types_moved(MOVED, to="billing"),
     ]

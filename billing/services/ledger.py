@@ -1,9 +1,20 @@
 """The credit ledger: append-only double entry in hundredths of a credit.
 
 Every money operation is one database transaction that posts one LedgerTransaction whose
-entries sum to zero. Locks are always taken in the same order: the wallet account first,
-then the member, then the operation, so concurrent operations queue instead of deadlocking.
+entries sum to zero. The wallet row is every money operation's shared lock, so it is
+taken last, by the money statements alone, and held only until commit: a member
+operation locks its member and operation rows first (`members.services.operations`),
+then holds, releases or posts on the wallet as its transaction's final statements.
+One lock order everywhere (member, operation, wallet): concurrent operations queue
+instead of deadlocking.
+
+Holds: an operation in flight reserves its charge with one conditional UPDATE of the
+wallet's `held` (`wallet_hold`), refused when the balance minus what is held cannot
+cover it; the database's CHECK constraint refuses the same, as it refuses a negative
+balance.
 """
+
+import time
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -18,11 +29,12 @@ from billing.models import (
     LotRefund,
 )
 from billing.money import credits_to_hundredths, format_amount
-from members.errors import Conflict, InsufficientCredits, NotFound, ValidationFailed
+from members.errors import Conflict, InsufficientCredits, ValidationFailed
 from members.models import Member, Operation
+from members.selectors import row_or_not_found
 from members.services.audit import audit_record
 from orgportal import clock
-from orgportal.metrics import LEDGER_OPERATIONS
+from orgportal.metrics import LEDGER_OPERATIONS, WALLET_LOCK_SECONDS
 
 WALLET = "wallet"
 PURCHASES = "external:purchases"
@@ -44,17 +56,38 @@ def account_system(code: str) -> Account:
     return account
 
 
-def account_for_member(member: Member) -> Account:
-    account, _ = Account.objects.get_or_create(
-        code=f"member:{member.pk}",
-        defaults={"kind": Account.Kind.MEMBER, "member": member},
-    )
+def account_for_member(member: Member, *, new: bool = False) -> Account:
+    """The member's account; `new`: the member was created in this transaction, so its
+    account is too. Only a settle (holding the member's row lock) creates one, so no
+    other transaction can create it meanwhile."""
+    code = f"member:{member.pk}"
+    account = None if new else Account.objects.filter(code=code).first()
+    if account is None:
+        account = Account.objects.create(
+            code=code, kind=Account.Kind.MEMBER, member=member
+        )
     return account
 
 
+def _wallet_lock_timed() -> None:
+    """Start timing this transaction's hold on the wallet row (its first wallet
+    statement) up to its commit, once per transaction."""
+    conn = transaction.get_connection()
+    hooks = conn.run_on_commit  # a new list every transaction
+    if getattr(conn, "_wallet_lock_hooks", None) is hooks:
+        return
+    conn._wallet_lock_hooks = hooks
+    started = time.perf_counter()
+    transaction.on_commit(
+        lambda: WALLET_LOCK_SECONDS.observe(time.perf_counter() - started)
+    )
+
+
 def wallet_lock() -> Account:
-    """Lock the wallet row for the rest of the transaction: the first lock of every money
-    operation."""
+    """Lock the wallet row for the rest of the transaction, for money operations that
+    must read the balance before they post (purchases, refunds, adjustments,
+    reversals)."""
+    _wallet_lock_timed()
     wallet = Account.objects.select_for_update().filter(code=WALLET).first()
     if wallet is None:
         account_system(WALLET)
@@ -63,20 +96,67 @@ def wallet_lock() -> Account:
 
 
 def wallet_available(wallet: Account) -> int:
-    return wallet.balance - selectors.wallet_holds()
+    return wallet.balance - wallet.held
+
+
+def _insufficient(amount: int, available: int) -> InsufficientCredits:
+    return InsufficientCredits(
+        f"Not enough credits: this needs {format_amount(amount)} and the wallet has "
+        f"{format_amount(available)} available. Buy credits first.",
+        details={
+            "required": format_amount(amount),
+            "available": format_amount(available),
+        },
+    )
 
 
 def require_available(wallet: Account, amount: int) -> None:
     available = wallet_available(wallet)
     if amount > available:
-        raise InsufficientCredits(
-            f"Not enough credits: this needs {format_amount(amount)} and the wallet has "
-            f"{format_amount(available)} available. Buy credits first.",
-            details={
-                "required": format_amount(amount),
-                "available": format_amount(available),
-            },
+        raise _insufficient(amount, available)
+
+
+def _wallet_update(change: int, *, covered: bool) -> tuple[int, int, int] | None:
+    """`held += change` on the wallet, with `covered`: only if the balance still covers
+    it. One statement; (id, balance, held) after it, or None if nothing was updated."""
+    table = connection.ops.quote_name(Account._meta.db_table)
+    condition = " AND balance - held >= %s" if covered else ""
+    params = [change, WALLET] + ([change] if covered else [])
+    _wallet_lock_timed()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET held = held + %s WHERE code = %s{condition} "  # noqa: S608 - table name from the model
+            "RETURNING id, balance, held",
+            params,
         )
+        return cursor.fetchone()
+
+
+def wallet_hold(amount: int) -> None:
+    """Reserve `amount` hundredths for an operation in flight: one conditional UPDATE,
+    refused (402) when the balance minus what is already held cannot cover it. Its row
+    lock lasts until commit: call it as the transaction's last statement."""
+    if amount <= 0:
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("a hold must be taken inside transaction.atomic()")
+    if _wallet_update(amount, covered=True) is None:
+        balance, held = selectors.wallet_balance(), selectors.wallet_holds()
+        raise _insufficient(amount, balance - held)
+
+
+def wallet_release(amount: int) -> Account:
+    """Release what an operation held (settled or failed; 0 for one that held nothing)
+    and return the wallet to post against. Same placement as `wallet_hold`: its row
+    lock lasts until commit."""
+    row = _wallet_update(-amount, covered=False)
+    if row is None:  # no wallet yet: nothing was ever held or bought
+        account_system(WALLET)
+        row = _wallet_update(-amount, covered=False)
+    wallet_id, balance, held = row
+    return Account(
+        pk=wallet_id, code=WALLET, kind=Account.Kind.WALLET, balance=balance, held=held
+    )
 
 
 def transaction_post(
@@ -89,8 +169,9 @@ def transaction_post(
     operation: Operation | None = None,
     reverses: LedgerTransaction | None = None,
 ) -> LedgerTransaction:
-    """Post one balanced transaction. Call inside `transaction.atomic()` holding the wallet
-    lock. Refuses an unbalanced or empty posting and a negative wallet."""
+    """Post one balanced transaction, inside `transaction.atomic()`, as one of its last
+    statements (the wallet's row is locked from here to commit). Refuses an unbalanced
+    or empty posting and a wallet below what it holds."""
     if not connection.in_atomic_block:
         raise RuntimeError("ledger postings must run inside transaction.atomic()")
     entries = [(account, amount) for account, amount in entries if amount != 0]
@@ -98,6 +179,7 @@ def transaction_post(
         raise ValueError("a ledger transaction needs at least one non-zero entry")
     if sum(amount for _, amount in entries) != 0:
         raise ValueError("a ledger transaction's entries must sum to zero")
+    _wallet_lock_timed()
     txn = LedgerTransaction.objects.create(
         kind=kind,
         memo=memo[:300],
@@ -108,7 +190,8 @@ def transaction_post(
         created_at=clock.now(),
     )
     try:
-        with transaction.atomic():
+        # No savepoint: a refusal fails the whole transaction, which is what it means.
+        with transaction.atomic(savepoint=False):
             LedgerEntry.objects.bulk_create(
                 [
                     LedgerEntry(transaction=txn, account=a, amount=amt)
@@ -122,7 +205,14 @@ def transaction_post(
                         balance=F("balance") + amount
                     )
     except IntegrityError as exc:
-        if "wallet_never_negative" in str(exc) or "CHECK constraint failed" in str(exc):
+        if any(
+            name in str(exc)
+            for name in (
+                "wallet_never_negative",
+                "wallet_holds_covered",
+                "CHECK constraint failed",
+            )
+        ):
             raise InsufficientCredits("Not enough credits in the wallet") from exc
         raise
     # The Account objects passed in now hold stale balances; read them again if needed.
@@ -130,13 +220,116 @@ def transaction_post(
     return txn
 
 
-def credits_purchase(*, credits: int, actor: str) -> CreditLot:
-    """Record credits bought, priced by volume tier on the quantity, as one lot."""
+# On PostgreSQL a settled operation's money is one statement: release the hold, post
+# the transaction and its two entries (the entries' trigger moves the balances, the
+# deferred trigger checks the sum at commit). The wallet row is locked from here to
+# COMMIT, two round trips however busy the process is.
+_SETTLE_SQL = """
+WITH wallet AS (
+    UPDATE {account} SET held = held - %(hold)s WHERE code = %(wallet)s RETURNING id
+), txn AS (
+    INSERT INTO {txn} (kind, memo, actor, member_id, operation_id, created_at)
+    SELECT %(kind)s, %(memo)s, %(actor)s, %(member)s, %(operation)s, %(at)s
+    FROM wallet WHERE %(amount)s <> 0
+    RETURNING id
+)
+INSERT INTO {entry} (transaction_id, account_id, amount)
+SELECT txn.id, wallet.id, -%(amount)s FROM txn, wallet
+UNION ALL
+SELECT txn.id, %(member_account)s, %(amount)s FROM txn
+RETURNING transaction_id
+"""
+
+
+def operation_money_settle(
+    *,
+    hold: int,
+    amount: int,
+    member_account: Account | None,
+    kind: str,
+    memo: str,
+    actor: str,
+    member: Member,
+    operation: Operation,
+) -> int | None:
+    """A settled member operation's money, as its transaction's last statements:
+    release the `hold` and post `amount` (positive: charged from the wallet to the
+    member; negative: credited back). The ledger transaction's id, None for an amount
+    of 0."""
+    if connection.vendor != "postgresql":
+        wallet = wallet_release(hold)
+        if amount == 0:
+            return None
+        return transaction_post(
+            kind=kind,
+            memo=memo,
+            actor=actor,
+            entries=[(wallet, -amount), (member_account, amount)],
+            member=member,
+            operation=operation,
+        ).pk
+    if not connection.in_atomic_block:
+        raise RuntimeError("ledger postings must run inside transaction.atomic()")
+    _wallet_lock_timed()
+    names = {
+        "account": Account._meta.db_table,
+        "txn": LedgerTransaction._meta.db_table,
+        "entry": LedgerEntry._meta.db_table,
+    }
+    sql = _SETTLE_SQL.format(
+        **{k: connection.ops.quote_name(v) for k, v in names.items()}
+    )
+    params = {
+        "hold": hold,
+        "wallet": WALLET,
+        "kind": kind,
+        "memo": memo[:300],
+        "actor": actor,
+        "member": member.pk,
+        "operation": operation.pk,
+        "at": clock.now(),
+        "amount": amount,
+        "member_account": member_account.pk if member_account else None,
+    }
+    try:
+        with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    except IntegrityError as exc:
+        if "wallet_never_negative" in str(exc) or "wallet_holds_covered" in str(exc):
+            raise InsufficientCredits("Not enough credits in the wallet") from exc
+        raise
+    if row is None:
+        if amount != 0:  # no wallet row: only a database that never bought credits
+            raise RuntimeError("the wallet account does not exist")
+        return None
+    transaction.on_commit(lambda: LEDGER_OPERATIONS.labels(kind).inc())
+    return row[0]
+
+
+def _credits_checked(credits) -> None:
     if not isinstance(credits, int) or isinstance(credits, bool) or credits < 1:
         raise ValidationFailed(
             "credits must be a whole number of at least 1",
             details={"credits": ["must be a whole number of at least 1"]},
         )
+
+
+def _post_audited(*, action: str, after: dict, **posting) -> LedgerTransaction:
+    """`transaction_post(**posting)` with its audit row (`action`, `after`)."""
+    txn = transaction_post(**posting)
+    audit_record(
+        actor=posting["actor"],
+        action=action,
+        obj=("ledger_transaction", txn.pk),
+        after=after,
+    )
+    return txn
+
+
+def credits_purchase(*, credits: int, actor: str) -> CreditLot:
+    """Record credits bought, priced by volume tier on the quantity, as one lot."""
+    _credits_checked(credits)
     if credits > pricing.MAX_PURCHASE_CREDITS:
         raise ValidationFailed(
             f"credits must be at most {pricing.MAX_PURCHASE_CREDITS:,} in one purchase",
@@ -146,7 +339,9 @@ def credits_purchase(*, credits: int, actor: str) -> CreditLot:
     amount = credits_to_hundredths(credits)
     with transaction.atomic():
         wallet = wallet_lock()
-        txn = transaction_post(
+        txn = _post_audited(
+            action="credits.purchase",
+            after={"credits": credits, "total_usd": format_amount(q.total_cents)},
             kind=LedgerTransaction.Kind.PURCHASE,
             memo=f"Bought {credits:,} credits at {format_amount(q.unit_price_cents)} USD",
             actor=actor,
@@ -159,20 +354,17 @@ def credits_purchase(*, credits: int, actor: str) -> CreditLot:
             total_cents=q.total_cents,
             created_at=txn.created_at,
         )
-        audit_record(
-            actor=actor,
-            action="credits.purchase",
-            obj=("ledger_transaction", txn.pk),
-            after={"credits": credits, "total_usd": format_amount(q.total_cents)},
-        )
     return lot
 
 
 def refund_quote(
     *, credits: int, wallet: Account | None = None
 ) -> pricing.RefundValuation:
-    wallet = wallet or account_system(WALLET)
-    available = wallet_available(wallet)
+    available = (
+        wallet_available(wallet)
+        if wallet is not None
+        else selectors.wallet_balance() - selectors.wallet_holds()
+    )
     lots = selectors.lots_unrefunded()
     refundable = pricing.refundable_amount(lots=lots, wallet_balance=available)
     amount = credits_to_hundredths(credits)
@@ -189,16 +381,14 @@ def refund_quote(
 
 def credits_refund(*, credits: int, actor: str) -> CashRefund:
     """Return credits for cash: valued at what they cost, minus the 10% fee."""
-    if not isinstance(credits, int) or isinstance(credits, bool) or credits < 1:
-        raise ValidationFailed(
-            "credits must be a whole number of at least 1",
-            details={"credits": ["must be a whole number of at least 1"]},
-        )
+    _credits_checked(credits)
     with transaction.atomic():
         wallet = wallet_lock()
         valuation = refund_quote(credits=credits, wallet=wallet)
         amount = credits_to_hundredths(credits)
-        txn = transaction_post(
+        txn = _post_audited(
+            action="credits.refund",
+            after={"credits": credits, "net_usd": format_amount(valuation.net_cents)},
             kind=LedgerTransaction.Kind.REFUND,
             memo=f"Cash refund of {credits:,} credits: {format_amount(valuation.net_cents)} USD "
             f"after a {format_amount(valuation.fee_cents)} USD fee",
@@ -218,12 +408,6 @@ def credits_refund(*, credits: int, actor: str) -> CashRefund:
                 LotRefund(lot_id=s.lot_id, refund=refund, amount=s.credits_hundredths)
                 for s in valuation.slices
             ]
-        )
-        audit_record(
-            actor=actor,
-            action="credits.refund",
-            obj=("ledger_transaction", txn.pk),
-            after={"credits": credits, "net_usd": format_amount(valuation.net_cents)},
         )
     return refund
 
@@ -245,19 +429,14 @@ def ledger_adjust(*, amount: int, reason: str, actor: str) -> LedgerTransaction:
         wallet = wallet_lock()
         if amount < 0:
             require_available(wallet, -amount)
-        txn = transaction_post(
+        return _post_audited(
+            action="ledger.adjust",
+            after={"amount": format_amount(amount), "reason": reason},
             kind=LedgerTransaction.Kind.ADJUSTMENT,
             memo=f"Adjustment: {reason}",
             actor=actor,
             entries=[(wallet, amount), (account_system(ADJUSTMENTS), -amount)],
         )
-        audit_record(
-            actor=actor,
-            action="ledger.adjust",
-            obj=("ledger_transaction", txn.pk),
-            after={"amount": format_amount(amount), "reason": reason},
-        )
-    return txn
 
 
 def transaction_reverse(
@@ -266,13 +445,13 @@ def transaction_reverse(
     """Fix a mistake the only way an append-only ledger allows: post its mirror image."""
     with transaction.atomic():
         wallet = wallet_lock()
-        original = LedgerTransaction.objects.filter(pk=transaction_id).first()
-        if original is None:
-            raise NotFound(
-                f"No ledger transaction {transaction_id}",
-                code="TRANSACTION_NOT_FOUND",
-                details={"transaction_id": transaction_id},
-            )
+        original = row_or_not_found(
+            LedgerTransaction.objects,
+            transaction_id,
+            noun="ledger transaction",
+            code="TRANSACTION_NOT_FOUND",
+            key="transaction_id",
+        )
         if original.kind != LedgerTransaction.Kind.ADJUSTMENT:
             raise Conflict(
                 "Only manual adjustments can be reversed by hand; member charges, "
@@ -292,17 +471,12 @@ def transaction_reverse(
         wallet_delta = sum(a for acc, a in entries if acc.pk == wallet.pk)
         if wallet_delta < 0:
             require_available(wallet, -wallet_delta)
-        txn = transaction_post(
+        return _post_audited(
+            action="ledger.reverse",
+            after={"reverses": original.pk, "reason": reason},
             kind=LedgerTransaction.Kind.REVERSAL,
             memo=f"Reversal of #{original.pk}: {reason}",
             actor=actor,
             entries=entries,
             reverses=original,
         )
-        audit_record(
-            actor=actor,
-            action="ledger.reverse",
-            obj=("ledger_transaction", txn.pk),
-            after={"reverses": original.pk, "reason": reason},
-        )
-    return txn

@@ -20,7 +20,6 @@ plan trims subscriptions (or closes the newest connections over a lowered limit)
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 import time
 
@@ -29,6 +28,8 @@ from redis.exceptions import RedisError
 
 from marketdata.live import closes, registry, rules
 from marketdata.live.client import Client
+from marketdata.live.connections import WebSocketGateway
+from marketdata.live.frames import json_object
 from marketdata.live.member_feed import MemberFeed
 from marketdata.live.outbox import Outbox
 from marketdata.live.pool import PooledFeed
@@ -47,7 +48,6 @@ PATHS = ("/live", "/newsfeed")
 SWEEP_EVERY_S = 1.0
 GENERATION_EVERY = 2  # sweeps between generation checks (Redis only)
 METER_EVERY = 5  # sweeps between handing traffic counts to the usage meter
-CLOSE_GRACE_S = 2.0  # a writer gets this long to send its close frame
 
 
 def ws_base_url() -> str:
@@ -57,14 +57,13 @@ def ws_base_url() -> str:
     return base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
 
 
-class LiveGateway:
+class LiveGateway(WebSocketGateway):
     def __init__(self, runtime) -> None:
+        super().__init__()
         self.runtime = runtime
         self.clients: dict[int, set[Client]] = {}  # member id -> open connections
-        self._started = False
         self._start_lock: asyncio.Lock | None = None
         self.feed = None
-        self._handlers: set[asyncio.Task] = set()  # one per open connection
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -118,50 +117,25 @@ class LiveGateway:
         for client in [c for group in self.clients.values() for c in group]:
             client.close(*closes.shutting_down())
         # Their usage is metered before the runtime's last flush.
-        handlers = list(self._handlers)
-        if handlers:
-            _, late = await asyncio.wait(handlers, timeout=CLOSE_GRACE_S + 1)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*late, return_exceptions=True)
+        late = await self._end_connections()
+        await asyncio.gather(*late, return_exceptions=True)
         await self.feed.stop()
         self._started = False
 
     # --- a connection -------------------------------------------------------------------
 
-    async def __call__(self, scope, receive, send) -> None:
-        event = await receive()
-        if event["type"] != "websocket.connect":
-            return
-        if scope["path"] not in PATHS:
-            await send({"type": "websocket.close", "code": closes.POLICY})
-            return
-        if not self._started:
-            await self.startup()
-        await send({"type": "websocket.accept"})
-        handler = asyncio.current_task()
-        self._handlers.add(handler)
-        peer = scope.get("client") or ("", 0)
-        client = Client(scope["path"], f"{peer[0]}:{peer[1]}", Outbox(send))
-        writer = asyncio.create_task(client.outbox.run())
+    def _refusal(self, scope) -> int | None:
+        return None if scope["path"] in PATHS else closes.POLICY
+
+    def _connected(self, scope, peer: str, outbox: Outbox) -> Client:
+        client = Client(scope["path"], peer, outbox)
         client.say(closes.CONNECTING)
         WS_CONNECTIONS.labels(client.path).inc()
-        reader = asyncio.create_task(self._read(client, receive))
-        try:
-            await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
-            if not writer.done():
-                client.outbox.close(closes.NORMAL, "")
-                # Gone clients make the writer fail (the server's ClientDisconnected):
-                # nothing to do about it but finish.
-                await asyncio.wait({writer}, timeout=CLOSE_GRACE_S)
-                writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
-            WS_CONNECTIONS.labels(client.path).dec()
-            await self._forget(client)
-            self._handlers.discard(handler)
+        return client
+
+    async def _disconnected(self, client: Client) -> None:
+        WS_CONNECTIONS.labels(client.path).dec()
+        await self._forget(client)
 
     async def _read(self, client: Client, receive) -> None:
         deadline = time.monotonic() + settings.MARKET_WS_FIRST_MESSAGE_SECONDS
@@ -209,11 +183,7 @@ class LiveGateway:
         if text == "ping":
             client.say("pong")
             return None
-        try:
-            message = json.loads(text)
-        except ValueError:
-            return None
-        return message if isinstance(message, dict) else None
+        return json_object(text)
 
     async def _admit(self, client: Client, token: str) -> bool:
         key_hash = hashlib.sha256(token.encode()).hexdigest()

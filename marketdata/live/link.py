@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import aiohttp
 
+from marketdata.live.frames import json_object
 from orgportal.backoff import full_jitter
 from orgportal.metrics import WS_UPSTREAM_RECONNECTS
 
@@ -196,11 +197,8 @@ class Link:
     def _frame(self, text: str) -> None:
         if text == "pong":
             return
-        try:
-            message = json.loads(text)
-        except ValueError:
-            return  # garbage: dropped, never forwarded
-        if not isinstance(message, dict):
+        message = json_object(text)
+        if message is None:
             return
         if len(message) == 1:
             if "server_time" in message:

@@ -18,12 +18,12 @@ under another server) goes through the ASGI `send`.
 """
 
 import asyncio
-import json
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 
 from marketdata.live import closes
+from marketdata.live.frames import json_object
 from orgportal.metrics import WS_CONFLATED, WS_SLOW_CLOSES
 
 SOFT = 256
@@ -41,11 +41,8 @@ def conflation_key(frame: str) -> object:
     frames that must never be dropped."""
     if not frame.startswith("{"):
         return None
-    try:
-        message = json.loads(frame)
-    except ValueError:
-        return None
-    if not isinstance(message, dict):
+    message = json_object(frame)
+    if message is None:
         return None
     if "series" in message and "code" in message:
         if len(message["series"]) != 1:  # history: never dropped

@@ -29,12 +29,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 
 from members.crypto import decrypt, encrypt
 from members.errors import Conflict, ValidationFailed
 from members.models import IdempotencyRecord, Operation
+from members.services.rows import insert_once
 from orgportal import clock
 
 KEY_MAX = 255
@@ -92,24 +93,24 @@ def idempotency_claim(
     fingerprint = request_fingerprint(method=method, path=path, body=body)
     token = uuid.uuid4().hex
     now = clock.now()
-    try:
-        with transaction.atomic():
-            record = IdempotencyRecord.objects.create(
-                scope=scope,
-                key=key,
-                method=method,
-                path=path,
-                request_hash=fingerprint,
-                status=IdempotencyRecord.Status.IN_PROGRESS,
-                claim=token,
-                lease_until=now + lease(),
-                created_at=now,
-            )
-        return Claim(record.pk, token), None
-    except IntegrityError:
-        existing = IdempotencyRecord.objects.select_related("operation").get(
-            scope=scope, key=key
+    record = insert_once(
+        IdempotencyRecord(
+            scope=scope,
+            key=key,
+            method=method,
+            path=path,
+            request_hash=fingerprint,
+            status=IdempotencyRecord.Status.IN_PROGRESS,
+            claim=token,
+            lease_until=now + lease(),
+            created_at=now,
         )
+    )
+    if record is not None:
+        return Claim(record.pk, token), None
+    existing = IdempotencyRecord.objects.select_related("operation").get(
+        scope=scope, key=key
+    )
     if existing.request_hash != fingerprint:
         raise Conflict(
             "This Idempotency-Key was already used with a different request",

@@ -40,7 +40,7 @@ def gateway_key_issue(*, member: Member, actor: str, revoke_others: bool = True)
     """Issue a new gateway key; return it in full (the only time it is ever seen)."""
     token = _gateway_jwt(member)
     now = clock.now()
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         if revoke_others:
             revoked = GatewayKey.objects.filter(member=member, revoked_at=None).update(
                 revoked_at=now

@@ -2,12 +2,13 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from members.errors import ValidationFailed
 from members.models import OrgSettings
 from members.selectors import org_settings_defaults
 from members.services.audit import audit_record
+from members.services.rows import insert_once
 from orgportal import clock
 
 
@@ -17,11 +18,7 @@ def org_settings_locked() -> OrgSettings:
     row = OrgSettings.objects.select_for_update().filter(pk=1).first()
     if row is not None:
         return row
-    try:
-        with transaction.atomic():
-            org_settings_defaults().save(force_insert=True)
-    except IntegrityError:  # created by someone else meanwhile
-        pass
+    insert_once(org_settings_defaults())  # None: created by someone else meanwhile
     return OrgSettings.objects.select_for_update().get(pk=1)
 
 

@@ -15,40 +15,39 @@ def plans_sync(*, client: OrgClient | None = None) -> list[Plan]:
     now = clock.now()
     seen: list[str] = []
     with transaction.atomic():
-        for raw in data.get("regular_plans", []):
-            tier = tiers.tier_features(raw["name"])
-            seen.append(
-                _upsert(
-                    name=raw["name"],
-                    price=_price(raw["price"]),
-                    tier=raw["name"],
-                    is_custom=False,
-                    rate_limit=tier.rate_limit,
-                    quota=tier.quota,
-                    websocket_symbols=tier.ws_subscriptions,
-                    websocket_connections=tier.websocket_connections,
-                    now=now,
-                )
-            )
-        for raw in data.get("custom_plans", []):
-            tier = tiers.tier_features(raw["feature"])
-            seen.append(
-                _upsert(
-                    name=raw["name"],
-                    price=_price(raw["price"]),
-                    tier=raw["feature"],
-                    is_custom=True,
-                    rate_limit=raw.get("rate_limit") or tier.rate_limit,
-                    quota=raw.get("quota", tier.quota) or 0,
-                    websocket_symbols=raw.get("websocket_symbols")
-                    or tier.ws_subscriptions,
-                    websocket_connections=raw.get("websocket_connections")
-                    or tier.websocket_connections,
-                    now=now,
-                )
-            )
+        for key, custom in (("regular_plans", False), ("custom_plans", True)):
+            for raw in data.get(key, []):
+                seen.append(_upsert(now=now, **_plan_fields(raw, custom=custom)))
         Plan.objects.exclude(name__in=seen).update(available=False)
     return list(Plan.objects.filter(name__in=seen))
+
+
+def plans_offered() -> list[Plan]:
+    """The plans a new member may be put on. A deployment that has never read the
+    upstream's plans (a fresh database) reads them once here; UpstreamError when the
+    upstream cannot be reached."""
+    if not Plan.objects.exists():
+        plans_sync()
+    return list(Plan.objects.filter(available=True))
+
+
+def _plan_fields(raw: dict, *, custom: bool) -> dict:
+    """A plan as upstream lists it: a regular plan's limits are its tier's; a custom
+    plan names its tier (`feature`) and may set its own limits."""
+    tier_name = raw["feature"] if custom else raw["name"]
+    tier = tiers.tier_features(tier_name)
+    own = raw if custom else {}
+    return {
+        "name": raw["name"],
+        "price": _price(raw["price"]),
+        "tier": tier_name,
+        "is_custom": custom,
+        "rate_limit": own.get("rate_limit") or tier.rate_limit,
+        "quota": own.get("quota", tier.quota) or 0,
+        "websocket_symbols": own.get("websocket_symbols") or tier.ws_subscriptions,
+        "websocket_connections": own.get("websocket_connections")
+        or tier.websocket_connections,
+    }
 
 
 def _price(value) -> int:

@@ -19,12 +19,13 @@ from django.db import transaction
 from django.db.models import F
 
 from members.crypto import decrypt
-from members.errors import Conflict, NotFound
+from members.errors import Conflict
 from members.selectors import org_settings
 from members.services.audit import audit_record
 from notifications import signing
 from notifications.email import email_destination, email_message
 from notifications.models import Delivery, DeliveryAttempt, Notification
+from notifications.selectors import delivery_get
 from orgportal import clock
 
 RETRYABLE = (Delivery.Status.PENDING, Delivery.Status.FAILED)
@@ -200,14 +201,7 @@ def _record(delivery: Delivery, sent: signing.Sent, *, manual: bool, started_at)
 def _attempt(*, delivery_id: int, manual: bool) -> tuple[Delivery, bool]:
     delivery = _claim(delivery_id=delivery_id, manual=manual)
     if delivery is None:
-        found = Delivery.objects.filter(pk=delivery_id).first()
-        if found is None:
-            raise NotFound(
-                f"No delivery {delivery_id}",
-                code="DELIVERY_NOT_FOUND",
-                details={"id": delivery_id},
-            )
-        return found, False
+        return delivery_get(delivery_id), False
     started_at = clock.now()
     if delivery.channel == Delivery.Channel.EMAIL:
         sent = _send_email(delivery)
@@ -256,15 +250,7 @@ def deliveries_retry_due(*, limit: int = 500) -> int:
 
 def delivery_redeliver(*, delivery_id: int, actor: str) -> Delivery:
     """Send a delivery again now, whatever its status (delivered and dead included)."""
-    delivery = (
-        Delivery.objects.select_related("endpoint").filter(pk=delivery_id).first()
-    )
-    if delivery is None:
-        raise NotFound(
-            f"No delivery {delivery_id}",
-            code="DELIVERY_NOT_FOUND",
-            details={"id": delivery_id},
-        )
+    delivery = delivery_get(delivery_id)
     if delivery.endpoint is not None and not delivery.endpoint.active:
         raise Conflict(
             "This delivery's webhook endpoint is deactivated; reactivate it first",

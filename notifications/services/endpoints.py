@@ -15,9 +15,10 @@ from django.conf import settings
 from django.db import transaction
 
 from members.crypto import encrypt
-from members.errors import NotFound, ValidationFailed
+from members.errors import ValidationFailed
 from members.services.audit import audit_record
 from notifications.models import Delivery, Notification, WebhookEndpoint
+from notifications.selectors import webhook_endpoint_get
 from orgportal import clock
 from outbound.addresses import Refused, check_url
 
@@ -91,30 +92,26 @@ def _valid_description(description) -> str:
     return description
 
 
+# What the audit log shows of an endpoint (never its secret).
+_AUDITED = ("url", "description", "events", "active")
+
+
 def _endpoint_audit(endpoint: WebhookEndpoint) -> dict:
-    return {
-        "url": endpoint.url,
-        "description": endpoint.description,
-        "events": endpoint.events,
-        "active": endpoint.active,
-    }
+    return {field: getattr(endpoint, field) for field in _AUDITED}
+
+
+def _audit(action: str, endpoint_id: int, *, actor: str, **before_after) -> None:
+    """The audit row of a change to an endpoint; `before`/`after` as `audit_record`."""
+    audit_record(
+        actor=actor,
+        action=f"webhook.{action}",
+        obj=("webhook_endpoint", endpoint_id),
+        **before_after,
+    )
 
 
 def _new_secret() -> str:
     return SECRET_PREFIX + secrets.token_urlsafe(32)
-
-
-def _endpoint_locked(endpoint_id: int) -> WebhookEndpoint:
-    endpoint = (
-        WebhookEndpoint.objects.select_for_update().filter(pk=endpoint_id).first()
-    )
-    if endpoint is None:
-        raise NotFound(
-            f"No webhook endpoint {endpoint_id}",
-            code="WEBHOOK_NOT_FOUND",
-            details={"id": endpoint_id},
-        )
-    return endpoint
 
 
 def _stop_pending(endpoint: WebhookEndpoint) -> None:
@@ -148,12 +145,7 @@ def webhook_endpoint_create(
             created_at=now,
             updated_at=now,
         )
-        audit_record(
-            actor=actor,
-            action="webhook.create",
-            obj=("webhook_endpoint", endpoint.pk),
-            after=_endpoint_audit(endpoint),
-        )
+        _audit("create", endpoint.pk, actor=actor, after=_endpoint_audit(endpoint))
     return endpoint, secret
 
 
@@ -183,7 +175,7 @@ def webhook_endpoint_update(
             )
         changes["active"] = active
     with transaction.atomic():
-        endpoint = _endpoint_locked(endpoint_id)
+        endpoint = webhook_endpoint_get(endpoint_id, lock=True)
         before = _endpoint_audit(endpoint)
         for field, value in changes.items():
             setattr(endpoint, field, value)
@@ -193,10 +185,10 @@ def webhook_endpoint_update(
         endpoint.save()
         if before["active"] and not endpoint.active:
             _stop_pending(endpoint)
-        audit_record(
+        _audit(
+            "update",
+            endpoint.pk,
             actor=actor,
-            action="webhook.update",
-            obj=("webhook_endpoint", endpoint.pk),
             before=before,
             after=_endpoint_audit(endpoint),
         )
@@ -209,22 +201,18 @@ def webhook_endpoint_rotate_secret(
     """A new signing secret, effective for every send from now on (retries included)."""
     secret = _new_secret()
     with transaction.atomic():
-        endpoint = _endpoint_locked(endpoint_id)
+        endpoint = webhook_endpoint_get(endpoint_id, lock=True)
         endpoint.secret_encrypted = encrypt(secret)
         endpoint.updated_at = clock.now()
         endpoint.save(update_fields=["secret_encrypted", "updated_at"])
-        audit_record(
-            actor=actor,
-            action="webhook.rotate_secret",
-            obj=("webhook_endpoint", endpoint.pk),
-        )
+        _audit("rotate_secret", endpoint.pk, actor=actor)
     return endpoint, secret
 
 
 def webhook_endpoint_delete(*, endpoint_id: int, actor: str) -> None:
     """Remove an endpoint; one with deliveries is deactivated instead, keeping its log."""
     with transaction.atomic():
-        endpoint = _endpoint_locked(endpoint_id)
+        endpoint = webhook_endpoint_get(endpoint_id, lock=True)
         before = _endpoint_audit(endpoint)
         if endpoint.deliveries.exists():
             if endpoint.active:
@@ -236,10 +224,4 @@ def webhook_endpoint_delete(*, endpoint_id: int, actor: str) -> None:
         else:
             endpoint.delete()
             after = None
-        audit_record(
-            actor=actor,
-            action="webhook.delete",
-            obj=("webhook_endpoint", endpoint_id),
-            before=before,
-            after=after,
-        )
+        _audit("delete", endpoint_id, actor=actor, before=before, after=after)

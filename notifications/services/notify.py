@@ -5,10 +5,11 @@ caller commits (`deliveries`)."""
 import datetime as dt
 import logging
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 
 from members.models import Member
 from members.selectors import org_settings
+from members.services.rows import insert_once
 from notifications.email import email_destination
 from notifications.models import Delivery, Notification, WebhookEndpoint
 from notifications.services.endpoints import EVENTS
@@ -66,47 +67,38 @@ def notify(
         for e in WebhookEndpoint.objects.filter(active=True)
         if not e.events or event in e.events
     ]
+    # (channel, endpoint, destination) of each delivery.
+    destinations = (
+        [(Delivery.Channel.EMAIL, None, email_destination(recipients))]
+        if recipients
+        else []
+    )
+    destinations += [(Delivery.Channel.WEBHOOK, e, e.url) for e in endpoints]
     now = clock.now()
-    created: list[Delivery] = []
-    try:
-        # A savepoint: a duplicate key must not break the caller's transaction.
-        with transaction.atomic():
-            notification = Notification.objects.create(
+    # The notification and its deliveries are recorded together or not at all.
+    with transaction.atomic():
+        notification = insert_once(
+            Notification(
                 event=event,
                 dedupe_key=dedupe_key,
                 member=member,
                 payload=payload,
                 created_at=now,
             )
-            # next_attempt_at = now: due at once, so if the task below is lost the beat's
-            # deliveries_retry_due sends it.
-            if recipients:
-                created.append(
-                    Delivery.objects.create(
-                        notification=notification,
-                        channel=Delivery.Channel.EMAIL,
-                        destination=email_destination(recipients),
-                        status=Delivery.Status.PENDING,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                )
-            for endpoint in endpoints:
-                created.append(
-                    Delivery.objects.create(
-                        notification=notification,
-                        channel=Delivery.Channel.WEBHOOK,
-                        endpoint=endpoint,
-                        destination=endpoint.url,
-                        status=Delivery.Status.PENDING,
-                        next_attempt_at=now,
-                        created_at=now,
-                    )
-                )
-    except IntegrityError:
-        if Notification.objects.filter(dedupe_key=dedupe_key).exists():
+        )
+        if notification is None:  # recorded meanwhile
             return None
-        raise
-    for delivery in created:
-        enqueue_after_commit("members.tasks.delivery_send", delivery.pk)
+        for channel, endpoint, destination in destinations:
+            # next_attempt_at = now: due at once, so if the task below is lost the
+            # beat's deliveries_retry_due sends it.
+            delivery = Delivery.objects.create(
+                notification=notification,
+                channel=channel,
+                endpoint=endpoint,
+                destination=destination,
+                status=Delivery.Status.PENDING,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            enqueue_after_commit("members.tasks.delivery_send", delivery.pk)
     return notification

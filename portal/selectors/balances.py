@@ -12,15 +12,15 @@ from django.core.cache import cache
 from django.db.models import F, Q, Subquery, Sum
 
 from billing.models import Account, LedgerEntry, LedgerTransaction
-from billing.money import format_amount
 from billing.selectors import wallet_account_id
 from members import selectors
+from portal import display
 
 
 def wallet_figures() -> dict[str, str]:
     """The wallet's balance, held, available and refundable amounts as the portal
-    shows them: decimal strings of credits."""
-    return {name: format_amount(v) for name, v in selectors.wallet_summary().items()}
+    shows them: credits with thousands separators."""
+    return {name: display.amount(v) for name, v in selectors.wallet_summary().items()}
 
 
 def wallet_amounts(txn_ids: list[int]) -> dict[int, int]:

@@ -14,6 +14,7 @@ from members.models import Member, Operation, Plan
 from members.selectors import org_settings
 from notifications.models import Delivery
 from orgportal import clock
+from portal import display
 from portal.selectors.balances import wallet_figures
 from portal.selectors.series import (
     balance_series,
@@ -44,7 +45,7 @@ def members_by_plan_status() -> dict:
         "rows": [
             (p, [table[p][s] for s in statuses], sum(table[p].values())) for p in plans
         ],
-        "totals": [sum(table[p][s] for p in table) for s in statuses],
+        "by_status": [(s, sum(table[p][s] for p in table)) for s in statuses],
         "total": sum(sum(v.values()) for v in table.values()),
     }
 
@@ -53,12 +54,6 @@ def renewals_upcoming(*, days: int = 7, limit: int = 20) -> list[dict]:
     """The first `limit` auto-renewals due within `days`, soonest first (price in
     hundredths). Their count and cost are the forecast's, which has no limit."""
     return selectors.renewals_due(within=dt.timedelta(days=days), limit=limit)
-
-
-def _grouped(hundredths: int) -> str:
-    """123456 → "1,234.56": hundredths of a credit with thousands separators."""
-    whole, frac = divmod(abs(hundredths), 100)
-    return f"{'-' if hundredths < 0 else ''}{whole:,}.{frac:02d}"
 
 
 def dashboard() -> dict:
@@ -88,8 +83,8 @@ def dashboard() -> dict:
             {
                 "level": "danger",
                 "text": f"Low balance: renewals due in the next {window} days cost "
-                f"{_grouped(forecast['due'])} credits and the wallet has "
-                f"{_grouped(forecast['available'])} available.",
+                f"{display.amount(forecast['due'])} credits and the wallet has "
+                f"{display.amount(forecast['available'])} available.",
                 "link": "/credits/",
                 "link_text": "Buy credits",
             }

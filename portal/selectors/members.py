@@ -139,6 +139,10 @@ def member_detail(member: Member) -> dict:
     for txn in txns:
         txn.wallet_amount = amounts.get(txn.pk, 0)
     operations = list(member.operations.order_by("-id")[:10])
+    for op in operations:
+        # An operation's amount charges (+) or credits (−) the member; the page shows
+        # what it moves into (+) or out of (−) the wallet, as the ledger does.
+        op.wallet_amount = -op.amount
     return {
         "member": member,
         "status": status_at(member.status, member.term_end, now),

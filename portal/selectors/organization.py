@@ -21,11 +21,7 @@ def plans_with_counts() -> list[Plan]:
 
 
 def audit_page(*, actor="", action="", object_id="", before=None, limit=50):
-    qs = AuditEvent.objects.all()
-    if actor:
-        qs = qs.filter(actor=actor)
-    if action:
-        qs = qs.filter(action__startswith=action)
-    if object_id:
-        qs = qs.filter(object_id=object_id)
+    """Newest first; each filter given narrows the events (`action`: a prefix)."""
+    lookups = {"actor": actor, "action__startswith": action, "object_id": object_id}
+    qs = AuditEvent.objects.filter(**{k: v for k, v in lookups.items() if v})
     return selectors.keyset_page(qs, before=before, limit=limit)

@@ -76,18 +76,45 @@ def wallet_flows_by_day(*, days: int = 30) -> dict[dt.date, tuple[int, int]]:
     return {day: (moved, -(members or 0)) for day, moved, members in rows}
 
 
+# A wallet younger than this many days, with no more transactions than
+# HISTORY_MOVES, is charted transaction by transaction: by day it would be one step.
+YOUNG_DAYS = 2
+HISTORY_MOVES = 60
+
+
 def balance_series(
     *, days: int, balance: int, flows: dict[dt.date, tuple[int, int]]
-) -> list:
-    """The wallet's closing balance on each of the last `days` days (UTC)."""
+) -> tuple[str, list]:
+    """The wallet's history for its chart, (what a point is, points): a young wallet's
+    balance after each transaction ("transaction"); else its closing balance on each
+    of the last `days` days (UTC), from the day before its first transaction when
+    that is within them ("day")."""
     today = clock.now().date()
+    first = LedgerTransaction.objects.order_by("id").values_list(
+        "created_at", flat=True
+    )[:1]
+    first_day = first[0].date() if first else today
+    if first_day > today - dt.timedelta(days=YOUNG_DAYS):
+        moves = list(
+            LedgerEntry.objects.filter(account_id=wallet_account_id())
+            .values("transaction_id")
+            .annotate(s=Sum("amount"))
+            .order_by("transaction_id")
+            .values_list("transaction_id", "s")[: HISTORY_MOVES + 1]
+        )
+        if len(moves) <= HISTORY_MOVES:
+            points, running = [("start", 0)], 0
+            for txn_id, moved in moves:
+                running += moved
+                points.append((f"#{txn_id}", running))
+            return "transaction", points
     points = []
     closing = balance
-    for i in range(days):
+    for i in range(min(days, (today - first_day).days + 2)):
         day = today - dt.timedelta(days=i)
         points.append((day.strftime("%m-%d"), closing))
         closing -= flows.get(day, (0, 0))[0]
-    return list(reversed(points))
+    return "day", list(reversed(points))
 
 
 def usage_series(*, days: int = 30) -> list:

@@ -1,40 +1,44 @@
-"""Template filters of the portal: amounts are integers in hundredths."""
+"""Template filters of the portal: amounts are integers in hundredths (portal.display
+writes every number the same way)."""
 
 import datetime as dt
 
 from django import template
 
-from billing.money import format_amount
 from orgportal import clock
+from portal import display
 
 register = template.Library()
 
 
-@register.filter
-def credits(hundredths) -> str:
-    """12345 → "123.45" (hundredths of a credit)."""
-    if hundredths is None or hundredths == "":
-        return ""
-    return format_amount(int(hundredths))
+def _blank_or(convert):
+    """The filter leaves a missing value empty."""
+
+    def filter_(value) -> str:
+        if value is None or value == "":
+            return ""
+        return convert(value)
+
+    filter_.__doc__ = convert.__doc__
+    return filter_
+
+
+# Hundredths of a credit, or US cents: 12345 → "123.45", 123456 → "1,234.56".
+register.filter("credits", _blank_or(display.amount))
+register.filter("usd", _blank_or(display.amount))
+# A wallet movement: "+" into the wallet, "−" out of it.
+register.filter("signed", _blank_or(display.signed_amount))
+register.filter("count", _blank_or(display.count))
+register.filter("words", _blank_or(display.words))
+register.filter("decimal", _blank_or(display.decimal))
 
 
 @register.filter
-def signed(hundredths) -> str:
-    """12345 → "+123.45"; -500 → "−5.00"."""
-    if hundredths is None:
+def quota(value) -> str:
+    """A monthly quota: 0 means unlimited."""
+    if value is None or value == "":
         return ""
-    value = int(hundredths)
-    text = format_amount(abs(value))
-    return f"+{text}" if value > 0 else (f"−{text}" if value < 0 else text)
-
-
-@register.filter
-def usd(cents) -> str:
-    """US cents → "1,234.50"."""
-    if cents is None:
-        return ""
-    whole, frac = divmod(abs(int(cents)), 100)
-    return f"{'-' if int(cents) < 0 else ''}{whole:,}.{frac:02d}"
+    return display.count(value) if int(value) else "unlimited"
 
 
 @register.filter

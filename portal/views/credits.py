@@ -1,14 +1,17 @@
-"""Credits: buy with a live volume-tier quote; cash refunds with the fee shown first."""
+"""Credits: buy with a live volume-tier quote; cash refunds with the fee shown first.
+Both go through a review page showing the exact total and the wallet after."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from billing import pricing
+from billing import selectors as wallet
 from billing.models import CashRefund, CreditLot
-from billing.money import format_amount
+from billing.money import credits_to_hundredths
 from billing.services import ledger
 from members.errors import ServiceError
+from portal import display
 from portal.forms import CreditsForm
 from portal.selectors import balances
 from portal.views.common import actor, form_errors_from, role_required
@@ -26,15 +29,24 @@ def _tiers() -> list[dict]:
     return rows
 
 
-def _page(request, *, purchase_form=None, refund_form=None, status=200):
+def _tier_of(credits: int) -> dict | None:
+    return next((t for t in reversed(_tiers()) if credits >= t["lowest"]), None)
+
+
+def _page(request, *, form=None, status=200):
+    """The credits page; `form` (a purchase or refund form by its prefix) shown with
+    its errors."""
+    forms = {"buy": CreditsForm(prefix="buy"), "refund": CreditsForm(prefix="refund")}
+    if form is not None:
+        forms[form.prefix] = form
     return render(
         request,
         "portal/credits.html",
         {
             "balance": balances.wallet_figures(),
             "tiers": _tiers(),
-            "purchase_form": purchase_form or CreditsForm(prefix="buy"),
-            "refund_form": refund_form or CreditsForm(prefix="refund"),
+            "purchase_form": forms["buy"],
+            "refund_form": forms["refund"],
             "lots": list(CreditLot.objects.order_by("-id")[:10]),
             "refunds": list(CashRefund.objects.order_by("-id")[:10]),
             "fee_percent": pricing.REFUND_FEE_PERCENT,
@@ -59,74 +71,137 @@ def credits_quote(request):
     if not form.is_valid():
         return render(request, "portal/credits/_quote.html", {"form": form})
     quote = pricing.quote(form.cleaned_data["credits"])
-    tier_row = next(
-        (t for t in reversed(_tiers()) if quote.credits >= t["lowest"]), None
-    )
     return render(
         request,
         "portal/credits/_quote.html",
-        {"quote": quote, "tier": tier_row, "form": form},
+        {"quote": quote, "tier": _tier_of(quote.credits), "form": form},
+    )
+
+
+def _review_then_act(request, *, prefix: str, review, act):
+    """First POST: the review page `review(credits)` describes, with the exact total
+    in USD cents to confirm. A POST confirming the total the review still gives:
+    `act(credits)`, whose text is shown back on the credits page."""
+    form = CreditsForm(request.POST, prefix=prefix)
+    if form.is_valid():
+        credits = form.cleaned_data["credits"]
+        try:
+            context = review(credits)
+            confirmed = request.POST.get("confirm_total")
+            if confirmed != str(context["total"]):
+                return render(
+                    request,
+                    "portal/credits/review.html",
+                    {
+                        **context,
+                        "credits": credits,
+                        "field": form.add_prefix("credits"),
+                        "changed": confirmed is not None,
+                    },
+                )
+            messages.success(request, act(credits))
+            return redirect("portal:credits")
+        except ServiceError as exc:
+            form_errors_from(form, exc, default_field="credits")
+    return _page(request, form=form, status=400)
+
+
+def _wallet_row(moved: int) -> tuple[str, str, str]:
+    balance = wallet.wallet_balance()
+    return (
+        "Wallet",
+        f"{display.amount(balance)} → {display.amount(balance + moved)} credits",
+        "wallet-after",
+    )
+
+
+def _purchase_review(credits: int) -> dict:
+    quote = pricing.quote(credits)
+    tier = _tier_of(credits)
+    tier_text = (
+        f" (tier {display.count(tier['lowest'])}"
+        + (f"–{display.count(tier['highest'])})" if tier["highest"] else "+)")
+        if tier
+        else ""
+    )
+    total = f"{display.amount(quote.total_cents)} USD"
+    return {
+        "title": f"Buy {display.count(credits)} credits",
+        "total": quote.total_cents,
+        "rows": [
+            ("Credits added to the wallet", display.count(credits), "review-credits"),
+            (
+                "Price per credit",
+                f"{display.amount(quote.unit_price_cents)} USD{tier_text}",
+                "review-unit",
+            ),
+            ("Total to pay", total, "review-total"),
+            _wallet_row(credits_to_hundredths(credits)),
+        ],
+        "button": f"Buy and pay {total}",
+        "danger": False,
+    }
+
+
+def _purchase(credits: int, request) -> str:
+    lot = ledger.credits_purchase(credits=credits, actor=actor(request))
+    return (
+        f"Bought {display.count(lot.credits)} credits at "
+        f"{display.amount(lot.unit_price_cents)} USD each: "
+        f"{display.amount(lot.total_cents)} USD."
+    )
+
+
+def _refund_review(credits: int) -> dict:
+    valuation = ledger.refund_quote(credits=credits)
+    net = f"{display.amount(valuation.net_cents)} USD"
+    return {
+        "title": f"Refund {display.count(credits)} credits for cash",
+        "total": valuation.net_cents,
+        "rows": [
+            ("Credits leave the wallet", display.count(credits), "review-credits"),
+            ("What they cost", f"{display.amount(valuation.gross_cents)} USD", ""),
+            (
+                f"Fee ({pricing.REFUND_FEE_PERCENT}%)",
+                f"{display.amount(valuation.fee_cents)} USD",
+                "refund-fee",
+            ),
+            ("Paid out", net, "refund-net"),
+            _wallet_row(-credits_to_hundredths(credits)),
+        ],
+        "button": f"Refund and pay out {net}",
+        "danger": True,
+    }
+
+
+def _refund(credits: int, request) -> str:
+    refund = ledger.credits_refund(credits=credits, actor=actor(request))
+    return (
+        f"Refunded {display.count(credits)} credits: "
+        f"{display.amount(refund.net_cents)} USD paid out after a "
+        f"{display.amount(refund.fee_cents)} USD fee."
     )
 
 
 @role_required("admin")
 @require_POST
 def credits_purchase(request):
-    form = CreditsForm(request.POST, prefix="buy")
-    if form.is_valid():
-        try:
-            lot = ledger.credits_purchase(
-                credits=form.cleaned_data["credits"], actor=actor(request)
-            )
-        except ServiceError as exc:
-            form_errors_from(form, exc, default_field="credits")
-        else:
-            messages.success(
-                request,
-                f"Bought {lot.credits:,} credits at "
-                f"{format_amount(lot.unit_price_cents)} USD each: "
-                f"{format_amount(lot.total_cents)} USD.",
-            )
-            return redirect("portal:credits")
-    return _page(request, purchase_form=form, status=400)
+    return _review_then_act(
+        request,
+        prefix="buy",
+        review=_purchase_review,
+        act=lambda credits: _purchase(credits, request),
+    )
 
 
 @role_required("owner")
 @require_http_methods(["GET", "POST"])
 def credits_refund(request):
-    """First POST: the valuation to confirm (gross, fee, net). Second POST, confirming
-    the same net amount: the refund."""
-    form = CreditsForm(request.POST or None, prefix="refund")
     if request.method == "GET":
         return redirect("portal:credits")
-    if not form.is_valid():
-        return _page(request, refund_form=form, status=400)
-    credits = form.cleaned_data["credits"]
-    try:
-        valuation = ledger.refund_quote(credits=credits)
-    except ServiceError as exc:
-        form_errors_from(form, exc, default_field="credits")
-        return _page(request, refund_form=form, status=400)
-    confirmed = request.POST.get("confirm_net")
-    if confirmed == str(valuation.net_cents):
-        try:
-            refund = ledger.credits_refund(credits=credits, actor=actor(request))
-        except ServiceError as exc:
-            form_errors_from(form, exc, default_field="credits")
-            return _page(request, refund_form=form, status=400)
-        messages.success(
-            request,
-            f"Refunded {credits:,} credits: {format_amount(refund.net_cents)} USD paid "
-            f"out after a {format_amount(refund.fee_cents)} USD fee.",
-        )
-        return redirect("portal:credits")
-    return render(
+    return _review_then_act(
         request,
-        "portal/credits/refund_confirm.html",
-        {
-            "credits": credits,
-            "valuation": valuation,
-            "fee_percent": pricing.REFUND_FEE_PERCENT,
-            "changed": confirmed is not None,
-        },
+        prefix="refund",
+        review=_refund_review,
+        act=lambda credits: _refund(credits, request),
     )

@@ -10,10 +10,10 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from billing.money import format_amount
 from billing.services import ledger
 from members.errors import ServiceError
 from orgportal import clock
+from portal import display
 from portal.forms import LedgerFilterForm
 from portal.selectors import ledger as reads
 from portal.views.common import actor, render_form, role_required
@@ -118,7 +118,7 @@ def ledger_reverse(request, transaction_id: int):
                 messages.success(
                     request,
                     f"Reversed #{transaction_id} as #{txn.pk}: "
-                    f"{format_amount(abs(moved))} credits "
+                    f"{display.amount(abs(moved))} credits "
                     f"{'back into' if moved > 0 else 'out of'} the wallet.",
                 )
                 return redirect("portal:ledger")

@@ -11,12 +11,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from billing.money import format_amount
 from members import inputs
 from members.errors import ServiceError
 from members.models import Member, Operation
 from members.services import operations
-from portal import charts
+from members.services.plans import plans_offered
+from members.upstream import UpstreamError
+from orgportal import clock
+from portal import charts, display
 from portal.forms import (
     ConfirmForm,
     MemberCreateForm,
@@ -42,9 +44,9 @@ from portal.views.streams import member_streams_context
 
 def _amount_text(amount: int) -> str:
     if amount > 0:
-        return f"Charged {format_amount(amount)} credits."
+        return f"Charged {display.amount(amount)} credits."
     if amount < 0:
-        return f"Credited {format_amount(-amount)} credits back."
+        return f"Credited {display.amount(-amount)} credits back."
     return "No credits moved."
 
 
@@ -96,12 +98,29 @@ def member_list(request):
 # --- create ----------------------------------------------------------------------------
 
 
+def _new_page(request, form, *, offered=True, plans_error=None, status=200):
+    return render(
+        request,
+        "portal/members/new.html",
+        {"form": form, "offered": offered, "plans_error": plans_error},
+        status=status,
+    )
+
+
 @role_required("admin")
 @require_http_methods(["GET", "POST"])
 def member_new(request):
+    try:
+        offered = bool(plans_offered())
+    except UpstreamError as exc:
+        return _new_page(
+            request, MemberCreateForm(), plans_error=exc.message, status=503
+        )
+    if not offered:
+        return _new_page(request, MemberCreateForm(), offered=False)
     form = MemberCreateForm(request.POST or None)
     if request.method == "GET" or not form.is_valid():
-        return render(request, "portal/members/new.html", {"form": form})
+        return _new_page(request, form)
     data = form.cleaned_data
     try:
         preview = operations.member_create_preview(plan=data["plan"])
@@ -129,7 +148,7 @@ def member_new(request):
             return redirect("portal:member", uid=data["uid"])
     except ServiceError as exc:
         form_errors_from(form, exc)
-        return render(request, "portal/members/new.html", {"form": form})
+        return _new_page(request, form)
     return render(
         request,
         "portal/members/confirm.html",
@@ -143,7 +162,7 @@ def member_new(request):
                 ("plan", data["plan"]),
                 ("auto_renew", request.POST.get("auto_renew", "")),
             ],
-            "button": f"Create and charge {format_amount(preview.amount)} credits",
+            "button": f"Create and charge {display.amount(preview.amount)} credits",
             "changed": confirm.is_valid(),
             "back_url": reverse("portal:members"),
         },
@@ -154,12 +173,26 @@ def member_new(request):
 @require_GET
 def member_new_preview(request):
     return _plan_preview(
-        request, lambda plan: operations.member_create_preview(plan=plan)
+        request, lambda plan: {"preview": operations.member_create_preview(plan=plan)}
     )
 
 
-def _plan_preview(request, preview_fn):
-    """The amount `preview_fn(plan)` gives for the plan in `?plan=`, as a fragment."""
+def _change_figures(uid: str, plan: str) -> dict:
+    """A plan change's preview and its breakdown, both at one instant: the new plan
+    for the paid time left, less the unused credit of what was paid, is the net
+    charge (or credit, when negative)."""
+    at = clock.now()
+    preview = operations.member_preview(uid=uid, plan=plan, at=at)
+    unused = -operations.member_cancel_preview(uid=uid, at=at).amount
+    return {
+        "preview": preview,
+        "breakdown": {"new_part": preview.amount + unused, "unused": unused},
+    }
+
+
+def _plan_preview(request, figures_fn):
+    """The figures `figures_fn(plan)` gives for the plan in `?plan=`, as a
+    fragment."""
     try:
         plan = inputs.query_text(request.GET.get("plan"))
     except ValidationError as exc:
@@ -173,10 +206,10 @@ def _plan_preview(request, preview_fn):
     if not plan:
         return render(request, "portal/members/_preview.html", {"preview": None})
     try:
-        preview = preview_fn(plan)
+        figures = figures_fn(plan)
     except ServiceError as exc:
         return render(request, "portal/members/_preview.html", {"error": exc.message})
-    return render(request, "portal/members/_preview.html", {"preview": preview})
+    return render(request, "portal/members/_preview.html", figures)
 
 
 # --- one member ------------------------------------------------------------------------
@@ -203,19 +236,20 @@ def _confirm_money(
     *,
     member: Member,
     title: str,
-    preview_fn,
+    figures_fn,
     run_fn,
     done: str,
     button: str,
     hidden=(),
     danger: bool = False,
     note: str = "",
-    template_extra: dict | None = None,
 ):
-    """GET, or a POST without a confirmed amount: show the preview. A POST confirming
-    the amount the preview still gives: act."""
+    """GET, or a POST without a confirmed amount: show the figures (`figures_fn()`:
+    the preview and what else the page shows). A POST confirming the amount the
+    preview still gives: act."""
     try:
-        preview = preview_fn()
+        figures = figures_fn()
+        preview = figures["preview"]
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("portal:member", uid=member.uid)
@@ -241,14 +275,13 @@ def _confirm_money(
             "title": title,
             "member": member,
             "action_url": request.path,
-            "preview": preview,
+            **figures,
             "hidden": list(hidden),
-            "button": button.format(amount=format_amount(abs(preview.amount))),
+            "button": button.format(amount=display.amount(abs(preview.amount))),
             "danger": danger,
             "note": note,
             "changed": request.method == "POST" and confirm.is_valid(),
             "back_url": reverse("portal:member", kwargs={"uid": member.uid}),
-            **(template_extra or {}),
         },
     )
 
@@ -267,24 +300,23 @@ def member_change(request, uid: str, member: Member):
         request,
         member=member,
         title=f"Change {member.uid}: {member.plan.name} → {plan}",
-        preview_fn=lambda: operations.member_preview(uid=uid, plan=plan),
+        figures_fn=lambda: _change_figures(uid, plan),
         run_fn=lambda: operations.member_change_plan(
             uid=uid, plan=plan, actor=actor(request)
         ),
         done=f"{uid} is now on {plan}.",
         button="Change plan",
         hidden=[("plan", plan)],
-        note="The unused part of what was paid for the current term is credited; the "
-        "new plan is charged for a full term from now.",
+        note="The unused part of what was paid for the current term is credited and "
+        "the new plan is charged for the same paid time left; the upstream starts a "
+        "new 30-day term from now.",
     )
 
 
 @role_required("admin")
 @require_GET
 def member_change_preview(request, uid: str):
-    return _plan_preview(
-        request, lambda plan: operations.member_preview(uid=uid, plan=plan)
-    )
+    return _plan_preview(request, lambda plan: _change_figures(uid, plan))
 
 
 @role_required("admin")
@@ -295,7 +327,9 @@ def member_renew(request, uid: str, member: Member):
         request,
         member=member,
         title=f"Renew {member.uid} on {member.plan.name}",
-        preview_fn=lambda: operations.member_preview(uid=uid, plan=member.plan.name),
+        figures_fn=lambda: {
+            "preview": operations.member_preview(uid=uid, plan=member.plan.name)
+        },
         run_fn=lambda: operations.member_renew(uid=uid, actor=actor(request)),
         done=f"Renewed {uid}.",
         button="Renew and charge {amount} credits",
@@ -303,54 +337,45 @@ def member_renew(request, uid: str, member: Member):
     )
 
 
-def _confirm_ending(
-    request, *, member: Member, verb: str, run_fn, done: str, note: str
-):
+def _ending_view(verb: str, done: str, run, note: str):
     """Cancel and delete both end the term now, crediting what the cancel preview
-    gives back."""
-    return _confirm_money(
-        request,
-        member=member,
-        title=f"{verb} {member.uid}",
-        preview_fn=lambda: operations.member_cancel_preview(uid=member.uid),
-        run_fn=run_fn,
-        done=done,
-        button=f"{verb} the member",
-        danger=True,
-        template_extra={"ends_now": True},
-        note=note,
-    )
+    gives back: `run(uid=, actor=)` is the service that does it."""
+
+    def view(request, uid: str, member: Member):
+        return _confirm_money(
+            request,
+            member=member,
+            title=f"{verb} {uid}",
+            figures_fn=lambda: {
+                "preview": operations.member_cancel_preview(uid=uid),
+                "ends_now": True,
+            },
+            run_fn=lambda: run(uid=uid, actor=actor(request)),
+            done=f"{done} {uid}.",
+            button=f"{verb} the member",
+            danger=True,
+            note=note,
+        )
+
+    view.__name__ = view.__qualname__ = f"member_{verb.lower()}"
+    guarded = with_live_member(hint=_HINT)(view)
+    return role_required("admin")(require_http_methods(["GET", "POST"])(guarded))
 
 
-@role_required("admin")
-@require_http_methods(["GET", "POST"])
-@with_live_member(hint=_HINT)
-def member_cancel(request, uid: str, member: Member):
-    return _confirm_ending(
-        request,
-        member=member,
-        verb="Cancel",
-        run_fn=lambda: operations.member_cancel(uid=uid, actor=actor(request)),
-        done=f"Cancelled {uid}.",
-        note="The member loses data access at once; the unused time is credited to "
-        "the wallet.",
-    )
-
-
-@role_required("admin")
-@require_http_methods(["GET", "POST"])
-@with_live_member(hint=_HINT)
-def member_delete(request, uid: str, member: Member):
-    return _confirm_ending(
-        request,
-        member=member,
-        verb="Delete",
-        run_fn=lambda: operations.member_delete(uid=uid, actor=actor(request)),
-        done=f"Deleted {uid}.",
-        note="The member is deleted upstream and its keys are revoked; its ledger "
-        "history is kept. Unused time of an active term is credited as a cancel "
-        "would.",
-    )
+member_cancel = _ending_view(
+    "Cancel",
+    "Cancelled",
+    operations.member_cancel,
+    note="The member loses data access at once; the unused time is credited to the "
+    "wallet.",
+)
+member_delete = _ending_view(
+    "Delete",
+    "Deleted",
+    operations.member_delete,
+    note="The member is deleted upstream and its keys are revoked; its ledger history "
+    "is kept. Unused time of an active term is credited as a cancel would.",
+)
 
 
 @role_required("admin")

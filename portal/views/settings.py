@@ -51,7 +51,11 @@ def plan_sync(request):
         messages.error(request, f"Could not read the upstream plan list: {exc.message}")
     else:
         messages.success(request, f"Synced {len(plans)} plans from upstream.")
-    return redirect("portal:plans")
+    # Back to the page that offered the sync (the new member form), else the plans.
+    back = request.POST.get("next") or ""
+    if back != reverse("portal:member_new"):
+        back = reverse("portal:plans")
+    return redirect(back)
 
 
 # --- audit log ------------------------------------------------------------------------

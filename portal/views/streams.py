@@ -10,7 +10,7 @@ from members import stream_selectors
 from members.errors import ServiceError
 from members.models import Member
 from members.services import streams
-from portal import charts
+from portal import charts, display
 from portal.selectors.streams import member_stream_usage
 from portal.views.common import actor, role_required, with_live_member
 
@@ -34,7 +34,7 @@ def member_streams_context(member: Member) -> dict:
             title=f"WebSocket connection minutes per day of {member.uid}, last 30 "
             "days (UTC, summed over connections)",
             unit="minutes",
-            fmt=charts.short_decimal,
+            fmt=display.decimal,
         ),
         # A deleted member's keys are revoked and its connections closed.
         **(

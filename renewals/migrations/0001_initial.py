@@ -9,29 +9,9 @@ members 0013 then drops the models from members' state.
 import django.db.models.deletion
 from django.db import migrations, models
 
+from members.moved_models import content_types_moved
+
 MOVED = ["termaction", "reconciliationrun"]
-
-
-def _relabel(apps, schema_editor, old, new):
-    ContentType = apps.get_model("contenttypes", "ContentType")
-    types = ContentType.objects.using(schema_editor.connection.alias)
-    for model in MOVED:
-        current = types.filter(app_label=old, model=model).first()
-        if current is None:
-            continue
-        # A row under the new label can only be one post_migrate made after a migration
-        # back; the old row carries the history, so it wins.
-        types.filter(app_label=new, model=model).delete()
-        current.app_label = new
-        current.save(update_fields=["app_label"])
-
-
-def content_types_to_renewals(apps, schema_editor):
-    _relabel(apps, schema_editor, "members", "renewals")
-
-
-def content_types_to_members(apps, schema_editor):
-    _relabel(apps, schema_editor, "renewals", "members")
 
 
 class Migration(migrations.Migration):
@@ -86,5 +66,5 @@ class Migration(migrations.Migration):
                 ),
             ],
         ),
-        migrations.RunPython(content_types_to_renewals, content_types_to_members),
+        content_types_moved(MOVED, to="renewals"),
     ]

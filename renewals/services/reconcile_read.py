@@ -109,17 +109,22 @@ def _busy(uids: Iterable[str]) -> set[str]:
     )
 
 
-def _compare_batch(batch: list[dict], findings: Findings) -> None:
-    if not batch:
-        return
-    uids = [raw["uid"] for raw in batch]
-    local = {
+def _live_members(uids: list[str]) -> dict[str, Member]:
+    """The members here among `uids` that are not deleted, by uid."""
+    return {
         m.uid: m
         for m in Member.objects.filter(uid__in=uids)
         .exclude(status=Member.Status.DELETED)
         .select_related("plan")
         .defer("upstream_key_encrypted")
     }
+
+
+def _compare_batch(batch: list[dict], findings: Findings) -> None:
+    if not batch:
+        return
+    uids = [raw["uid"] for raw in batch]
+    local = _live_members(uids)
     busy = _busy(uids)
     at = clock.now()
     for raw in batch:
@@ -228,13 +233,7 @@ def _report_missing(uids: list[str], findings: Findings, *, confirmed: bool) -> 
     for start in range(0, len(uids), BATCH_SIZE):
         chunk = uids[start : start + BATCH_SIZE]
         busy = _busy(chunk)
-        local = {
-            m.uid: m
-            for m in Member.objects.filter(uid__in=chunk)
-            .exclude(status=Member.Status.DELETED)
-            .select_related("plan")
-            .defer("upstream_key_encrypted")
-        }
+        local = _live_members(chunk)
         at = clock.now()
         for uid in chunk:
             findings.checked += 1

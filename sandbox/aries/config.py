@@ -1,8 +1,8 @@
 """Settings and injected faults of the simulated Aries upstream, and validation of the
 control API's `POST /_sandbox/aries` body (`sandbox.aries.control` serves it).
 
-A body is validated whole before anything changes; a bad field raises `Invalid` naming
-it (the control API answers 400 INVALID_REQUEST). Settings go back to their defaults
+A body is validated whole before anything changes; a bad field raises 400
+INVALID_REQUEST naming it (`sandbox.state.errors.invalid`). Settings go back to their defaults
 with the sandbox state's reset.
 
 Fields a POST takes:
@@ -34,7 +34,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["AriesChanges", "AriesConfig", "Invalid", "config_json", "parse_changes"]
+from sandbox.settings import deadlines_json, flag, integer, number_setting
+from sandbox.state.errors import invalid
+
+__all__ = ["AriesChanges", "AriesConfig", "config_json", "parse_changes"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -57,15 +60,6 @@ class AriesConfig:
     load_events_per_second: float = 0.0
 
 
-class Invalid(ValueError):
-    """A control API body refused whole, because of `field`."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class AriesChanges:
     settings: dict[str, Any]
@@ -86,18 +80,7 @@ _NUMBERS: Mapping[str, tuple[float, float]] = {
     "load_events_per_second": (0, 1000),
 }
 _TOKEN_SECONDS = (1, 31_536_000)
-_DEADLINES = {"refuse_seconds": "refuse_until", "stall_seconds": "stall_until"}
 _FLAGS = ("synth_news", "drop", "revoke_refresh")
-
-
-def number(field: str, value: Any, low: float, high: float) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not low <= value <= high
-    ):
-        raise Invalid(field, f"'{field}' must be a number between {low:g} and {high:g}")
-    return float(value)
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -119,45 +102,30 @@ def parse_changes(body: Mapping[str, Any], *, now: float | None = None) -> Aries
     expire_token = None
     for field, value in body.items():
         if field in _NUMBERS:
-            seconds = number(field, value, *_NUMBERS[field])
-            if field in _DEADLINES:
-                settings[_DEADLINES[field]] = moment + seconds if seconds else 0.0
-            else:
-                settings[field] = seconds
+            settings |= number_setting(field, value, _NUMBERS[field], moment)
         elif field == "token_seconds":
-            low, high = _TOKEN_SECONDS
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or not low <= value <= high
-            ):
-                raise Invalid(
-                    field, f"'{field}' must be an integer between {low} and {high}"
-                )
-            settings[field] = value
+            settings[field] = integer(field, value, *_TOKEN_SECONDS)
         elif field in _FLAGS:
-            if not isinstance(value, bool):
-                raise Invalid(field, f"'{field}' must be true or false")
             if field == "synth_news":
-                settings[field] = value
+                settings[field] = flag(field, value)
             else:
-                flags[field] = value
+                flags[field] = flag(field, value)
         elif field == "day_orders_expire_at":
             expires = None if value is None else parse_time(value)
             if value is not None and expires is None:
-                raise Invalid(
+                raise invalid(
                     field,
                     f"'{field}' must be an RFC3339 timestamp with a zone, or null",
                 )
             settings[field] = expires
         elif field == "expire_token":
             if not isinstance(value, str) or not value.strip():
-                raise Invalid(field, f"'{field}' must be a user id or an access token")
+                raise invalid(field, f"'{field}' must be a user id or an access token")
             expire_token = value.strip()
         else:
-            raise Invalid(field, f"Unknown Aries setting '{field}'")
+            raise invalid(field, f"Unknown Aries setting '{field}'")
     if flags["revoke_refresh"] and expire_token is None:
-        raise Invalid("revoke_refresh", "'revoke_refresh' needs 'expire_token'")
+        raise invalid("revoke_refresh", "'revoke_refresh' needs 'expire_token'")
     return AriesChanges(settings, flags["drop"], expire_token, flags["revoke_refresh"])
 
 
@@ -180,6 +148,5 @@ def config_json(config: AriesConfig, *, now: float | None = None) -> dict[str, A
         ),
         "garbage_rate": config.garbage_rate,
         "load_events_per_second": config.load_events_per_second,
-        "refuse_seconds": round(max(0.0, config.refuse_until - moment), 3),
-        "stall_seconds": round(max(0.0, config.stall_until - moment), 3),
+        **deadlines_json(config, moment),
     }

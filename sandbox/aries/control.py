@@ -22,6 +22,7 @@ Control API (every body validated whole before anything changes; a bad value ans
   "topics"?}` publishes a news item now.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -123,13 +124,18 @@ async def _user_create(request: web.Request) -> web.Response:
     )
 
 
-def _user(book: AriesBook, user_id: str) -> Any:
-    user = book.users.get(user_id)
-    if user is None:
+def _found(records: Mapping[str, Any], key: str, what: str, field: str) -> Any:
+    """The record `key`, or 404 <WHAT>_NOT_FOUND naming it in `details[field]`."""
+    record = records.get(key)
+    if record is None:
         raise SandboxError(
-            404, "USER_NOT_FOUND", f"User '{user_id}' not found", {"user_id": user_id}
+            404, f"{what.upper()}_NOT_FOUND", f"{what} '{key}' not found", {field: key}
         )
-    return user
+    return record
+
+
+def _user(book: AriesBook, user_id: str) -> Any:
+    return _found(book.users, user_id, "User", "user_id")
 
 
 async def _user_get(request: web.Request) -> web.Response:
@@ -151,12 +157,7 @@ async def _user_get(request: web.Request) -> web.Response:
 
 
 def _order(book: AriesBook, ord_id: str) -> Any:
-    order = book.orders.get(ord_id)
-    if order is None:
-        raise SandboxError(
-            404, "ORDER_NOT_FOUND", f"Order '{ord_id}' not found", {"ord_id": ord_id}
-        )
-    return order
+    return _found(book.orders, ord_id, "Order", "ord_id")
 
 
 async def _order_place(request: web.Request) -> web.Response:
@@ -210,14 +211,18 @@ async def _order_get(request: web.Request) -> web.Response:
     return ok({"order": order.as_json()})
 
 
+def _not_working(order: Any, action: str) -> SandboxError:
+    return SandboxError(
+        409,
+        "ORDER_NOT_WORKING",
+        f"Order '{order.id}' is {order.status}: it cannot be {action}",
+        {"ord_id": order.id, "ordStatus": order.status},
+    )
+
+
 def _refuse_done(order: Any, action: str) -> None:
     if not order.working or order.status == "PENDING_CANCEL":
-        raise SandboxError(
-            409,
-            "ORDER_NOT_WORKING",
-            f"Order '{order.id}' is {order.status}: it cannot be {action}",
-            {"ord_id": order.id, "ordStatus": order.status},
-        )
+        raise _not_working(order, action)
 
 
 async def _order_cancel(request: web.Request) -> web.Response:
@@ -241,12 +246,7 @@ async def _order_replace(request: web.Request) -> web.Response:
         raise invalid("qty", f"'qty' must be more than the filled {fmt(order.cum_qty)}")
     _refuse_done(order, "replaced")
     if order.status in ("PENDING_NEW", "PENDING_REPLACE"):
-        raise SandboxError(
-            409,
-            "ORDER_NOT_WORKING",
-            f"Order '{order.id}' is {order.status}: it cannot be replaced yet",
-            {"ord_id": order.id, "ordStatus": order.status},
-        )
+        raise _not_working(order, "replaced yet")
     _runtime(request).engine.replace(order, qty=qty, price=price)
     return ok({"order": order.as_json()})
 
@@ -264,13 +264,19 @@ async def _orders_expire(request: web.Request) -> web.Response:
 # --- prices, watchlists, news -------------------------------------------------------
 
 
-async def _price_set(request: web.Request) -> web.Response:
-    body = await json_body(request)
-    only(body, ("symbol", "price"))
+def _tradable(body: Mapping[str, Any]) -> Any:
+    """The tradable symbol the body's `symbol` names; 400 when there is none."""
     symbol = text(body, "symbol", required=True, max_length=40)
     found = tradable(symbol)
     if found is None:
         raise invalid("symbol", f"Unknown symbol '{symbol}'")
+    return found
+
+
+async def _price_set(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    only(body, ("symbol", "price"))
+    found = _tradable(body)
     if "price" not in body:
         raise invalid("price", "'price' is required (null clears the override)")
     price = amount(body, "price", required=False)
@@ -287,10 +293,7 @@ async def _watchlist_edit(request: web.Request) -> web.Response:
     book = _book(request)
     user_id = text(body, "user_id", required=True)
     action = choice(body, "action", ("ADD", "UPDATE", "REMOVE"), None).lower()
-    symbol = text(body, "symbol", required=True, max_length=40)
-    found = tradable(symbol)
-    if found is None:
-        raise invalid("symbol", f"Unknown symbol '{symbol}'")
+    found = _tradable(body)
     watchlist_id = text(body, "watchlist_id", required=False, max_length=64)
     user = _user(book, user_id)
     event = _runtime(request).watchlist_edit(

@@ -24,7 +24,6 @@ events of one change leave together and in order; a stalled sandbox writes nothi
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import random
 import time
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 from orgportal import clock
+from sandbox import sockets
 from sandbox.aries import protocol
 from sandbox.aries.book import AriesBook, Event
 from sandbox.aries.load import LoadFeed
@@ -46,7 +46,7 @@ from sandbox.aries.subscriptions import (
     unsubscribe,
 )
 from sandbox.live_streams import garbled, text_frame
-from sandbox.state.errors import SandboxError
+from sandbox.sockets import GOING_AWAY, POLICY
 from sandbox.state.formats import format_time
 from sandbox.state.store import SandboxState
 
@@ -57,10 +57,6 @@ __all__ = ["Hub"]
 
 logger = logging.getLogger(__name__)
 
-POLICY = 1008
-GOING_AWAY = 1001
-CLOSE_TIMEOUT = 2.0
-MAX_FRAME_BYTES = 1024 * 1024
 # Longest the background loop sleeps before reading the settings again, in seconds.
 IDLE_SECONDS = 0.25
 # How often synth's news is looked at, in seconds.
@@ -167,17 +163,7 @@ class Hub:
 
     async def serve(self, request: web.Request) -> web.StreamResponse:
         config = self.state.aries.config
-        if time.monotonic() < config.refuse_until:
-            raise SandboxError(
-                503, "SANDBOX_FAULT", "Sandbox injected fault: upgrades refused"
-            )
-        ws = web.WebSocketResponse(
-            autoping=False,  # answered here, so a stall withholds pongs too
-            compress=False,
-            timeout=CLOSE_TIMEOUT,
-            max_msg_size=MAX_FRAME_BYTES,
-        )
-        await ws.prepare(request)
+        ws = await sockets.accept(request, config.refuse_until)
         conn = Conn(next(self._ids), ws, request.transport)
         self.conns[conn.id] = conn
         if self._ticker is None or self._ticker.done():
@@ -233,21 +219,11 @@ class Hub:
         if conn.closing:
             return
         self.send(conn, protocol.auth_event(action, {"error": reason}))
-        conn.closing = True
-        try:
-            await asyncio.wait_for(
-                conn.ws.close(code=code, message=reason.encode()), CLOSE_TIMEOUT
-            )
-        except (TimeoutError, ConnectionError):
-            if conn.transport is not None:
-                conn.transport.abort()
+        await sockets.close(conn, code, reason)
 
     def drop_all(self) -> None:
         """Cut every open connection: no close frame."""
-        for conn in list(self.conns.values()):
-            conn.closing = True
-            if conn.transport is not None:
-                conn.transport.abort()
+        sockets.cut_all(self.conns.values())
 
     def expire(self, book: AriesBook, *, user_id: str | None, jti: str | None) -> int:
         """End the sessions of a user or of one access token with `authExpired`; how
@@ -277,20 +253,13 @@ class Hub:
             self._end(conn, "authExpired", "server shutdown", GOING_AWAY)
             for conn in list(self.conns.values())
         ]
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.gather(*closing, return_exceptions=True), CLOSE_TIMEOUT / 2
-            )
-        self.drop_all()
+        await sockets.shut_down(closing, self.conns.values())
 
     # --- messages ---------------------------------------------------------------------
 
     async def _text(self, conn: Conn, data: str) -> None:
-        try:
-            body = json.loads(data)
-        except ValueError:
-            return
-        if not isinstance(body, dict):
+        body = sockets.json_object(data)
+        if body is None:
             return
         kind = body.get("type")
         request_id = body.get("id")

@@ -3,17 +3,17 @@ field validation. A bad field raises `SandboxError` 400 INVALID_REQUEST naming i
 `details.field`, the shape of the rest of `/_sandbox`."""
 
 import ipaddress
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
 
-from sandbox.aries.config import Invalid
 from sandbox.aries.money import parse_amount
 from sandbox.aries.news import MAX_FILTER_ITEMS
-from sandbox.state.errors import SandboxError
+from sandbox.orgapi.context import ok
+from sandbox.orgapi.inputs import json_object, present
+from sandbox.state.errors import SandboxError, invalid
 
 __all__ = [
     "amount",
@@ -28,14 +28,6 @@ __all__ = [
 ]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def ok(payload: Mapping[str, Any]) -> web.Response:
-    return web.json_response({"success": True, **payload})
-
-
-def invalid(field: str, message: str) -> SandboxError:
-    return SandboxError(400, "INVALID_REQUEST", message, {"field": field})
 
 
 def _is_loopback(remote: str | None) -> bool:
@@ -55,23 +47,13 @@ def loopback_only(handler: Handler) -> Handler:
             raise SandboxError(
                 403, "FORBIDDEN", "The control API answers loopback only"
             )
-        try:
-            return await handler(request)
-        except Invalid as refused:
-            raise invalid(refused.field, refused.message) from None
+        return await handler(request)
 
     return guarded
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.read()
-    try:
-        body = json.loads(raw) if raw else None
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise invalid("body", "Request body must be a JSON object")
-    return body
+    return json_object(await request.read())
 
 
 def only(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
@@ -83,10 +65,8 @@ def only(body: Mapping[str, Any], allowed: tuple[str, ...]) -> None:
 def text(
     body: Mapping[str, Any], field: str, *, required: bool, max_length: int = 200
 ) -> str | None:
-    value = body.get(field)
+    value = present(body, field, required=required)
     if value is None:
-        if required:
-            raise invalid(field, f"'{field}' is required")
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > max_length:
         raise invalid(
@@ -107,10 +87,8 @@ def choice(
 def amount(
     body: Mapping[str, Any], field: str, *, required: bool, positive: bool = True
 ) -> Decimal | None:
-    value = body.get(field)
+    value = present(body, field, required=required)
     if value is None:
-        if required:
-            raise invalid(field, f"'{field}' is required")
         return None
     parsed = parse_amount(value, positive=positive)
     if parsed is None:

@@ -109,16 +109,7 @@ class Order:
     def as_json(self) -> dict[str, Any]:
         """The `account.order` event's data (and the snapshot's `ordersV2` entries)."""
         data = {
-            "ordId": self.id,
-            "clOrdId": self.cl_ord_id,
-            "accountId": self.account_id,
-            "symbol": self.symbol,
-            "side": self.side,
-            "type": self.type,
-            "timeInForce": self.time_in_force,
-            "qty": fmt(self.qty),
-            "price": fmt(self.price) if self.price is not None else "0",
-            "ordStatus": self.status,
+            **self.legacy_json(),
             "cumQty": fmt(self.cum_qty),
             "leavesQty": fmt(self.leaves),
             "avgPrice": fmt(self.avg_price),

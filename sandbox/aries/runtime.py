@@ -9,9 +9,10 @@ from aiohttp import web
 
 from orgportal import clock
 from sandbox.aries.book import AriesBook, Event, User
-from sandbox.aries.config import AriesChanges, Invalid
+from sandbox.aries.config import AriesChanges
 from sandbox.aries.engine import Engine
 from sandbox.aries.hub import Hub
+from sandbox.state.errors import invalid
 from sandbox.state.store import SandboxState
 
 __all__ = ["RUNTIME_KEY", "Runtime"]
@@ -43,7 +44,7 @@ class Runtime:
             else:
                 jti = book.tokens.jti_of(target)
                 if jti is None:
-                    raise Invalid(
+                    raise invalid(
                         "expire_token",
                         "'expire_token' is neither a user id nor an access token "
                         "the sandbox issued",

@@ -22,6 +22,7 @@ from sandbox.market.symbols import (
     get_search,
     get_session,
 )
+from sandbox.orgapi.context import sub_app
 from sandbox.state.store import SandboxState
 
 MARKET_PREFIX = "/v3"
@@ -29,27 +30,27 @@ MARKET_PREFIX = "/v3"
 
 def market_app(state: SandboxState) -> web.Application:
     """The `/v3` sub-application, answering for the members of `state`."""
-    app = web.Application(middlewares=[gate_middleware(state, SecondCache())])
-    app[STATE_KEY] = state
-    app.add_routes(
+    app = sub_app(
         [
-            web.get("/symbols/quotes", get_quotes),
-            web.get("/symbols/search", get_search),
-            web.get("/symbols/exchanges", get_exchanges),
-            web.get("/symbols/{symbol}/series", get_series),
-            web.get("/symbols/{symbol}/history", get_history),
-            web.get("/symbols/{symbol}/info", get_info),
-            web.get("/symbols/{symbol}/fundamentals", get_fundamentals),
-            web.get("/symbols/{symbol}/fundamentals/series", get_fundamentals_series),
-            web.get("/symbols/{symbol}/contracts", get_contracts),
-            web.get("/symbols/{symbol}/session", get_session),
-            web.get("/newsfeed", get_newsfeed),
-            web.get("/documents", get_documents),
-            web.get("/calendar/{kind}", get_calendar),
-            web.get("/screeners/{kind}", get_screener),
-            web.get("/options/list", get_options_list),
-            web.get("/options/expiration", get_options_expiration),
-            web.get("/options/strike", get_options_strike),
-        ]
+            ("GET", "/symbols/quotes", get_quotes),
+            ("GET", "/symbols/search", get_search),
+            ("GET", "/symbols/exchanges", get_exchanges),
+            ("GET", "/symbols/{symbol}/series", get_series),
+            ("GET", "/symbols/{symbol}/history", get_history),
+            ("GET", "/symbols/{symbol}/info", get_info),
+            ("GET", "/symbols/{symbol}/fundamentals", get_fundamentals),
+            ("GET", "/symbols/{symbol}/fundamentals/series", get_fundamentals_series),
+            ("GET", "/symbols/{symbol}/contracts", get_contracts),
+            ("GET", "/symbols/{symbol}/session", get_session),
+            ("GET", "/newsfeed", get_newsfeed),
+            ("GET", "/documents", get_documents),
+            ("GET", "/calendar/{kind}", get_calendar),
+            ("GET", "/screeners/{kind}", get_screener),
+            ("GET", "/options/list", get_options_list),
+            ("GET", "/options/expiration", get_options_expiration),
+            ("GET", "/options/strike", get_options_strike),
+        ],
+        [gate_middleware(state, SecondCache())],
     )
+    app[STATE_KEY] = state
     return app

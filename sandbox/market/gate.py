@@ -10,6 +10,7 @@ from aiohttp import web
 
 from orgportal import clock
 from sandbox.market.context import JSON, MEMBER_KEY, NOW_KEY, MarketError, dumps
+from sandbox.orgapi.context import http_refusal
 from sandbox.state.errors import SandboxError
 from sandbox.state.members import Member
 from sandbox.state.store import SandboxState
@@ -70,8 +71,7 @@ def gate_middleware(
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
-            code = _HTTP_CODES.get(exc.status, "HTTP_ERROR")
-            return _error_response(MarketError(exc.status, code, exc.reason))
+            return _error_response(http_refusal(exc, MarketError))
         headers = {
             "Content-Type": JSON,
             "X-RateLimit-Limit": str(member.plan.limits.rate_limit),
@@ -84,9 +84,6 @@ def gate_middleware(
         return web.Response(body=body, headers=headers)
 
     return gate
-
-
-_HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}
 
 
 def _member(state: SandboxState, request: web.Request, moment: dt.datetime) -> Member:

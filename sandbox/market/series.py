@@ -5,6 +5,7 @@ import re
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from sandbox.market.context import NOW_KEY, dumps, hold_long_poll, ms, off_loop
 from sandbox.market.params import (
@@ -55,6 +56,13 @@ def _series_body(symbol: Symbol, result: Series, now: float, abbr: bool) -> byte
     return dumps(head)[:-1] + b',"series":[' + rows.encode() + b"]}"
 
 
+def _bar_options(query: MultiMapping[str]) -> dict[str, bool]:
+    """`extended`, `dadj` and `backadjust` (or `badj`), as both endpoints take them."""
+    extended = param_bool(query, "extended", True)
+    dadj, backadjust = adjustments(query)
+    return {"extended": extended, "dadj": dadj, "backadjust": backadjust}
+
+
 def _next_bar(bar_type: str, interval: int, now: float) -> float:
     """When the bar in progress at `now` ends, or `now` + a day for longer bars."""
     if bar_type == "tick":
@@ -73,8 +81,7 @@ async def get_series(request: web.Request) -> bytes:
     bar_type = param_choice(query, "bar_type", BAR_TYPES)
     interval = param_int(query, "bar_interval", default=1, low=1, high=MAX_BAR_INTERVAL)
     count = data_points(query, features.data_points)
-    extended = param_bool(query, "extended", True)
-    dadj, backadjust = adjustments(query)
+    options = _bar_options(query)
     settlement = param_bool(query, "settlement", False)
     abbr = param_bool(query, "abbr", False)
     long_poll = param_bool(query, "long_poll", False)
@@ -92,10 +99,8 @@ async def get_series(request: web.Request) -> bytes:
         interval=interval,
         count=count,
         now=int(now),
-        extended=extended,
-        dadj=dadj,
-        backadjust=backadjust,
         settlement=settlement,
+        **options,
     )
     return _series_body(symbol, result, now, abbr)
 
@@ -134,8 +139,7 @@ async def get_history(request: web.Request) -> bytes:
     bar_type = param_choice(query, "bar_type", ("second", "minute", "hour"))
     interval = param_int(query, "bar_interval", default=1, low=1, high=MAX_BAR_INTERVAL)
     start, end = _history_start(query.get("start_date"), bar_type)
-    extended = param_bool(query, "extended", True)
-    dadj, backadjust = adjustments(query)
+    options = _bar_options(query)
     param_bool(query, "settlement", False)
     abbr = param_bool(query, "abbr", False)
     now = request[NOW_KEY]
@@ -152,8 +156,6 @@ async def get_history(request: web.Request) -> bytes:
         end=day_epoch(end),
         now=int(now),
         limit=MAX_DATA_POINTS,
-        extended=extended,
-        dadj=dadj,
-        backadjust=backadjust,
+        **options,
     )
     return _series_body(symbol, result, now, abbr)

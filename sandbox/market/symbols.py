@@ -1,6 +1,8 @@
 """Symbol handlers: quotes, search, exchanges, and per-symbol information,
 fundamentals, futures contracts and sessions."""
 
+from typing import Any
+
 from aiohttp import web
 
 from sandbox.market.context import NOW_KEY, MarketError, dumps, hold_long_poll, ms
@@ -68,18 +70,18 @@ async def get_exchanges(request: web.Request) -> bytes:
     return dumps({"total_items": len(found), "exchanges": found})
 
 
-def _no_data(symbol: Symbol, what: str) -> MarketError:
-    return MarketError(
-        404, "NO_DATA", f"No {what} for {symbol.code}", {"symbol": symbol.code}
-    )
+def _found(symbol: Symbol, body: Any, what: str) -> bytes:
+    """`body` as JSON; 404 NO_DATA (no `what` for the symbol) when it is None."""
+    if body is None:
+        raise MarketError(
+            404, "NO_DATA", f"No {what} for {symbol.code}", {"symbol": symbol.code}
+        )
+    return dumps(body)
 
 
 async def get_fundamentals(request: web.Request) -> bytes:
     symbol = path_symbol(request)
-    body = fundamentals(symbol, request[NOW_KEY])
-    if body is None:
-        raise _no_data(symbol, "fundamental data")
-    return dumps(body)
+    return _found(symbol, fundamentals(symbol, request[NOW_KEY]), "fundamental data")
 
 
 async def get_fundamentals_series(request: web.Request) -> bytes:
@@ -88,17 +90,12 @@ async def get_fundamentals_series(request: web.Request) -> bytes:
     period = param_choice(query, "period", ("quarterly", "annual"), default="quarterly")
     count = param_int(query, "limit", default=8, low=1, high=40)
     body = fundamentals_series(symbol, request[NOW_KEY], period=period, count=count)
-    if body is None:
-        raise _no_data(symbol, "fundamental data")
-    return dumps(body)
+    return _found(symbol, body, "fundamental data")
 
 
 async def get_contracts(request: web.Request) -> bytes:
     symbol = path_symbol(request)
-    body = contracts(symbol, request[NOW_KEY])
-    if body is None:
-        raise _no_data(symbol, "futures contracts")
-    return dumps(body)
+    return _found(symbol, contracts(symbol, request[NOW_KEY]), "futures contracts")
 
 
 async def get_session(request: web.Request) -> bytes:

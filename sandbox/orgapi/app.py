@@ -6,7 +6,7 @@ from aiohttp import web
 from sandbox import live
 from sandbox.aries import routes as aries
 from sandbox.market.app import MARKET_PREFIX, market_app
-from sandbox.orgapi.context import STATE_KEY, Handler
+from sandbox.orgapi.context import STATE_KEY, Handler, http_refusal
 from sandbox.orgapi.control import control_app
 from sandbox.orgapi.inputs import MAX_BODY_BYTES, too_large
 from sandbox.orgapi.organization import org_app
@@ -43,13 +43,6 @@ def _error_response(error: SandboxError) -> web.Response:
     )
 
 
-_HTTP_CODES = {
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    413: "PAYLOAD_TOO_LARGE",
-}
-
-
 @web.middleware
 async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every error leaves as the upstream's JSON error shape."""
@@ -60,8 +53,7 @@ async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResp
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, "HTTP_ERROR")
-        return _error_response(SandboxError(exc.status, code, exc.reason))
+        return _error_response(http_refusal(exc))
 
 
 @web.middleware

@@ -9,14 +9,14 @@ from aiohttp import web
 
 from orgportal import clock
 from sandbox import live
-from sandbox.orgapi.context import Handler, ok, state_of
+from sandbox.orgapi.context import Handler, ok, state_of, sub_app
 from sandbox.orgapi.inputs import (
     invalid,
     json_body,
     non_negative,
-    rate_field,
     string_field,
 )
+from sandbox.settings import number
 from sandbox.state.errors import SandboxError
 from sandbox.state.faults import FAULT_SCOPES
 from sandbox.state.formats import format_credits
@@ -49,24 +49,23 @@ def _is_loopback(remote: str | None) -> bool:
 
 
 def control_app() -> web.Application:
-    app = web.Application(middlewares=[_loopback_only])
-    app.add_routes(
+    return sub_app(
         [
-            web.get("/faults", _faults_get),
-            web.post("/faults", _faults_set),
-            web.post("/reset", _reset),
-            web.get("/state", _state_get),
-            web.post("/credits", _credits_add),
-            web.post("/members/{uid}/expire", _member_expire),
-            web.post("/plans", _plan_add),
-            web.get("/usage", _usage_get),
-            web.get("/market", _market_get),
-            web.post("/market", _market_set),
-            web.get("/live", _live_get),
-            web.post("/live", _live_set),
-        ]
+            ("GET", "/faults", _faults_get),
+            ("POST", "/faults", _faults_set),
+            ("POST", "/reset", _reset),
+            ("GET", "/state", _state_get),
+            ("POST", "/credits", _credits_add),
+            ("POST", "/members/{uid}/expire", _member_expire),
+            ("POST", "/plans", _plan_add),
+            ("GET", "/usage", _usage_get),
+            ("GET", "/market", _market_get),
+            ("POST", "/market", _market_set),
+            ("GET", "/live", _live_get),
+            ("POST", "/live", _live_set),
+        ],
+        [_loopback_only],
     )
-    return app
 
 
 def _faults_json(state: SandboxState) -> dict[str, Any]:
@@ -82,7 +81,7 @@ async def _faults_set(request: web.Request) -> web.Response:
     changes: dict[str, Any] = {}
     for field, value in body.items():
         if field in ("error_rate", "timeout_rate", "drop_rate"):
-            changes[field] = rate_field(value, field)
+            changes[field] = number(field, value, 0, 1)
         elif field == "latency_ms":
             changes[field] = non_negative(value, field, int)
         elif field == "hang_seconds":

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from sandbox.state.errors import SandboxError
+from sandbox.state.errors import SandboxError, invalid
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -26,6 +26,11 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise too_large() from None
+    return json_object(raw)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A request body that must be a JSON object."""
     try:
         body = json.loads(raw) if raw else None
     except ValueError:
@@ -35,8 +40,12 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def invalid(field: str, message: str) -> SandboxError:
-    return SandboxError(400, "INVALID_REQUEST", message, {"field": field})
+def present(body: Mapping[str, Any], field: str, *, required: bool) -> Any:
+    """The body's `field`: None when absent or null; 400 then if it is `required`."""
+    value = body.get(field)
+    if value is None and required:
+        raise invalid(field, f"'{field}' is required")
+    return value
 
 
 def string_field(
@@ -46,10 +55,8 @@ def string_field(
     required: bool,
     max_length: int | None = None,
 ) -> str | None:
-    value = body.get(field)
+    value = present(body, field, required=required)
     if value is None:
-        if required:
-            raise invalid(field, f"'{field}' is required")
         return None
     if not isinstance(value, str):
         raise invalid(field, f"'{field}' must be a string")
@@ -74,14 +81,6 @@ def query_int(
         bounds = f"between {low} and {high}" if high is not None else f">= {low}"
         raise invalid(name, f"'{name}' must be an integer {bounds}")
     return value
-
-
-def rate_field(value: Any, field: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise invalid(field, f"'{field}' must be a number between 0 and 1")
-    if not 0 <= value <= 1:
-        raise invalid(field, f"'{field}' must be a number between 0 and 1")
-    return float(value)
 
 
 def non_negative(value: Any, field: str, kind: type = float) -> Any:

@@ -5,7 +5,7 @@ import hmac
 
 from aiohttp import web
 
-from sandbox.orgapi.context import Handler, ok, state_of
+from sandbox.orgapi.context import Handler, ok, state_of, sub_app
 from sandbox.orgapi.faults import fault_middleware
 from sandbox.orgapi.inputs import json_body, query_int, string_field
 from sandbox.state.errors import SandboxError
@@ -28,19 +28,18 @@ async def _org_auth(request: web.Request, handler: Handler) -> web.StreamRespons
 
 
 def org_app() -> web.Application:
-    app = web.Application(middlewares=[_org_auth, fault_middleware])
-    app.add_routes(
+    return sub_app(
         [
-            web.get("/plans", _plans),
-            web.post("/members/create", _member_create),
-            web.get("/members", _members_list),
-            web.get("/members/{uid}", _member_get),
-            web.post("/members/{uid}/update", _member_update),
-            web.post("/members/{uid}/cancel", _member_cancel),
-            web.delete("/members/{uid}", _member_delete),
-        ]
+            ("GET", "/plans", _plans),
+            ("POST", "/members/create", _member_create),
+            ("GET", "/members", _members_list),
+            ("GET", "/members/{uid}", _member_get),
+            ("POST", "/members/{uid}/update", _member_update),
+            ("POST", "/members/{uid}/cancel", _member_cancel),
+            ("DELETE", "/members/{uid}", _member_delete),
+        ],
+        [_org_auth, fault_middleware],
     )
-    return app
 
 
 async def _plans(request: web.Request) -> web.Response:

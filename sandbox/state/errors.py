@@ -22,3 +22,8 @@ class SandboxError(Exception):
         self.message = message
         self.details = dict(details or {})
         self.headers = dict(headers or {})
+
+
+def invalid(field: str, message: str) -> SandboxError:
+    """400 INVALID_REQUEST naming the refused `field` in `details.field`."""
+    return SandboxError(400, "INVALID_REQUEST", message, {"field": field})

@@ -93,39 +93,43 @@ def contract_expiry(root: FuturesRoot, year: int, month: int) -> dt.date:
     return _third_last_business_day(year, month)
 
 
-def contract(root: FuturesRoot, month_code: str, year: int) -> Symbol:
-    month = MONTH_CODES.index(month_code) + 1
-    expiry = contract_expiry(root, year, month)
+def _futures(root: FuturesRoot, suffix: str, detail: str, **fields) -> Symbol:
+    """A tradable of `root`: its code with `suffix`, its name with `(detail)`."""
     return Symbol(
-        code=f"{root.code}{month_code}{year}",
-        name=f"{root.name} ({calendar.month_abbr[month]} {year})",
+        code=f"{root.code}{suffix}",
+        name=f"{root.name} ({detail})",
         type="futures",
         session=root.session,
         currency="USD",
         country="US",
         walk=root.walk,
         tick=root.tick,
+        root=root,
+        **fields,
+    )
+
+
+def contract(root: FuturesRoot, month_code: str, year: int) -> Symbol:
+    month = MONTH_CODES.index(month_code) + 1
+    expiry = contract_expiry(root, year, month)
+    return _futures(
+        root,
+        f"{month_code}{year}",
+        f"{calendar.month_abbr[month]} {year}",
         # Dated contracts trade a fraction of the front month's volume on average.
         minute_volume=root.minute_volume / 3,
         listed=max(root.since, expiry - dt.timedelta(days=400)),
-        root=root,
         expiry=expiry,
     )
 
 
 def continuous_contract(root: FuturesRoot) -> Symbol:
-    return Symbol(
-        code=f"{root.code}1!",
-        name=f"{root.name} (continuous: current contract in front)",
-        type="futures",
-        session=root.session,
-        currency="USD",
-        country="US",
-        walk=root.walk,
-        tick=root.tick,
+    return _futures(
+        root,
+        "1!",
+        "continuous: current contract in front",
         minute_volume=root.minute_volume,
         listed=root.since,
-        root=root,
         continuous=True,
     )
 

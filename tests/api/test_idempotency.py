@@ -13,7 +13,8 @@ from members.errors import Conflict
 from members.models import GatewayKey, IdempotencyRecord, Operation
 from members.services import idempotency, operations
 from members.services.operations import actions, execute
-from members.upstream import call_deadline_s, shared_client
+from members.upstream import shared_client
+from orgportal.upstream_http import call_deadline_s
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/organization"

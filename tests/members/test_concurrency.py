@@ -151,29 +151,30 @@ def test_the_database_itself_refuses_edits_and_unbalanced_postings(db):
     assert ledger_violations() == []
 
 
-def test_a_change_that_waited_for_the_wallet_is_dated_after_the_wait(sandbox):
-    """A renewal that read the clock before waiting for the wallet could start its term
-    before a cancel that committed first, overlapping paid terms."""
-    # given: a member, and another transaction holding the wallet lock for a while
+def test_a_change_that_waited_for_the_member_is_dated_after_the_wait(sandbox):
+    """A renewal that read the clock before waiting for the member's lock could start
+    its term before a cancel that committed first, overlapping paid terms."""
+    # given: a member, and another transaction holding its row lock for a while
     plans_sync()
     ledger.credits_purchase(credits=100, actor="tests")
     operations.member_create(uid="m1", plan="pro", actor="tests")
     locked = threading.Event()
     released_at = []
 
-    def hold_the_wallet():
+    def hold_the_member():
         from django.db import transaction
 
+        from members.models import Member
         from orgportal import clock
 
         with transaction.atomic():
-            ledger.wallet_lock()
+            Member.objects.select_for_update().get(uid="m1")
             locked.set()
             time.sleep(0.5)
             released_at.append(clock.now())
         connections.close_all()
 
-    holder = threading.Thread(target=hold_the_wallet)
+    holder = threading.Thread(target=hold_the_member)
     holder.start()
     locked.wait(5)
     # when: a cancel has to wait for it

@@ -179,7 +179,7 @@ def test_an_operation_left_pending_past_the_call_deadline_is_resolved(
 ):
     """A caller that died mid-call: once no call could still be running, the
     operation is decided by reading the member back."""
-    from members.upstream import call_deadline_s
+    from orgportal.upstream_http import call_deadline_s
 
     operations.member_create(uid="m1", plan="pro", actor="tests")
     renewed = operations.member_renew(uid="m1", actor="tests").operation

@@ -23,7 +23,7 @@ def test_owner_reviews_then_reverses_with_a_reason(owner_client, adjustment):
     review = owner_client.get(f"/ledger/{adjustment.pk}/reverse").content.decode()
     # then: what it moves and the wallet before and after
     assert "−250.00 credits" in review
-    assert "1250.00 → 1000.00 credits" in review
+    assert "1,250.00 → 1,000.00 credits" in review
     # when: confirmed without a reason, then with one
     missing = owner_client.post(f"/ledger/{adjustment.pk}/reverse", {"reason": " "})
     assert missing.status_code == 400

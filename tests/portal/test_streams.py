@@ -241,7 +241,7 @@ def test_the_page_charts_websocket_usage_and_lists_refusals_by_gateway(member):
     label = today.strftime("%m-%d")
     assert f"<title>{label}: 300 messages</title>" in html
     assert f"<title>{label}: 0.5 minutes</title>" in html
-    assert "1500 messages delivered" in html
+    assert "1,500 messages delivered" in html
     assert "1.5 minutes connected" in html
     # and the refusals by reason, most first, say which gateway refused
     start = html.index('data-testid="refusals"')

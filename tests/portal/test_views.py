@@ -158,6 +158,13 @@ def test_change_plan_charges_what_the_preview_showed(admin_client, funded, froze
     frozen.advance(dt.timedelta(days=15))  # half the term: P→U costs 5.00
     response = admin_client.get("/members/zoe/change/preview/?plan=ultra")
     assert b"5.00 credits" in response.content
+    # the review shows the breakdown: ultra for the 15 paid days left (12.50), less
+    # the unused half of pro (7.50), is the net charge
+    review = admin_client.post("/members/zoe/change/", {"plan": "ultra"})
+    assert review.context["breakdown"] == {"new_part": 1250, "unused": 750}
+    body = review.content.decode()
+    assert "12.50 credits" in body and "7.50 credits" in body
+    assert "Net charge" in body
     response = admin_client.post(
         "/members/zoe/change/", {"plan": "ultra", "confirm_amount": "500"}
     )
@@ -322,7 +329,19 @@ def test_purchase_validates_next_to_the_field(admin_client, funded):
     response = admin_client.post("/credits/purchase/", {"buy-credits": "abc"})
     assert response.status_code == 400
     assert 'id="id_buy-credits_error"' in response.content.decode()
+    # a valid quantity is reviewed first: the exact total and the wallet after
     response = admin_client.post("/credits/purchase/", {"buy-credits": "501"})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "450.90 USD" in body and "1,000.00 → 1,501.00 credits" in body
+    assert ledger.account_system(ledger.WALLET).balance == 100_000
+    # a total that no longer holds is asked again; the shown one buys
+    stale = {"buy-credits": "501", "confirm_total": "45000"}
+    response = admin_client.post("/credits/purchase/", stale)
+    assert b"The amounts changed since you looked" in response.content
+    assert ledger.account_system(ledger.WALLET).balance == 100_000
+    confirmed = {"buy-credits": "501", "confirm_total": "45090"}
+    response = admin_client.post("/credits/purchase/", confirmed)
     assert response.status_code == 302
     assert ledger.account_system(ledger.WALLET).balance == 150_100
 
@@ -332,9 +351,10 @@ def test_refund_shows_the_fee_then_refunds_on_confirm(owner_client, funded):
     body = response.content.decode()
     # 100 credits bought at 0.90: 90.00 USD, 10% fee 9.00, 81.00 paid out
     assert "90.00 USD" in body and "9.00 USD" in body and "81.00 USD" in body
+    assert "1,000.00 → 900.00 credits" in body
     assert not CashRefund.objects.exists()
     owner_client.post(
-        "/credits/refund/", {"refund-credits": "100", "confirm_net": "8100"}
+        "/credits/refund/", {"refund-credits": "100", "confirm_total": "8100"}
     )
     refund = CashRefund.objects.get()
     assert (refund.fee_cents, refund.net_cents) == (900, 8100)

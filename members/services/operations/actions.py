@@ -1,10 +1,9 @@
-"""The member changes made through the upstream Organization API: each prices itself
-and records its Operation under the wallet lock, then executes it with no transaction
-open."""
+"""The member changes made through the upstream Organization API: each locks its member,
+prices itself and records its Operation holding the charge, then executes it with no
+transaction open."""
 
 from django.db import transaction
 
-from billing.services import ledger
 from members.errors import Conflict
 from members.models import Member, Operation
 from members.selectors import org_settings
@@ -42,18 +41,7 @@ def member_create(
     full_name = name_checked(full_name)
     target = plan_for_new_term(plan)
     with transaction.atomic():
-        wallet = ledger.wallet_lock()
-        at = clock.now()  # after the lock: a wait for it must not date the change back
-        if (
-            Member.objects.filter(uid=uid)
-            .exclude(status=Member.Status.DELETED)
-            .exists()
-        ):
-            raise Conflict(
-                f"A member with uid {uid!r} already exists",
-                code="MEMBER_EXISTS",
-                details={"uid": uid},
-            )
+        at = clock.now()
         request = {"plan": target.name, "full_name": full_name}
         request["auto_renew"] = (
             org_settings().auto_renew_default
@@ -61,7 +49,6 @@ def member_create(
             else bool(auto_renew)
         )
         op = operation_record(
-            wallet=wallet,
             kind=Operation.Kind.CREATE,
             uid=uid,
             member=None,
@@ -91,11 +78,9 @@ def member_change_plan(
     target = plan_for_new_term(plan)
     changes = settings_checked(auto_renew=auto_renew, overrides=overrides)
     with transaction.atomic():
-        wallet = ledger.wallet_lock()
+        member = member_get_live(uid, lock=True)
         at = clock.now()  # after the lock: a wait for it must not date the change back
-        member = member_get_live(uid)
         op = operation_record(
-            wallet=wallet,
             kind=change_kind(member, target),
             uid=member.uid,
             member=member,
@@ -125,9 +110,8 @@ def member_cancel(
     *, uid: str, actor: str, idempotency_key: str = "", client: OrgClient | None = None
 ) -> Outcome:
     with transaction.atomic():
-        wallet = ledger.wallet_lock()
+        member = member_get_live(uid, lock=True)
         at = clock.now()  # after the lock: a wait for it must not date the change back
-        member = member_get_live(uid)
         status = status_at(member.status, member.term_end, at)
         if status != Member.Status.ACTIVE:
             raise Conflict(
@@ -135,9 +119,7 @@ def member_cancel(
                 code="MEMBER_NOT_ACTIVE",
                 details={"status": status},
             )
-        op = _record_ending(
-            Operation.Kind.CANCEL, member, wallet, at, actor, idempotency_key
-        )
+        op = _record_ending(Operation.Kind.CANCEL, member, at, actor, idempotency_key)
     return operation_execute(op, client)
 
 
@@ -147,20 +129,16 @@ def member_delete(
     """Delete upstream; an active member's unused time is credited as a cancel would be.
     The local record and its ledger history are kept, marked deleted."""
     with transaction.atomic():
-        wallet = ledger.wallet_lock()
+        member = member_get_live(uid, lock=True)
         at = clock.now()  # after the lock: a wait for it must not date the change back
-        member = member_get_live(uid)
-        op = _record_ending(
-            Operation.Kind.DELETE, member, wallet, at, actor, idempotency_key
-        )
+        op = _record_ending(Operation.Kind.DELETE, member, at, actor, idempotency_key)
     return operation_execute(op, client)
 
 
-def _record_ending(kind, member, wallet, at, actor, idempotency_key) -> Operation:
+def _record_ending(kind, member, at, actor, idempotency_key) -> Operation:
     """A cancel or delete recorded: either credits back the unused part of what was
     paid."""
     return operation_record(
-        wallet=wallet,
         kind=kind,
         uid=member.uid,
         member=member,

@@ -5,7 +5,6 @@ import datetime as dt
 
 from django.db import IntegrityError, transaction
 
-from billing.models import Account
 from billing.services import ledger
 from members.errors import Conflict, ServiceError
 from members.models import Member, Operation
@@ -43,7 +42,6 @@ def name_checked(full_name) -> str | None:
 
 def operation_record(
     *,
-    wallet: Account,
     kind: str,
     uid: str,
     member: Member | None,
@@ -53,8 +51,10 @@ def operation_record(
     idempotency_key: str,
     at: dt.datetime,
 ) -> Operation:
-    """Called inside an atomic block holding the wallet lock. Refuses a charge the
-    wallet cannot pay (402) and a second operation in flight for the member (409)."""
+    """Record `op` and hold its charge, inside the caller's atomic block, which holds the
+    member's row lock (none for a create). Refuses a second operation in flight for the
+    member (409), a create for a uid that exists (409) and a charge the wallet cannot
+    pay (402). The wallet is touched last, so its row lock lasts only to commit."""
     problem = uid_problem(uid)
     if problem:
         # Only a member recorded before the uid rule can get here; reconcile reports it.
@@ -64,8 +64,6 @@ def operation_record(
             code="UID_NOT_ADDRESSABLE",
             details={"uid": uid, "rule": UID_RULE},
         )
-    if amount > 0:
-        ledger.require_available(wallet, amount)
     expected = {}
     if member is not None:
         expected = {
@@ -74,7 +72,8 @@ def operation_record(
             "plan_end_at": member.term_end.isoformat(),
         }
     try:
-        with transaction.atomic():
+        # No savepoint: a refusal ends the whole transaction, which is what it means.
+        with transaction.atomic(savepoint=False):
             op = Operation.objects.create(
                 kind=kind,
                 member_uid=uid,
@@ -95,5 +94,18 @@ def operation_record(
             code="MEMBER_BUSY",
             details={"uid": uid},
         ) from None
+    if kind == Operation.Kind.CREATE and _member_exists(uid):
+        # Checked after the insert: a create of this uid settled while the insert
+        # waited on it is seen here.
+        raise Conflict(
+            f"A member with uid {uid!r} already exists",
+            code="MEMBER_EXISTS",
+            details={"uid": uid},
+        )
     idempotency_bind(op)
+    ledger.wallet_hold(op.hold)
     return op
+
+
+def _member_exists(uid: str) -> bool:
+    return Member.objects.filter(uid=uid).exclude(status=Member.Status.DELETED).exists()

@@ -17,11 +17,11 @@ from members.upstream import (
     OrgClient,
     UpstreamError,
     UpstreamNotFound,
-    call_deadline_s,
     shared_client,
 )
 from orgportal import clock
 from orgportal.dispatch import enqueue_after_commit
+from orgportal.upstream_http import call_deadline_s
 
 log = logging.getLogger(__name__)
 

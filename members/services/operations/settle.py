@@ -1,5 +1,5 @@
-"""Step 3 of the protocol: how an operation ends, at most once, under the wallet and
-operation locks. A confirmed operation is settled by the function for its kind: the
+"""Step 3 of the protocol: how an operation ends, at most once, under the member and
+operation locks, with the wallet's statements last. A confirmed operation is settled by the function for its kind: the
 member takes upstream's answer, a new paid term is recorded, the ledger posts the
 amount. A failed one releases its hold and charges nothing."""
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from billing import proration
-from billing.models import Account, LedgerTransaction
+from billing.models import LedgerTransaction
 from billing.money import format_amount
 from billing.services import ledger
 from members import schedule
@@ -39,11 +39,16 @@ class Outcome:
         return self.operation.status == Operation.Status.SUCCEEDED
 
 
-@dataclass
-class _Settled:
-    member: Member
-    ledger_transaction: LedgerTransaction | None
-    api_key: str | None = None
+@dataclass(frozen=True)
+class _Kind:
+    """How an operation of one kind settles: `apply` makes the member what upstream now
+    reports (returning it and a gateway key issued, if any); the ledger posts the
+    amount as `ledger_kind` with `memo` (formatted with uid, plan and from_plan)."""
+
+    apply: Callable[..., tuple[Member, str | None]]
+    ledger_kind: str
+    memo: str
+    creates: bool = False  # the member (and so its ledger account) is new
 
 
 def parse_time(value: str) -> dt.datetime:
@@ -57,24 +62,29 @@ def parse_time(value: str) -> dt.datetime:
 
 def operation_settle(op: Operation, upstream: dict | None) -> Outcome:
     """Settle `op`, which upstream applied; `upstream` is the member as upstream answered
-    or reads it back (None once deleted there)."""
+    or reads it back (None once deleted there). Locks in the one order: the member, the
+    operation, then the wallet, whose statements come last."""
     with transaction.atomic():
-        wallet = ledger.wallet_lock()
-        op = Operation.objects.select_for_update().get(pk=op.pk)
+        member = _member_locked(op.member_id)
+        op = Operation.objects.select_for_update(of=("self",)).get(pk=op.pk)
         if op.status not in Operation.IN_FLIGHT:  # settled by someone else meanwhile
             return Outcome(operation=op, member=op.member)
         now = clock.now()
-        member = (
-            Member.objects.select_for_update()
-            .select_related("plan")
-            .get(pk=op.member_id)
-            if op.member_id
-            else None
-        )
         before = _snapshot(member) if member else None
-        settled = _SETTLE[op.kind](op, member, upstream, wallet=wallet, now=now)
-        member = settled.member
-        txn = settled.ledger_transaction
+        kind = _KINDS[op.kind]
+        member, api_key = kind.apply(op, member, upstream, now=now)
+        if not kind.creates:
+            member.updated_at = now
+            member.save()
+        hold = op.hold
+        op.status = Operation.Status.SUCCEEDED
+        op.hold = 0
+        op.result = _redacted(upstream)
+        op.resolved_at = now
+        op.save(update_fields=["status", "hold", "result", "resolved_at", "member"])
+        account = (
+            ledger.account_for_member(member, new=kind.creates) if op.amount else None
+        )
         audit_record(
             actor=op.actor,
             action=f"member.{op.kind}",
@@ -83,225 +93,155 @@ def operation_settle(op: Operation, upstream: dict | None) -> Outcome:
             after={
                 **_snapshot(member),
                 "amount": format_amount(op.amount),
-                "ledger_transaction": txn.pk if txn else None,
                 "operation": op.pk,
             },
         )
+        # Last: the money, the only statements that lock the wallet.
+        ledger.operation_money_settle(
+            hold=hold,
+            amount=op.amount,
+            member_account=account,
+            kind=kind.ledger_kind,
+            memo=kind.memo.format(
+                uid=member.uid,
+                plan=member.plan.name,
+                from_plan=op.expected.get("plan"),
+            ),
+            actor=op.actor,
+            member=member,
+            operation=op,
+        )
     transaction.on_commit(lambda: MEMBER_OPERATIONS.labels(op.kind, "succeeded").inc())
     transaction.on_commit(lambda: cache_events.member_changed(member.pk))
-    return Outcome(operation=op, member=member, api_key=settled.api_key)
+    return Outcome(operation=op, member=member, api_key=api_key)
+
+
+def _member_locked(member_id: int | None) -> Member | None:
+    if member_id is None:
+        return None
+    # Its plan is read after the lock (see `state.member_get_live`).
+    return Member.objects.select_for_update().get(pk=member_id)
 
 
 def _settle_create(
-    op: Operation, member: None, upstream: dict, *, wallet: Account, now: dt.datetime
-) -> _Settled:
+    op: Operation, member: None, upstream: dict, *, now: dt.datetime
+) -> tuple[Member, str]:
     """The member is recorded as upstream created it, with its first gateway key."""
-    fields = _upstream_fields(upstream)
-    member = Member.objects.create(
+    member = Member(
         uid=op.member_uid,
         term_start=op.started_at,
         upstream_key_encrypted=encrypt(upstream.get("api_key") or ""),
         auto_renew=op.request.get("auto_renew", True),
         created_at=now,
         updated_at=now,
-        **fields,
+        **_upstream_fields(upstream),
     )
+    _reminders_restart(member)
+    member.save(force_insert=True)
     op.member = member
     _term_record(op, member, now)
-    settled = _succeeded(
-        op,
-        member,
-        upstream,
-        wallet=wallet,
-        now=now,
-        ledger_kind=LedgerTransaction.Kind.MEMBER_CREATE,
-        memo=f"Created {member.uid} on {member.plan.name}",
-    )
-    settled.api_key = gateway_key_issue(member=member, actor=op.actor)
+    api_key = gateway_key_issue(member=member, actor=op.actor, revoke_others=False)
     # The response carrying the key may be lost; a retry with the same key shows it.
-    idempotency_keep_issued_key(op, settled.api_key)
-    return settled
+    idempotency_keep_issued_key(op, api_key)
+    return member, api_key
 
 
 def _settle_change(
-    op: Operation, member: Member, upstream: dict, *, wallet: Account, now: dt.datetime
-) -> _Settled:
+    op: Operation, member: Member, upstream: dict, *, now: dt.datetime
+) -> tuple[Member, None]:
     """Another plan: what was paid ends at the change, prorated into its amount, and the
     new plan's term starts then."""
     _terms_close(member, op.started_at)
     member.term_start = op.started_at
-    return _new_term(
-        op,
-        member,
-        upstream,
-        wallet=wallet,
-        now=now,
-        ledger_kind=LedgerTransaction.Kind.MEMBER_CHANGE,
-        memo=lambda m: f"{m.uid}: {op.expected.get('plan')} → {m.plan.name}, prorated",
-    )
+    return _new_term(op, member, upstream, now=now), None
 
 
 def _settle_renew(
-    op: Operation, member: Member, upstream: dict, *, wallet: Account, now: dt.datetime
-) -> _Settled:
+    op: Operation, member: Member, upstream: dict, *, now: dt.datetime
+) -> tuple[Member, None]:
     """The same plan for another term, paid in full; the term's end is upstream's."""
     terms = paid_terms(open_terms(member, op.started_at))
     was_active = op.expected.get("status") == Member.Status.ACTIVE
     member.term_start, _ = proration.renewal_period(
         terms if was_active else [], at=op.started_at
     )
-    return _new_term(
-        op,
-        member,
-        upstream,
-        wallet=wallet,
-        now=now,
-        ledger_kind=LedgerTransaction.Kind.MEMBER_RENEW,
-        memo=lambda m: f"Renewed {m.uid} on {m.plan.name}",
-    )
+    return _new_term(op, member, upstream, now=now), None
 
 
 def _new_term(
-    op: Operation,
-    member: Member,
-    upstream: dict,
-    *,
-    wallet: Account,
-    now: dt.datetime,
-    ledger_kind: str,
-    memo: Callable[[Member], str],
-) -> _Settled:
-    """A change or renewal settled: the member as upstream now reports it, its new
-    term recorded, the charge posted (its memo written of the member on its new
-    plan)."""
-    _member_take_upstream(member, upstream, request=op.request, now=now)
+    op: Operation, member: Member, upstream: dict, *, now: dt.datetime
+) -> Member:
+    """A change or renewal: the member as upstream now reports it, with the local
+    settings sent with the change, and its new term recorded."""
+    for name, value in _upstream_fields(upstream, known=member.plan).items():
+        setattr(member, name, value)
+    if upstream.get("api_key"):
+        member.upstream_key_encrypted = encrypt(upstream["api_key"])
+    settings_apply(member, op.request)
+    _reminders_restart(member)
     _term_record(op, member, now)
-    return _succeeded(
-        op,
-        member,
-        upstream,
-        wallet=wallet,
-        now=now,
-        ledger_kind=ledger_kind,
-        memo=memo(member),
-    )
+    return member
 
 
 def _settle_cancel(
-    op: Operation,
-    member: Member,
-    upstream: dict | None,
-    *,
-    wallet: Account,
-    now: dt.datetime,
-) -> _Settled:
+    op: Operation, member: Member, upstream: dict | None, *, now: dt.datetime
+) -> tuple[Member, None]:
     """The unused time of what was paid is credited; access ends when upstream says."""
-    if op.amount != 0:
-        _terms_close(member, op.started_at)
+    _ending(op, member, Member.Status.CANCELLED)
     if upstream is not None:
         member.term_end = parse_time(upstream["plan_end_at"])
     else:
         member.term_end = min(member.term_end, op.started_at)
-    member.status = Member.Status.CANCELLED
-    member.updated_at = now
-    member.save()
-    return _succeeded(
-        op,
-        member,
-        upstream,
-        wallet=wallet,
-        now=now,
-        ledger_kind=LedgerTransaction.Kind.MEMBER_CANCEL,
-        memo=f"Cancelled {member.uid}: unused time credited",
-    )
+    return member, None
 
 
 def _settle_delete(
-    op: Operation, member: Member, upstream: None, *, wallet: Account, now: dt.datetime
-) -> _Settled:
+    op: Operation, member: Member, upstream: None, *, now: dt.datetime
+) -> tuple[Member, None]:
     """Credited as a cancel would be; the local record and its history stay, marked
     deleted, and its gateway keys stop working."""
-    if op.amount != 0:
-        _terms_close(member, op.started_at)
-    member.status = Member.Status.DELETED
+    _ending(op, member, Member.Status.DELETED)
     member.deleted_at = now
     gateway_keys_revoke(member=member, actor=op.actor)
-    member.updated_at = now
-    member.save()
-    return _succeeded(
-        op,
-        member,
-        upstream,
-        wallet=wallet,
-        now=now,
-        ledger_kind=LedgerTransaction.Kind.MEMBER_DELETE,
-        memo=f"Deleted {member.uid}: unused time credited",
-    )
+    return member, None
 
 
-_SETTLE: dict[str, Callable[..., _Settled]] = {
-    Operation.Kind.CREATE: _settle_create,
-    Operation.Kind.CHANGE: _settle_change,
-    Operation.Kind.RENEW: _settle_renew,
-    Operation.Kind.CANCEL: _settle_cancel,
-    Operation.Kind.DELETE: _settle_delete,
+def _ending(op: Operation, member: Member, status: str) -> None:
+    """A cancel or delete: what was paid ends now if any of it is credited back."""
+    if op.amount != 0:
+        _terms_close(member, op.started_at)
+    member.status = status
+
+
+_LEDGER = LedgerTransaction.Kind
+_KINDS: dict[str, _Kind] = {
+    Operation.Kind.CREATE: _Kind(
+        _settle_create, _LEDGER.MEMBER_CREATE, "Created {uid} on {plan}", creates=True
+    ),
+    Operation.Kind.CHANGE: _Kind(
+        _settle_change, _LEDGER.MEMBER_CHANGE, "{uid}: {from_plan} → {plan}, prorated"
+    ),
+    Operation.Kind.RENEW: _Kind(
+        _settle_renew, _LEDGER.MEMBER_RENEW, "Renewed {uid} on {plan}"
+    ),
+    Operation.Kind.CANCEL: _Kind(
+        _settle_cancel, _LEDGER.MEMBER_CANCEL, "Cancelled {uid}: unused time credited"
+    ),
+    Operation.Kind.DELETE: _Kind(
+        _settle_delete, _LEDGER.MEMBER_DELETE, "Deleted {uid}: unused time credited"
+    ),
 }
 
 
-def _succeeded(
-    op: Operation,
-    member: Member,
-    upstream: dict | None,
-    *,
-    wallet: Account,
-    now: dt.datetime,
-    ledger_kind: str,
-    memo: str,
-) -> _Settled:
-    """Post the operation's amount between the wallet and the member, release its hold
-    and mark it succeeded."""
-    txn = None
-    if op.amount != 0:
-        txn = ledger.transaction_post(
-            kind=ledger_kind,
-            memo=memo,
-            actor=op.actor,
-            entries=[
-                (wallet, -op.amount),
-                (ledger.account_for_member(member), op.amount),
-            ],
-            member=member,
-            operation=op,
-        )
-    op.status = Operation.Status.SUCCEEDED
-    op.hold = 0
-    op.result = _redacted(upstream)
-    op.resolved_at = now
-    op.save(update_fields=["status", "hold", "result", "resolved_at", "member"])
-    return _Settled(member=member, ledger_transaction=txn)
-
-
-def _member_take_upstream(
-    member: Member, upstream: dict, *, request: dict, now: dt.datetime
-) -> None:
-    """Save `member` as upstream answered, with the local settings sent with the
-    change."""
-    for name, value in _upstream_fields(upstream).items():
-        setattr(member, name, value)
-    if upstream.get("api_key"):
-        member.upstream_key_encrypted = encrypt(upstream["api_key"])
-    settings_apply(member, request)
-    member.updated_at = now
-    member.save()
+def _reminders_restart(member: Member) -> None:
+    """A new term end restarts its reminders (saved with the member)."""
+    member.next_reminder_at = schedule.first_reminder_at(
+        member.term_end, org_settings().reminder_days
+    )
 
 
 def _term_record(op: Operation, member: Member, now: dt.datetime) -> None:
     """Record the paid term `op` bought, from the member's term start to its end."""
-    # A new term end restarts its reminders.
-    member.next_reminder_at = schedule.first_reminder_at(
-        member.term_end, org_settings().reminder_days
-    )
-    member.save(update_fields=["next_reminder_at"])
     MemberTerm.objects.create(
         member=member,
         plan_name=member.plan.name,
@@ -319,8 +259,12 @@ def _terms_close(member: Member, at: dt.datetime) -> None:
     member.terms.filter(closed_at=None, end__gt=at).update(closed_at=at)
 
 
-def _upstream_fields(upstream: dict) -> dict:
-    plan = Plan.objects.filter(name=upstream["plan"]).first()
+def _upstream_fields(upstream: dict, *, known: Plan | None = None) -> dict:
+    """The member's fields as upstream reports them; `known`: a plan already read, used
+    when it is the one upstream names."""
+    plan = known if known is not None and known.name == upstream["plan"] else None
+    if plan is None:
+        plan = Plan.objects.filter(name=upstream["plan"]).first()
     if plan is None:
         plans_sync()
         plan = Plan.objects.get(name=upstream["plan"])
@@ -374,7 +318,8 @@ def operation_fail(
         "message": getattr(exc, "message", str(exc)) if exc else "not applied upstream",
     }
     with transaction.atomic():
-        ledger.wallet_lock()  # releasing a hold is a wallet change: same lock order
+        # The operation row first, the wallet last: the one lock order. Only the
+        # transaction that ends the operation releases what it held.
         updated = Operation.objects.filter(
             pk=op.pk, status__in=Operation.IN_FLIGHT
         ).update(
@@ -387,6 +332,7 @@ def operation_fail(
                 obj=("member", op.member_uid),
                 after={"operation": op.pk, **error},
             )
+            ledger.wallet_release(op.hold)
     if updated:
         transaction.on_commit(lambda: MEMBER_OPERATIONS.labels(op.kind, "failed").inc())
     op.refresh_from_db()

@@ -17,12 +17,17 @@ def paid_terms(terms: list[MemberTerm]) -> list[proration.PaidTerm]:
     return [proration.PaidTerm(price=t.price, start=t.start, end=t.end) for t in terms]
 
 
-def member_get_live(uid: str) -> Member:
+def member_get_live(uid: str, *, lock: bool = False) -> Member:
+    """The member with `uid` unless deleted; `lock`: its row locked for the rest of the
+    transaction, the first lock of an operation on it."""
+    members = Member.objects.filter(uid=uid).exclude(status=Member.Status.DELETED)
+    # A locked read joins nothing: after waiting for the lock, PostgreSQL rechecks a
+    # join against the row as it was before the wait (a plan changed meanwhile would
+    # lose the member). Its plan is read after the lock.
     member = (
-        Member.objects.select_related("plan")
-        .filter(uid=uid)
-        .exclude(status=Member.Status.DELETED)
-        .first()
+        members.select_for_update().first()
+        if lock
+        else members.select_related("plan").first()
     )
     if member is None:
         raise NotFound(
