@@ -1,5 +1,6 @@
 import datetime as dt
 import os
+import socket
 import uuid
 
 import pytest
@@ -70,6 +71,14 @@ def frozen():
     """A controllable clock shared by orgportal and the in-process sandbox."""
     clock.freeze(T0)
     return clock
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -1,5 +1,3 @@
-import socket
-
 import pytest
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.test import Client
@@ -39,13 +37,6 @@ def sandbox():
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _requests_total(client, *, route, status="2xx", method="GET"):

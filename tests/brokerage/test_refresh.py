@@ -3,7 +3,6 @@ invalid_grant, transient failures retried, claims, and the beat task."""
 
 import datetime as dt
 import json
-import socket
 
 import pytest
 
@@ -50,13 +49,6 @@ def failure_audits() -> list[dict]:
         .order_by("id")
         .values("before", "after")
     )
-
-
-@pytest.fixture
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- rotation -------------------------------------------------------------------------

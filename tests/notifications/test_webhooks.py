@@ -15,7 +15,6 @@ from notifications.payloads import WEBHOOK_IMPORT_PATHS
 from notifications.services.deliveries import delivery_attempt
 from notifications.services.notify import notify
 from notifications.signing import sign, verify
-from tests.notifications.webhook_receiver import Receiver
 
 BASE = "/api/organization"
 SECRET = "whsec_test-secret"
@@ -89,16 +88,6 @@ def test_verify_accepts_any_matching_v1_during_a_rotation():
 
 
 # --- REST API -----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def receiver(settings):
-    # The receiver listens on loopback, an internal address: sending to it takes the
-    # development setting (the default refuses it).
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
-    running = Receiver().start()
-    yield running
-    running.stop()
 
 
 def send(api, method, path, body=None, **headers):
