@@ -1,3 +1,4 @@
+import contextlib
 import datetime as dt
 import os
 import socket
@@ -71,6 +72,18 @@ def frozen():
     """A controllable clock shared by orgportal and the in-process sandbox."""
     clock.freeze(T0)
     return clock
+
+
+@pytest.fixture
+def closing():
+    """closing(thing) -> thing, whose close() runs when the test ends."""
+    with contextlib.ExitStack() as stack:
+
+        def register(thing):
+            stack.callback(thing.close)
+            return thing
+
+        yield register
 
 
 @pytest.fixture

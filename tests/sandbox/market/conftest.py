@@ -1,5 +1,5 @@
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
@@ -32,19 +32,14 @@ def frozen() -> Iterator[dt.datetime]:
 
 
 @pytest.fixture
-def connect(sandbox: SandboxServer) -> Iterator:
+def connect(sandbox: SandboxServer, closing) -> Callable[[str | None], httpx.Client]:
     """connect(key) -> an httpx client calling the market API as that member."""
-    clients: list[httpx.Client] = []
 
     def make(key: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        client = httpx.Client(base_url=sandbox.url, headers=headers, timeout=5)
-        clients.append(client)
-        return client
+        return closing(httpx.Client(base_url=sandbox.url, headers=headers, timeout=5))
 
-    yield make
-    for client in clients:
-        client.close()
+    return make
 
 
 @pytest.fixture
