@@ -1,5 +1,4 @@
 import contextlib
-import datetime as dt
 import os
 import socket
 import uuid
@@ -9,12 +8,13 @@ from rest_framework.test import APIClient
 
 from orgportal import clock
 from sandbox.server import SandboxServer
+from tests.migrations import apps_before
+from tests.times import T0
 
 ORG_KEY = "test-org-key"
 # Redis keys of this run: member ids restart with every test database, so a shared Redis
 # must not remember an earlier run's counters.
 REDIS_PREFIX = f"orgportal-test-{uuid.uuid4().hex[:12]}"
-T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -92,6 +92,14 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+def old_apps(request, transactional_db):
+    """The database as it was before the test module's `MOVE` (tests.migrations), and
+    the models of then; the latest schema again afterwards."""
+    with apps_before(request.module.MOVE) as apps:
+        yield apps
 
 
 @pytest.fixture

@@ -3,26 +3,22 @@ of before the move (members 0010, no billing) is migrated to the latest, and wha
 written through the models of then is read back through `billing.models`."""
 
 import pytest
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, connection, transaction
 
 from billing.ledgercheck import ledger_violations
 from billing.models import Account, CashRefund, CreditLot, LedgerTransaction
 from billing.services import ledger
 from tests.conftest import T0
-from tests.migrations import apps_before, historical_member, migrate_to_latest
+from tests.migrations import (
+    assert_admin_history_moved,
+    historical_member,
+    log_admin_change,
+    migrate_to_latest,
+)
 
 MOVE = ("billing", "0001_initial")
-# These tests commit (tests.migrations); the fixture leaves the database at the latest.
+# These tests commit (tests.migrations); `old_apps` leaves the database at the latest.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def old_apps(transactional_db):
-    """The database as it was before the move, and the models of then."""
-    with apps_before(MOVE) as apps:
-        yield apps
 
 
 def _post(apps, *, kind, entries, **fields):
@@ -102,22 +98,9 @@ def write_a_ledger(apps) -> dict:
             member=member,
             operation=op,
         )
-    User = apps.get_model("auth", "User")
-    CT = apps.get_model("contenttypes", "ContentType")
-    staff = User.objects.create(username="staff", is_staff=True)
-    ct, _ = CT.objects.get_or_create(app_label="members", model="ledgertransaction")
-    apps.get_model("admin", "LogEntry").objects.create(
-        user=staff,
-        content_type=ct,
-        object_id=str(bought.pk),
-        object_repr=f"#{bought.pk} purchase",
-        action_flag=2,
-        change_message="[]",
-        action_time=T0,
+    log_admin_change(
+        apps, "ledgertransaction", bought, f"#{bought.pk} purchase", "billing"
     )
-    # What post_migrate would add for billing's models, had it run in between: the
-    # move must keep the row that carries the history.
-    CT.objects.get_or_create(app_label="billing", model="ledgertransaction")
     return {
         "bought": bought.pk,
         "refunded": refunded.pk,
@@ -150,12 +133,7 @@ def test_the_ledger_written_before_the_move_reads_back_through_billing(old_apps)
     assert charged.member.account.balance == 1_500
     assert ledger_violations() == []
     # and the admin history and permissions follow the models to billing
-    entry = LogEntry.objects.get()
-    assert entry.content_type.app_label == "billing"
-    assert entry.get_edited_object() == bought
-    assert not ContentType.objects.filter(
-        app_label="members", model="ledgertransaction"
-    ).exists()
+    assert_admin_history_moved("ledgertransaction", "billing", bought)
     # and the ledger service posts to the same tables
     lot = ledger.credits_purchase(credits=10, actor="tests")
     assert CreditLot.objects.count() == 2 and lot.transaction.entries.count() == 2

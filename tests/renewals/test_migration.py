@@ -4,24 +4,20 @@ the latest, and what was written through the models of then is read back through
 `renewals.models`."""
 
 import pytest
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 
 from renewals.models import ReconciliationRun, TermAction
 from tests.conftest import T0
-from tests.migrations import apps_before, historical_member, migrate_to_latest
+from tests.migrations import (
+    assert_admin_history_moved,
+    historical_member,
+    log_admin_change,
+    migrate_to_latest,
+)
 
 MOVE = ("renewals", "0001_initial")
-# These tests commit (tests.migrations); the fixture leaves the database at the latest.
+# These tests commit (tests.migrations); `old_apps` leaves the database at the latest.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def old_apps(transactional_db):
-    """The database as it was before the move, and the models of then."""
-    with apps_before(MOVE) as apps:
-        yield apps
 
 
 def write_runs(apps) -> dict:
@@ -53,22 +49,7 @@ def write_runs(apps) -> dict:
     run = Run.objects.create(
         started_at=T0, finished_at=T0, checked=1, reported=[{"uid": "m1"}]
     )
-    User = apps.get_model("auth", "User")
-    CT = apps.get_model("contenttypes", "ContentType")
-    staff = User.objects.create(username="staff", is_staff=True)
-    ct, _ = CT.objects.get_or_create(app_label="members", model="reconciliationrun")
-    apps.get_model("admin", "LogEntry").objects.create(
-        user=staff,
-        content_type=ct,
-        object_id=str(run.pk),
-        object_repr="reconciliation",
-        action_flag=2,
-        change_message="[]",
-        action_time=T0,
-    )
-    # What post_migrate would add for the new app's models, had it run in between: the
-    # move must keep the row that carries the history.
-    CT.objects.get_or_create(app_label="renewals", model="reconciliationrun")
+    log_admin_change(apps, "reconciliationrun", run, "reconciliation", "renewals")
     return {"reminder": reminder.pk, "renewal": renewal.pk, "run": run.pk}
 
 
@@ -91,12 +72,7 @@ def test_runs_written_before_the_move_read_back_through_the_new_app(old_apps):
     run = ReconciliationRun.objects.get(pk=ids["run"])
     assert (run.checked, run.reported) == (1, [{"uid": "m1"}])
     # and the admin history and permissions follow the models to the new app
-    entry = LogEntry.objects.get()
-    assert entry.content_type.app_label == "renewals"
-    assert entry.get_edited_object() == run
-    assert not ContentType.objects.filter(
-        app_label="members", model="reconciliationrun"
-    ).exists()
+    assert_admin_history_moved("reconciliationrun", "renewals", run)
     # and the once-per-term constraint still guards the moved table
     with pytest.raises(IntegrityError), transaction.atomic():
         TermAction.objects.create(
