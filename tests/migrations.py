@@ -59,10 +59,14 @@ def apps_before(move: tuple[str, str]) -> Iterator:
         ContentType.objects.clear_cache()
 
 
+def members_models(apps, *names: str) -> list:
+    """The historical models of `members` with these names, in order."""
+    return [apps.get_model("members", name) for name in names]
+
+
 def historical_member(apps, uid: str = "m1"):
     """A member on a plan "pro", through the historical models."""
-    Plan = apps.get_model("members", "Plan")
-    Member = apps.get_model("members", "Member")
+    Plan, Member = members_models(apps, "Plan", "Member")
     plan = Plan.objects.create(
         name="pro",
         price=1500,

@@ -8,13 +8,8 @@ from django.db import DatabaseError, connection, transaction
 from billing.ledgercheck import ledger_violations
 from billing.models import Account, CashRefund, CreditLot, LedgerTransaction
 from billing.services import ledger
-from tests.conftest import T0
-from tests.migrations import (
-    assert_admin_history_moved,
-    historical_member,
-    log_admin_change,
-    migrate_to_latest,
-)
+from tests import migrations
+from tests.times import T0
 
 MOVE = ("billing", "0001_initial")
 # These tests commit (tests.migrations); `old_apps` leaves the database at the latest.
@@ -24,9 +19,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _post(apps, *, kind, entries, **fields):
     """One balanced transaction through the models of before the move, as the ledger
     service of then posted it."""
-    Txn = apps.get_model("members", "LedgerTransaction")
-    Entry = apps.get_model("members", "LedgerEntry")
-    Acct = apps.get_model("members", "Account")
+    Txn, Entry, Acct = migrations.members_models(
+        apps, "LedgerTransaction", "LedgerEntry", "Account"
+    )
     txn = Txn.objects.create(
         kind=kind, memo=kind, actor="tests", created_at=T0, **fields
     )
@@ -43,12 +38,10 @@ def _post(apps, *, kind, entries, **fields):
 def write_a_ledger(apps) -> dict:
     """A purchase, a cash refund of part of it and a member charge, with an admin log
     entry about the purchase."""
-    Operation = apps.get_model("members", "Operation")
-    Acct = apps.get_model("members", "Account")
-    Lot = apps.get_model("members", "CreditLot")
-    Refund = apps.get_model("members", "CashRefund")
-    LotRefund = apps.get_model("members", "LotRefund")
-    member = historical_member(apps)
+    Operation, Acct, Lot, Refund, LotRefund = migrations.members_models(
+        apps, "Operation", "Account", "CreditLot", "CashRefund", "LotRefund"
+    )
+    member = migrations.historical_member(apps)
     op = Operation.objects.create(
         kind="create",
         member_uid="m1",
@@ -98,7 +91,7 @@ def write_a_ledger(apps) -> dict:
             member=member,
             operation=op,
         )
-    log_admin_change(
+    migrations.log_admin_change(
         apps, "ledgertransaction", bought, f"#{bought.pk} purchase", "billing"
     )
     return {
@@ -116,7 +109,7 @@ def test_the_ledger_written_before_the_move_reads_back_through_billing(old_apps)
     ids = write_a_ledger(old_apps)
 
     # when: the database is migrated to the latest
-    migrate_to_latest()
+    migrations.migrate_to_latest()
 
     # then: the same rows, through billing's models
     assert Account.objects.get(code="wallet").balance == 70_000 - 10_000 - 1_500
@@ -133,7 +126,7 @@ def test_the_ledger_written_before_the_move_reads_back_through_billing(old_apps)
     assert charged.member.account.balance == 1_500
     assert ledger_violations() == []
     # and the admin history and permissions follow the models to billing
-    assert_admin_history_moved("ledgertransaction", "billing", bought)
+    migrations.assert_admin_history_moved("ledgertransaction", "billing", bought)
     # and the ledger service posts to the same tables
     lot = ledger.credits_purchase(credits=10, actor="tests")
     assert CreditLot.objects.count() == 2 and lot.transaction.entries.count() == 2
@@ -146,7 +139,7 @@ def test_the_ledger_written_before_the_move_reads_back_through_billing(old_apps)
 def test_the_postgres_triggers_still_guard_the_moved_tables(old_apps):
     # given: a ledger written before the move, then the move
     ids = write_a_ledger(old_apps)
-    migrate_to_latest()
+    migrations.migrate_to_latest()
     entry_id = LedgerTransaction.objects.get(pk=ids["bought"]).entries.first().pk
 
     # when / then: the database refuses an edit, a deletion and an unbalanced posting

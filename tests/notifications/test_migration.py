@@ -7,13 +7,8 @@ import pytest
 
 from notifications.models import Delivery, Notification, WebhookEndpoint
 from notifications.services.notify import notify
-from tests.conftest import T0
-from tests.migrations import (
-    assert_admin_history_moved,
-    historical_member,
-    log_admin_change,
-    migrate_to_latest,
-)
+from tests import migrations
+from tests.times import T0
 
 MOVE = ("notifications", "0001_initial")
 # These tests commit (tests.migrations); `old_apps` leaves the database at the latest.
@@ -23,11 +18,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def write_notifications(apps) -> dict:
     """A member event delivered by email and to one endpoint, with an attempt logged for
     each, and an admin log entry about the endpoint."""
-    Notification_ = apps.get_model("members", "Notification")
-    Endpoint = apps.get_model("members", "WebhookEndpoint")
-    Delivery_ = apps.get_model("members", "Delivery")
-    Attempt = apps.get_model("members", "DeliveryAttempt")
-    member = historical_member(apps)
+    Notification_, Endpoint, Delivery_, Attempt = migrations.members_models(
+        apps, "Notification", "WebhookEndpoint", "Delivery", "DeliveryAttempt"
+    )
+    member = migrations.historical_member(apps)
     endpoint = Endpoint.objects.create(
         url="https://hooks.example.com/in",
         secret_encrypted="x",
@@ -66,7 +60,9 @@ def write_notifications(apps) -> dict:
     Attempt.objects.create(
         delivery=by_hook, number=1, ok=False, status_code=500, started_at=T0
     )
-    log_admin_change(apps, "webhookendpoint", endpoint, endpoint.url, "notifications")
+    migrations.log_admin_change(
+        apps, "webhookendpoint", endpoint, endpoint.url, "notifications"
+    )
     return {
         "notification": notification.pk,
         "email": by_email.pk,
@@ -82,7 +78,7 @@ def test_notifications_written_before_the_move_read_back_through_the_new_app(
     ids = write_notifications(old_apps)
 
     # when: the database is migrated to the latest
-    migrate_to_latest()
+    migrations.migrate_to_latest()
 
     # then: the same rows, through the notifications app's models
     notification = Notification.objects.get(pk=ids["notification"])
@@ -98,7 +94,7 @@ def test_notifications_written_before_the_move_read_back_through_the_new_app(
     assert Delivery.objects.get(pk=ids["email"]).attempt_log.get().ok
     # and the admin history and permissions follow the models to the new app
     endpoint = WebhookEndpoint.objects.get(pk=ids["endpoint"])
-    assert_admin_history_moved("webhookendpoint", "notifications", endpoint)
+    migrations.assert_admin_history_moved("webhookendpoint", "notifications", endpoint)
     # and the service records into the same tables (a new key, a new row)
     assert (
         notify(event="member.expired", dedupe_key="expired:m1", data={}, member=None)

@@ -7,13 +7,8 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from renewals.models import ReconciliationRun, TermAction
-from tests.conftest import T0
-from tests.migrations import (
-    assert_admin_history_moved,
-    historical_member,
-    log_admin_change,
-    migrate_to_latest,
-)
+from tests import migrations
+from tests.times import T0
 
 MOVE = ("renewals", "0001_initial")
 # These tests commit (tests.migrations); `old_apps` leaves the database at the latest.
@@ -23,9 +18,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def write_runs(apps) -> dict:
     """A member's claimed renewal and done reminder, a reconciliation run, and an admin
     log entry about the run."""
-    Action = apps.get_model("members", "TermAction")
-    Run = apps.get_model("members", "ReconciliationRun")
-    member = historical_member(apps)
+    Action, Run = migrations.members_models(apps, "TermAction", "ReconciliationRun")
+    member = migrations.historical_member(apps)
     reminder = Action.objects.create(
         member=member,
         kind="reminder",
@@ -49,7 +43,9 @@ def write_runs(apps) -> dict:
     run = Run.objects.create(
         started_at=T0, finished_at=T0, checked=1, reported=[{"uid": "m1"}]
     )
-    log_admin_change(apps, "reconciliationrun", run, "reconciliation", "renewals")
+    migrations.log_admin_change(
+        apps, "reconciliationrun", run, "reconciliation", "renewals"
+    )
     return {"reminder": reminder.pk, "renewal": renewal.pk, "run": run.pk}
 
 
@@ -58,7 +54,7 @@ def test_runs_written_before_the_move_read_back_through_the_new_app(old_apps):
     ids = write_runs(old_apps)
 
     # when: the database is migrated to the latest
-    migrate_to_latest()
+    migrations.migrate_to_latest()
 
     # then: the same rows, through the renewals app's models
     reminder = TermAction.objects.get(pk=ids["reminder"])
@@ -72,7 +68,7 @@ def test_runs_written_before_the_move_read_back_through_the_new_app(old_apps):
     run = ReconciliationRun.objects.get(pk=ids["run"])
     assert (run.checked, run.reported) == (1, [{"uid": "m1"}])
     # and the admin history and permissions follow the models to the new app
-    assert_admin_history_moved("reconciliationrun", "renewals", run)
+    migrations.assert_admin_history_moved("reconciliationrun", "renewals", run)
     # and the once-per-term constraint still guards the moved table
     with pytest.raises(IntegrityError), transaction.atomic():
         TermAction.objects.create(
