@@ -14,9 +14,9 @@ from members.models import GatewayKey, IdempotencyRecord, Operation
 from members.services import idempotency, operations
 from members.services.operations import actions, execute
 from members.upstream import call_deadline_s, shared_client
+from tests import rest
 
 pytestmark = pytest.mark.django_db
-BASE = "/api/organization"
 CREATE = {"uid": "m1", "plan": "pro"}
 
 
@@ -25,12 +25,7 @@ class Killed(BaseException):
 
 
 def post(api, path, body, key):
-    return api.post(
-        BASE + path,
-        data=json.dumps(body),
-        content_type="application/json",
-        headers={"Idempotency-Key": key},
-    )
+    return rest.post(api, path, body, **{"Idempotency-Key": key})
 
 
 def create_dies_after_recording(monkeypatch, *, apply_upstream: bool):
@@ -168,7 +163,7 @@ def claimed_and_died(key: str, path: str, body: dict) -> idempotency.Claim:
         scope=f"token:{ServiceToken.objects.get().pk}",
         key=key,
         method="POST",
-        path=BASE + path,
+        path=rest.BASE + path,
         body=json.dumps(body).encode(),
     )
     return claim

@@ -15,8 +15,8 @@ from notifications.payloads import WEBHOOK_IMPORT_PATHS
 from notifications.services.deliveries import delivery_attempt
 from notifications.services.notify import notify
 from notifications.signing import sign, verify
+from tests.rest import BASE, send
 
-BASE = "/api/organization"
 SECRET = "whsec_test-secret"
 BODY = b'{"id":"evt_1","type":"member.renewed","data":{"amount":"15.00"}}'
 
@@ -88,15 +88,6 @@ def test_verify_accepts_any_matching_v1_during_a_rotation():
 
 
 # --- REST API -----------------------------------------------------------------------------
-
-
-def send(api, method, path, body=None, **headers):
-    return getattr(api, method)(
-        BASE + path,
-        data=json.dumps(body) if body is not None else None,
-        content_type="application/json",
-        headers=headers,
-    )
 
 
 def create_endpoint(api, receiver, **fields):
