@@ -6,6 +6,7 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
+from members.services import cache_events
 from orgportal import clock
 from sandbox.server import SandboxServer
 from tests.migrations import apps_before
@@ -72,6 +73,15 @@ def frozen():
     """A controllable clock shared by orgportal and the in-process sandbox."""
     clock.freeze(T0)
     return clock
+
+
+@pytest.fixture
+def changed():
+    """Member ids announced to the gateways (members.services.cache_events)."""
+    seen: list[int] = []
+    cache_events.listen(seen.append)
+    yield seen
+    cache_events.unlisten(seen.append)
 
 
 @pytest.fixture

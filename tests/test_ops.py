@@ -197,21 +197,18 @@ def test_metrics_are_refused_to_everyone_when_nothing_is_configured(client, sett
     assert "orgportal_http_requests_total" not in response.content.decode()
 
 
+def scrape(client, addr: str, **headers):
+    """GET /metrics from the address `addr`."""
+    return client.get("/metrics", REMOTE_ADDR=addr, headers=headers)
+
+
 def test_metrics_need_the_bearer_token_when_one_is_set(client, settings):
     settings.METRICS_TOKEN = "scrape-secret-7"
     settings.METRICS_ALLOWED_IPS = []
 
-    missing = client.get("/metrics", REMOTE_ADDR="192.0.2.10")
-    wrong = client.get(
-        "/metrics",
-        REMOTE_ADDR="192.0.2.10",
-        headers={"Authorization": "Bearer scrape-secret-8"},
-    )
-    right = client.get(
-        "/metrics",
-        REMOTE_ADDR="192.0.2.10",
-        headers={"Authorization": "Bearer scrape-secret-7"},
-    )
+    missing = scrape(client, "192.0.2.10")
+    wrong = scrape(client, "192.0.2.10", Authorization="Bearer scrape-secret-8")
+    right = scrape(client, "192.0.2.10", Authorization="Bearer scrape-secret-7")
 
     assert missing.status_code == wrong.status_code == 401
     assert missing["WWW-Authenticate"].startswith("Bearer")
@@ -223,19 +220,12 @@ def test_metrics_answer_only_addresses_in_the_allow_list(client, settings):
     settings.METRICS_TOKEN = ""
     settings.METRICS_ALLOWED_IPS = ["10.20.0.0/16"]
     settings.TRUSTED_PROXIES = ["10.99.0.1/32"]
+    forwarded = {"X-Forwarded-For": "10.20.3.4"}
 
-    inside = client.get("/metrics", REMOTE_ADDR="10.20.3.4")
-    outside = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
-    via_proxy = client.get(
-        "/metrics",
-        REMOTE_ADDR="10.99.0.1",
-        headers={"X-Forwarded-For": "10.20.3.4"},
-    )
-    spoofed = client.get(
-        "/metrics",
-        REMOTE_ADDR="192.0.2.10",
-        headers={"X-Forwarded-For": "10.20.3.4"},
-    )
+    inside = scrape(client, "10.20.3.4")
+    outside = scrape(client, "127.0.0.1")
+    via_proxy = scrape(client, "10.99.0.1", **forwarded)
+    spoofed = scrape(client, "192.0.2.10", **forwarded)
 
     assert inside.status_code == 200
     assert via_proxy.status_code == 200
@@ -247,13 +237,9 @@ def test_metrics_with_token_and_allow_list_need_both(client, settings):
     settings.METRICS_ALLOWED_IPS = ["10.20.0.0/16"]
     auth = {"Authorization": "Bearer scrape-secret-7"}
 
-    assert (
-        client.get("/metrics", REMOTE_ADDR="10.20.3.4", headers=auth).status_code == 200
-    )
-    assert (
-        client.get("/metrics", REMOTE_ADDR="10.21.3.4", headers=auth).status_code == 403
-    )
-    assert client.get("/metrics", REMOTE_ADDR="10.20.3.4").status_code == 401
+    assert scrape(client, "10.20.3.4", **auth).status_code == 200
+    assert scrape(client, "10.21.3.4", **auth).status_code == 403
+    assert scrape(client, "10.20.3.4").status_code == 401
 
 
 def test_the_site_root_is_counted_under_its_own_route(client):

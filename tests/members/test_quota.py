@@ -10,7 +10,7 @@ import pytest
 from billing.services import ledger
 from members import tasks
 from members.models import AuditEvent, Member, UsageDay
-from members.services import cache_events, operations
+from members.services import operations
 from members.services.plans import plans_sync
 from members.services.quota import quota_exceeded_notify, quota_flag, quota_reset
 from notifications.models import Notification
@@ -18,14 +18,6 @@ from tests.marketdata.conftest import ThreadedServer
 
 MARCH_31 = dt.datetime(2026, 3, 31, 23, 50, tzinfo=dt.UTC)
 APRIL_1 = dt.datetime(2026, 4, 1, 0, 1, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def changed():
-    seen: list[int] = []
-    cache_events.listen(seen.append)
-    yield seen
-    cache_events.unlisten(seen.append)
 
 
 def create(*uids: str) -> list[Member]:
