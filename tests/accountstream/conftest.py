@@ -12,6 +12,7 @@ from websockets.asyncio.client import connect
 
 from tests.marketdata.conftest import ThreadedServer
 from tests.marketdata.live_helpers import Frames
+from tests.sandbox.helpers import post_ok
 
 PATH = "/v1/accounts/ws"
 
@@ -44,9 +45,7 @@ async def in_db_thread(fn, *args, **kwargs):
 
 
 def post(client: httpx.Client, path: str, **body: Any) -> dict:
-    response = client.post(path, json=body)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return post_ok(client, path, body)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from tests.accountstream.conftest import AriesClient, post
+from tests.sandbox.aries.conftest import place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,16 +47,8 @@ def test_the_documented_flow_works_with_the_gateway_key(gateway, linked, aries):
         assert snapshot["account"]["accountNumber"] == account
         assert {"positions", "orders", "ordersV2"} <= snapshot.keys()
         # an order's lifecycle arrives as events
-        placed = post(
-            aries,
-            "/_sandbox/aries/orders",
-            account_id=account,
-            symbol="AAPL",
-            side="BUY",
-            qty="3",
-            type="MARKET",
-        )
-        await client.frames.wait_for(is_order("FILLED", placed["ord_id"]))
+        ord_id = place(aries, account, "BUY", "3", type="MARKET")
+        await client.frames.wait_for(is_order("FILLED", ord_id))
         await client.frames.wait_for(
             lambda m: m.get("payload", {}).get("name") == "account.position"
         )
@@ -232,20 +225,12 @@ def test_decimals_pass_through_byte_for_byte(gateway, linked, aries):
         client = await AriesClient.open(gateway.url)
         await client.auth(key)
         await client.subscribe("account", {"accountId": account})
-        placed = post(
-            aries,
-            "/_sandbox/aries/orders",
-            account_id=account,
-            symbol="AAPL",
-            side="BUY",
-            qty="0.00000001",
-            type="MARKET",
-        )
-        await client.frames.wait_for(is_order("FILLED", placed["ord_id"]))
+        ord_id = place(aries, account, "BUY", "0.00000001", type="MARKET")
+        await client.frames.wait_for(is_order("FILLED", ord_id))
         fills = [
             m["payload"]["data"]
             for m in client.events("account.order")
-            if m["payload"]["data"]["ordId"] == placed["ord_id"]
+            if m["payload"]["data"]["ordId"] == ord_id
         ]
         assert fills[-1]["cumQty"] == "0.00000001"
         assert fills[-1]["avgPrice"] == "123456789.123456789"
@@ -265,21 +250,13 @@ def test_a_client_that_reconnects_resubscribes_and_gets_a_fresh_snapshot(
         await client.auth(key)
         await client.subscribe("account", {"accountId": account})
         await client.ws.close()  # the app's network drops; it connects again
-        placed = post(
-            aries,
-            "/_sandbox/aries/orders",
-            account_id=account,
-            symbol="MSFT",
-            side="BUY",
-            qty="2",
-            type="MARKET",
-        )
+        ord_id = place(aries, account, "BUY", "2", symbol="MSFT", type="MARKET")
         await asyncio.sleep(0.3)  # filled while the client was away
         client = await AriesClient.open(gateway.url)
         await client.auth(key)
         snapshot = await client.subscribe("account", {"accountId": account})
         orders = {o["ordId"]: o for o in snapshot["payload"]["data"]["ordersV2"]}
-        assert orders[placed["ord_id"]]["ordStatus"] == "FILLED"
+        assert orders[ord_id]["ordStatus"] == "FILLED"
         positions = {
             p["symbol"]: p["qty"] for p in snapshot["payload"]["data"]["positions"]
         }

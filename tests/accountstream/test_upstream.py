@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.accountstream.conftest import AriesClient, post
+from tests.sandbox.aries.conftest import place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,17 +35,9 @@ def account_of(message: dict) -> str | None:
 
 
 async def buy(aries, account: str, qty: str, symbol: str = "AAPL") -> str:
-    placed = await asyncio.to_thread(
-        post,
-        aries,
-        "/_sandbox/aries/orders",
-        account_id=account,
-        symbol=symbol,
-        side="BUY",
-        qty=qty,
-        type="MARKET",
+    return await asyncio.to_thread(
+        place, aries, account, "BUY", qty, symbol=symbol, type="MARKET"
     )
-    return placed["ord_id"]
 
 
 def filled(client: AriesClient) -> set[str]:
