@@ -10,7 +10,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.marketdata.conftest import ThreadedServer
+from tests.marketdata.conftest import web_server
 from tests.marketdata.live_helpers import Frames
 from tests.sandbox.helpers import post_ok
 
@@ -50,12 +50,7 @@ def post(client: httpx.Client, path: str, **body: Any) -> dict:
 
 @pytest.fixture
 def gateway(transactional_db, aries, settings):
-    from orgportal.asgi import application
-
-    settings.USAGE_FLUSH_INTERVAL = 0.2
-    server = ThreadedServer(application).start()
-    yield server
-    server.stop()
+    yield from web_server(settings)
 
 
 @pytest.fixture
