@@ -103,6 +103,13 @@ class AriesClient:
         ws = await connect(url.replace("http://", "ws://") + PATH, max_size=None)
         return cls(ws)
 
+    @classmethod
+    async def signed_in(cls, url: str, key: str) -> "AriesClient":
+        """A connection past authentication with `key`."""
+        client = await cls.open(url)
+        await client.auth(key)
+        return client
+
     def next_id(self, prefix: str = "req") -> str:
         self._ids += 1
         return f"{prefix}-{self._ids:03d}"

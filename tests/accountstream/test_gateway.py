@@ -83,8 +83,7 @@ def test_accounts_not_linked_to_the_member_are_denied(gateway, linked):
     other_key, other = linked("cat")
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         for topic, params in (
             ("account", {"accountId": other["account_ids"][0]}),
             (
@@ -126,8 +125,7 @@ def test_bad_subscriptions_get_the_documented_codes(gateway, linked, message, co
     key, _ = linked("dan")
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         await client.send({"type": "subscribe", "id": "req-9", "payload": message})
         error = await client.reply("req-9")
         assert error["type"] == "response"
@@ -175,8 +173,7 @@ def test_a_member_without_a_link_or_news_is_refused(gateway, linked, member_key_
         assert refused["payload"]["code"] == "ACCESS_DENIED"
         assert "No brokerage account" in refused["payload"]["error"]
         assert (await client.frames.close_code())[0] == 1008
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         news = await client.subscribe("news", {"symbols": ["AAPL"]})
         assert news["payload"]["code"] == "ACCESS_DENIED"
         watch = await client.subscribe("watchlist")
@@ -194,8 +191,7 @@ def test_the_gateways_session_warns_expires_and_reauth_extends(
     key, _ = linked("hal")
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         warning = await client.frames.wait_for(
             lambda m: m.get("payload", {}).get("action") == "refreshAuth"
         )
@@ -222,8 +218,7 @@ def test_decimals_pass_through_byte_for_byte(gateway, linked, aries):
     post(aries, "/_sandbox/aries/prices", symbol="AAPL", price="123456789.123456789")
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         await client.subscribe("account", {"accountId": account})
         ord_id = place(aries, account, "BUY", "0.00000001", type="MARKET")
         await client.frames.wait_for(is_order("FILLED", ord_id))
@@ -246,14 +241,12 @@ def test_a_client_that_reconnects_resubscribes_and_gets_a_fresh_snapshot(
     account = user["account_ids"][0]
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         await client.subscribe("account", {"accountId": account})
         await client.ws.close()  # the app's network drops; it connects again
         ord_id = place(aries, account, "BUY", "2", symbol="MSFT", type="MARKET")
         await asyncio.sleep(0.3)  # filled while the client was away
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         snapshot = await client.subscribe("account", {"accountId": account})
         orders = {o["ordId"]: o for o in snapshot["payload"]["data"]["ordersV2"]}
         assert orders[ord_id]["ordStatus"] == "FILLED"

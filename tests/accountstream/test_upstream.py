@@ -90,8 +90,7 @@ def test_a_dropped_upstream_gives_fresh_snapshots_and_no_lost_fill(
     account = user["account_ids"][0]
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         first = await client.subscribe("account", {"accountId": account})
         orders = [await buy(aries, account, "2")]
         post(aries, "/_sandbox/aries", drop=True)
@@ -195,8 +194,7 @@ def test_upstreams_refresh_warning_refreshes_the_link_and_reauthenticates(
     before = BrokerageLink.objects.get(member__uid="eve").access_token_encrypted
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         await client.subscribe("account", {"accountId": account})
         await asyncio.sleep(2.5)  # past the first upstream session's end
         ord_id = await buy(aries, account, "1")
@@ -217,8 +215,7 @@ def test_a_link_that_can_no_longer_authenticate_is_said_and_shown(
     account = user["account_ids"][0]
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         await client.subscribe("account", {"accountId": account})
         # the brokerage revokes the user's tokens, refresh tokens included
         post(

@@ -28,9 +28,9 @@ def post(api, path, body, key):
     return rest.post(api, path, body, **{"Idempotency-Key": key})
 
 
-def create_dies_after_recording(monkeypatch, *, apply_upstream: bool):
-    """The web process dies once the operation is recorded: before its upstream call,
-    or just after upstream applied it."""
+def create_died_after_recording(api, monkeypatch, *, apply_upstream: bool) -> None:
+    """A create with key "k1" whose web process died once the operation was recorded:
+    before its upstream call, or just after upstream applied it."""
     real_call = execute.upstream_call
 
     def dying(op, client):
@@ -41,6 +41,9 @@ def create_dies_after_recording(monkeypatch, *, apply_upstream: bool):
     monkeypatch.setattr(
         actions, "operation_execute", lambda op, client: dying(op, client)
     )
+    with pytest.raises(Killed):
+        post(api, "/members/create", CREATE, "k1")
+    monkeypatch.undo()
 
 
 def charges(kind="member_create") -> int:
@@ -85,10 +88,7 @@ def test_a_key_bound_to_an_operation_upstream_applied_answers_its_outcome(
     api, funded, frozen, sandbox, monkeypatch
 ):
     # given: the web process died right after upstream created the member
-    create_dies_after_recording(monkeypatch, apply_upstream=True)
-    with pytest.raises(Killed):
-        post(api, "/members/create", CREATE, "k1")
-    monkeypatch.undo()
+    create_died_after_recording(api, monkeypatch, apply_upstream=True)
     record = IdempotencyRecord.objects.get(key="k1")
     assert record.operation is not None  # bound in the same transaction
     # when: the client retries while the call could still be running, then after
@@ -112,10 +112,7 @@ def test_a_key_bound_to_an_operation_never_sent_runs_again_once_decided(
     api, funded, frozen, sandbox, monkeypatch
 ):
     # given: the web process died before upstream heard of the member
-    create_dies_after_recording(monkeypatch, apply_upstream=False)
-    with pytest.raises(Killed):
-        post(api, "/members/create", CREATE, "k1")
-    monkeypatch.undo()
+    create_died_after_recording(api, monkeypatch, apply_upstream=False)
     # when: the client retries after no call can still be running
     frozen.advance(dt.timedelta(seconds=call_deadline_s() + 1))
     retried = post(api, "/members/create", CREATE, "k1")

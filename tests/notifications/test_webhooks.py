@@ -98,18 +98,15 @@ def create_endpoint(api, receiver, **fields):
 
 
 def test_creating_an_endpoint_shows_its_secret_once(api, receiver):
+    fields = {
+        "url": receiver.url,
+        "description": "billing backend",
+        "events": ["member.expired", "member.renewed"],
+    }
+    once = {"Idempotency-Key": "create-1"}
+
     # when
-    r = send(
-        api,
-        "post",
-        "/webhooks",
-        {
-            "url": receiver.url,
-            "description": "billing backend",
-            "events": ["member.expired", "member.renewed"],
-        },
-        **{"Idempotency-Key": "create-1"},
-    )
+    r = send(api, "post", "/webhooks", fields, **once)
     # then
     assert r.status_code == 201
     body = r.json()
@@ -126,17 +123,7 @@ def test_creating_an_endpoint_shows_its_secret_once(api, receiver):
     assert listed["webhooks"] == [webhook]
     assert secret not in json.dumps(listed)
     assert secret not in json.dumps(api.get(f"{BASE}/webhooks/{webhook['id']}").json())
-    replay = send(
-        api,
-        "post",
-        "/webhooks",
-        {
-            "url": receiver.url,
-            "description": "billing backend",
-            "events": ["member.expired", "member.renewed"],
-        },
-        **{"Idempotency-Key": "create-1"},
-    )
+    replay = send(api, "post", "/webhooks", fields, **once)
     assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"]
     assert replay.json()["webhook"] == webhook
     # a client that lost the first answer still learns the secret...
