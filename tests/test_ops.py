@@ -77,12 +77,16 @@ async def test_async_requests_pass_through_the_middleware(async_client):
     assert len(response["X-Request-ID"]) == 32
 
 
+def readyz(client, settings, org_url: str, org_key: str):
+    """GET /readyz with the Organization API at `org_url`, called with `org_key`."""
+    settings.UPSTREAM_ORG_URL = org_url
+    settings.UPSTREAM_ORG_KEY = org_key
+    return client.get("/readyz")
+
+
 @pytest.mark.django_db
 def test_readyz_is_ready_against_the_sandbox(client, settings, sandbox):
-    settings.UPSTREAM_ORG_URL = sandbox.url
-    settings.UPSTREAM_ORG_KEY = "k"
-
-    response = client.get("/readyz")
+    response = readyz(client, settings, sandbox.url, "k")
 
     assert response.status_code == 200
     assert response.json() == {
@@ -97,10 +101,9 @@ def test_readyz_is_ready_against_the_sandbox(client, settings, sandbox):
 
 @pytest.mark.django_db
 def test_readyz_reports_an_unreachable_upstream(client, settings, closed_port):
-    settings.UPSTREAM_ORG_URL = f"http://127.0.0.1:{closed_port}"
-    settings.UPSTREAM_ORG_KEY = "org-key-never-shown"
-
-    response = client.get("/readyz")
+    response = readyz(
+        client, settings, f"http://127.0.0.1:{closed_port}", "org-key-never-shown"
+    )
 
     assert response.status_code == 503
     body = response.json()
@@ -112,10 +115,7 @@ def test_readyz_reports_an_unreachable_upstream(client, settings, closed_port):
 
 @pytest.mark.django_db
 def test_readyz_reports_a_refused_organization_key(client, settings, sandbox):
-    settings.UPSTREAM_ORG_URL = sandbox.url
-    settings.UPSTREAM_ORG_KEY = "wrong-key"
-
-    response = client.get("/readyz")
+    response = readyz(client, settings, sandbox.url, "wrong-key")
 
     assert response.status_code == 503
     assert response.json()["checks"]["upstream"].startswith("error: HTTP 4")
@@ -124,11 +124,9 @@ def test_readyz_reports_a_refused_organization_key(client, settings, sandbox):
 
 @pytest.mark.django_db
 def test_readyz_reports_an_unreachable_redis(client, settings, sandbox, closed_port):
-    settings.UPSTREAM_ORG_URL = sandbox.url
-    settings.UPSTREAM_ORG_KEY = "k"
     settings.REDIS_URL = f"redis://:redis-password@127.0.0.1:{closed_port}/0"
 
-    response = client.get("/readyz")
+    response = readyz(client, settings, sandbox.url, "k")
 
     assert response.status_code == 503
     checks = response.json()["checks"]
