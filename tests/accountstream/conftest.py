@@ -81,6 +81,18 @@ def linked(transactional_db, aries):
 
 
 @pytest.fixture
+def linked_account(linked):
+    """linked_account(uid) -> the gateway key of a new member linked to a new Aries
+    user of one account, and that account's id."""
+
+    def make(uid: str) -> tuple[str, str]:
+        key, user = linked(uid)
+        return key, user["account_ids"][0]
+
+    return make
+
+
+@pytest.fixture
 def member_key_only(linked):
     """A member with no brokerage link: its gateway key."""
     from members.services import operations

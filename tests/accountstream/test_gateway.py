@@ -29,9 +29,8 @@ def is_order(status: str, ord_id: str):
     return match
 
 
-def test_the_documented_flow_works_with_the_gateway_key(gateway, linked, aries):
-    key, user = linked("ann")
-    account = user["account_ids"][0]
+def test_the_documented_flow_works_with_the_gateway_key(gateway, linked_account, aries):
+    key, account = linked_account("ann")
 
     async def scenario():
         client = await AriesClient.open(gateway.url)
@@ -212,9 +211,8 @@ def test_the_gateways_session_warns_expires_and_reauth_extends(
     run(scenario())
 
 
-def test_decimals_pass_through_byte_for_byte(gateway, linked, aries):
-    key, user = linked("ida")
-    account = user["account_ids"][0]
+def test_decimals_pass_through_byte_for_byte(gateway, linked_account, aries):
+    key, account = linked_account("ida")
     post(aries, "/_sandbox/aries/prices", symbol="AAPL", price="123456789.123456789")
 
     async def scenario():
@@ -235,10 +233,9 @@ def test_decimals_pass_through_byte_for_byte(gateway, linked, aries):
 
 
 def test_a_client_that_reconnects_resubscribes_and_gets_a_fresh_snapshot(
-    gateway, linked, aries
+    gateway, linked_account, aries
 ):
-    key, user = linked("jon")
-    account = user["account_ids"][0]
+    key, account = linked_account("jon")
 
     async def scenario():
         client = await AriesClient.signed_in(gateway.url, key)

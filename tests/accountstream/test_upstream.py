@@ -55,10 +55,9 @@ def filled(client: AriesClient) -> set[str]:
 
 
 def test_one_upstream_session_serves_all_of_a_members_connections(
-    gateway, linked, aries
+    gateway, linked_account, aries
 ):
-    key, user = linked("ann")
-    account = user["account_ids"][0]
+    key, account = linked_account("ann")
 
     async def scenario():
         clients = [await AriesClient.open(gateway.url) for _ in range(3)]
@@ -183,14 +182,13 @@ def test_no_member_ever_sees_an_account_not_linked_to_them(gateway, linked, arie
 
 
 def test_upstreams_refresh_warning_refreshes_the_link_and_reauthenticates(
-    gateway, linked, aries
+    gateway, linked_account, aries
 ):
     from brokerage.models import BrokerageLink
 
     # given: upstream sessions of 1.5 s, warned 1 s ahead
     post(aries, "/_sandbox/aries", session_seconds=1.5, refresh_warning_seconds=1.0)
-    key, user = linked("eve")
-    account = user["account_ids"][0]
+    key, account = linked_account("eve")
     before = BrokerageLink.objects.get(member__uid="eve").access_token_encrypted
 
     async def scenario():
