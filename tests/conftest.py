@@ -1,18 +1,21 @@
-import datetime as dt
+import contextlib
 import os
+import socket
 import uuid
 
 import pytest
 from rest_framework.test import APIClient
 
+from members.services import cache_events
 from orgportal import clock
 from sandbox.server import SandboxServer
+from tests.migrations import apps_before
+from tests.times import T0
 
 ORG_KEY = "test-org-key"
 # Redis keys of this run: member ids restart with every test database, so a shared Redis
 # must not remember an earlier run's counters.
 REDIS_PREFIX = f"orgportal-test-{uuid.uuid4().hex[:12]}"
-T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -70,6 +73,43 @@ def frozen():
     """A controllable clock shared by orgportal and the in-process sandbox."""
     clock.freeze(T0)
     return clock
+
+
+@pytest.fixture
+def changed():
+    """Member ids announced to the gateways (members.services.cache_events)."""
+    seen: list[int] = []
+    cache_events.listen(seen.append)
+    yield seen
+    cache_events.unlisten(seen.append)
+
+
+@pytest.fixture
+def closing():
+    """closing(thing) -> thing, whose close() runs when the test ends."""
+    with contextlib.ExitStack() as stack:
+
+        def register(thing):
+            stack.callback(thing.close)
+            return thing
+
+        yield register
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A loopback port where nothing listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def old_apps(request, transactional_db):
+    """The database as it was before the test module's `MOVE` (tests.migrations), and
+    the models of then; the latest schema again afterwards."""
+    with apps_before(request.module.MOVE) as apps:
+        yield apps
 
 
 @pytest.fixture

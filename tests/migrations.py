@@ -8,11 +8,12 @@ refuses to), so these tests commit (`django_db(transaction=True)`)."""
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from tests.conftest import T0
+from tests.times import T0
 
 
 def targets_before(graph, move: tuple[str, str]) -> list[tuple[str, str | None]]:
@@ -58,10 +59,14 @@ def apps_before(move: tuple[str, str]) -> Iterator:
         ContentType.objects.clear_cache()
 
 
+def members_models(apps, *names: str) -> list:
+    """The historical models of `members` with these names, in order."""
+    return [apps.get_model("members", name) for name in names]
+
+
 def historical_member(apps, uid: str = "m1"):
     """A member on a plan "pro", through the historical models."""
-    Plan = apps.get_model("members", "Plan")
-    Member = apps.get_model("members", "Member")
+    Plan, Member = members_models(apps, "Plan", "Member")
     plan = Plan.objects.create(
         name="pro",
         price=1500,
@@ -87,3 +92,33 @@ def historical_member(apps, uid: str = "m1"):
         created_at=T0,
         updated_at=T0,
     )
+
+
+def log_admin_change(apps, model: str, obj, object_repr: str, new_app: str) -> None:
+    """A staff user's admin log entry about `obj`, a `members.<model>`, through the
+    historical models; and the content type post_migrate would add for the model in
+    `new_app`, had it run in between: the move must keep the row that carries the
+    history."""
+    User = apps.get_model("auth", "User")
+    CT = apps.get_model("contenttypes", "ContentType")
+    staff = User.objects.create(username="staff", is_staff=True)
+    ct, _ = CT.objects.get_or_create(app_label="members", model=model)
+    apps.get_model("admin", "LogEntry").objects.create(
+        user=staff,
+        content_type=ct,
+        object_id=str(obj.pk),
+        object_repr=object_repr,
+        action_flag=2,
+        change_message="[]",
+        action_time=T0,
+    )
+    CT.objects.get_or_create(app_label=new_app, model=model)
+
+
+def assert_admin_history_moved(model: str, new_app: str, obj) -> None:
+    """The admin log entry of `log_admin_change` now names `obj` in `new_app`, and the
+    model's content type is gone from `members` (its permissions followed it)."""
+    entry = LogEntry.objects.get()
+    assert entry.content_type.app_label == new_app
+    assert entry.get_edited_object() == obj
+    assert not ContentType.objects.filter(app_label="members", model=model).exists()

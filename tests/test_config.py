@@ -3,7 +3,6 @@ variable and what is wrong, never a traceback: in manage.py, uvicorn and the .en
 Each case runs the real entry point in a subprocess, as an operator would."""
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -42,13 +41,6 @@ def _one_line(result) -> str:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
     return lines[0]
-
-
-@pytest.fixture
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_a_database_url_that_is_not_one(tmp_path):

@@ -1,5 +1,3 @@
-import socket
-
 import pytest
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.test import Client
@@ -41,13 +39,6 @@ def sandbox():
     server.stop()
 
 
-@pytest.fixture
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _requests_total(client, *, route, status="2xx", method="GET"):
     text = client.get("/metrics").content.decode()
     for family in text_string_to_metric_families(text):
@@ -86,12 +77,16 @@ async def test_async_requests_pass_through_the_middleware(async_client):
     assert len(response["X-Request-ID"]) == 32
 
 
+def readyz(client, settings, org_url: str, org_key: str):
+    """GET /readyz with the Organization API at `org_url`, called with `org_key`."""
+    settings.UPSTREAM_ORG_URL = org_url
+    settings.UPSTREAM_ORG_KEY = org_key
+    return client.get("/readyz")
+
+
 @pytest.mark.django_db
 def test_readyz_is_ready_against_the_sandbox(client, settings, sandbox):
-    settings.UPSTREAM_ORG_URL = sandbox.url
-    settings.UPSTREAM_ORG_KEY = "k"
-
-    response = client.get("/readyz")
+    response = readyz(client, settings, sandbox.url, "k")
 
     assert response.status_code == 200
     assert response.json() == {
@@ -106,10 +101,9 @@ def test_readyz_is_ready_against_the_sandbox(client, settings, sandbox):
 
 @pytest.mark.django_db
 def test_readyz_reports_an_unreachable_upstream(client, settings, closed_port):
-    settings.UPSTREAM_ORG_URL = f"http://127.0.0.1:{closed_port}"
-    settings.UPSTREAM_ORG_KEY = "org-key-never-shown"
-
-    response = client.get("/readyz")
+    response = readyz(
+        client, settings, f"http://127.0.0.1:{closed_port}", "org-key-never-shown"
+    )
 
     assert response.status_code == 503
     body = response.json()
@@ -121,10 +115,7 @@ def test_readyz_reports_an_unreachable_upstream(client, settings, closed_port):
 
 @pytest.mark.django_db
 def test_readyz_reports_a_refused_organization_key(client, settings, sandbox):
-    settings.UPSTREAM_ORG_URL = sandbox.url
-    settings.UPSTREAM_ORG_KEY = "wrong-key"
-
-    response = client.get("/readyz")
+    response = readyz(client, settings, sandbox.url, "wrong-key")
 
     assert response.status_code == 503
     assert response.json()["checks"]["upstream"].startswith("error: HTTP 4")
@@ -133,11 +124,9 @@ def test_readyz_reports_a_refused_organization_key(client, settings, sandbox):
 
 @pytest.mark.django_db
 def test_readyz_reports_an_unreachable_redis(client, settings, sandbox, closed_port):
-    settings.UPSTREAM_ORG_URL = sandbox.url
-    settings.UPSTREAM_ORG_KEY = "k"
     settings.REDIS_URL = f"redis://:redis-password@127.0.0.1:{closed_port}/0"
 
-    response = client.get("/readyz")
+    response = readyz(client, settings, sandbox.url, "k")
 
     assert response.status_code == 503
     checks = response.json()["checks"]
@@ -206,21 +195,18 @@ def test_metrics_are_refused_to_everyone_when_nothing_is_configured(client, sett
     assert "orgportal_http_requests_total" not in response.content.decode()
 
 
+def scrape(client, addr: str, **headers):
+    """GET /metrics from the address `addr`."""
+    return client.get("/metrics", REMOTE_ADDR=addr, headers=headers)
+
+
 def test_metrics_need_the_bearer_token_when_one_is_set(client, settings):
     settings.METRICS_TOKEN = "scrape-secret-7"
     settings.METRICS_ALLOWED_IPS = []
 
-    missing = client.get("/metrics", REMOTE_ADDR="192.0.2.10")
-    wrong = client.get(
-        "/metrics",
-        REMOTE_ADDR="192.0.2.10",
-        headers={"Authorization": "Bearer scrape-secret-8"},
-    )
-    right = client.get(
-        "/metrics",
-        REMOTE_ADDR="192.0.2.10",
-        headers={"Authorization": "Bearer scrape-secret-7"},
-    )
+    missing = scrape(client, "192.0.2.10")
+    wrong = scrape(client, "192.0.2.10", Authorization="Bearer scrape-secret-8")
+    right = scrape(client, "192.0.2.10", Authorization="Bearer scrape-secret-7")
 
     assert missing.status_code == wrong.status_code == 401
     assert missing["WWW-Authenticate"].startswith("Bearer")
@@ -232,19 +218,12 @@ def test_metrics_answer_only_addresses_in_the_allow_list(client, settings):
     settings.METRICS_TOKEN = ""
     settings.METRICS_ALLOWED_IPS = ["10.20.0.0/16"]
     settings.TRUSTED_PROXIES = ["10.99.0.1/32"]
+    forwarded = {"X-Forwarded-For": "10.20.3.4"}
 
-    inside = client.get("/metrics", REMOTE_ADDR="10.20.3.4")
-    outside = client.get("/metrics", REMOTE_ADDR="127.0.0.1")
-    via_proxy = client.get(
-        "/metrics",
-        REMOTE_ADDR="10.99.0.1",
-        headers={"X-Forwarded-For": "10.20.3.4"},
-    )
-    spoofed = client.get(
-        "/metrics",
-        REMOTE_ADDR="192.0.2.10",
-        headers={"X-Forwarded-For": "10.20.3.4"},
-    )
+    inside = scrape(client, "10.20.3.4")
+    outside = scrape(client, "127.0.0.1")
+    via_proxy = scrape(client, "10.99.0.1", **forwarded)
+    spoofed = scrape(client, "192.0.2.10", **forwarded)
 
     assert inside.status_code == 200
     assert via_proxy.status_code == 200
@@ -256,13 +235,9 @@ def test_metrics_with_token_and_allow_list_need_both(client, settings):
     settings.METRICS_ALLOWED_IPS = ["10.20.0.0/16"]
     auth = {"Authorization": "Bearer scrape-secret-7"}
 
-    assert (
-        client.get("/metrics", REMOTE_ADDR="10.20.3.4", headers=auth).status_code == 200
-    )
-    assert (
-        client.get("/metrics", REMOTE_ADDR="10.21.3.4", headers=auth).status_code == 403
-    )
-    assert client.get("/metrics", REMOTE_ADDR="10.20.3.4").status_code == 401
+    assert scrape(client, "10.20.3.4", **auth).status_code == 200
+    assert scrape(client, "10.21.3.4", **auth).status_code == 403
+    assert scrape(client, "10.20.3.4").status_code == 401
 
 
 def test_the_site_root_is_counted_under_its_own_route(client):

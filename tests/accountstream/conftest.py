@@ -10,8 +10,9 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.marketdata.conftest import ThreadedServer
+from tests.marketdata.conftest import web_server
 from tests.marketdata.live_helpers import Frames
+from tests.sandbox.helpers import post_ok
 
 PATH = "/v1/accounts/ws"
 
@@ -44,19 +45,12 @@ async def in_db_thread(fn, *args, **kwargs):
 
 
 def post(client: httpx.Client, path: str, **body: Any) -> dict:
-    response = client.post(path, json=body)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return post_ok(client, path, body)
 
 
 @pytest.fixture
 def gateway(transactional_db, aries, settings):
-    from orgportal.asgi import application
-
-    settings.USAGE_FLUSH_INTERVAL = 0.2
-    server = ThreadedServer(application).start()
-    yield server
-    server.stop()
+    yield from web_server(settings)
 
 
 @pytest.fixture
@@ -87,6 +81,18 @@ def linked(transactional_db, aries):
 
 
 @pytest.fixture
+def linked_account(linked):
+    """linked_account(uid) -> the gateway key of a new member linked to a new Aries
+    user of one account, and that account's id."""
+
+    def make(uid: str) -> tuple[str, str]:
+        key, user = linked(uid)
+        return key, user["account_ids"][0]
+
+    return make
+
+
+@pytest.fixture
 def member_key_only(linked):
     """A member with no brokerage link: its gateway key."""
     from members.services import operations
@@ -108,6 +114,13 @@ class AriesClient:
     async def open(cls, url: str) -> "AriesClient":
         ws = await connect(url.replace("http://", "ws://") + PATH, max_size=None)
         return cls(ws)
+
+    @classmethod
+    async def signed_in(cls, url: str, key: str) -> "AriesClient":
+        """A connection past authentication with `key`."""
+        client = await cls.open(url)
+        await client.auth(key)
+        return client
 
     def next_id(self, prefix: str = "req") -> str:
         self._ids += 1

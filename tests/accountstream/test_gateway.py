@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from tests.accountstream.conftest import AriesClient, post
+from tests.sandbox.aries.conftest import place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,9 +29,8 @@ def is_order(status: str, ord_id: str):
     return match
 
 
-def test_the_documented_flow_works_with_the_gateway_key(gateway, linked, aries):
-    key, user = linked("ann")
-    account = user["account_ids"][0]
+def test_the_documented_flow_works_with_the_gateway_key(gateway, linked_account, aries):
+    key, account = linked_account("ann")
 
     async def scenario():
         client = await AriesClient.open(gateway.url)
@@ -46,16 +46,8 @@ def test_the_documented_flow_works_with_the_gateway_key(gateway, linked, aries):
         assert snapshot["account"]["accountNumber"] == account
         assert {"positions", "orders", "ordersV2"} <= snapshot.keys()
         # an order's lifecycle arrives as events
-        placed = post(
-            aries,
-            "/_sandbox/aries/orders",
-            account_id=account,
-            symbol="AAPL",
-            side="BUY",
-            qty="3",
-            type="MARKET",
-        )
-        await client.frames.wait_for(is_order("FILLED", placed["ord_id"]))
+        ord_id = place(aries, account, "BUY", "3", type="MARKET")
+        await client.frames.wait_for(is_order("FILLED", ord_id))
         await client.frames.wait_for(
             lambda m: m.get("payload", {}).get("name") == "account.position"
         )
@@ -90,8 +82,7 @@ def test_accounts_not_linked_to_the_member_are_denied(gateway, linked):
     other_key, other = linked("cat")
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         for topic, params in (
             ("account", {"accountId": other["account_ids"][0]}),
             (
@@ -133,8 +124,7 @@ def test_bad_subscriptions_get_the_documented_codes(gateway, linked, message, co
     key, _ = linked("dan")
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         await client.send({"type": "subscribe", "id": "req-9", "payload": message})
         error = await client.reply("req-9")
         assert error["type"] == "response"
@@ -182,8 +172,7 @@ def test_a_member_without_a_link_or_news_is_refused(gateway, linked, member_key_
         assert refused["payload"]["code"] == "ACCESS_DENIED"
         assert "No brokerage account" in refused["payload"]["error"]
         assert (await client.frames.close_code())[0] == 1008
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         news = await client.subscribe("news", {"symbols": ["AAPL"]})
         assert news["payload"]["code"] == "ACCESS_DENIED"
         watch = await client.subscribe("watchlist")
@@ -201,8 +190,7 @@ def test_the_gateways_session_warns_expires_and_reauth_extends(
     key, _ = linked("hal")
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         warning = await client.frames.wait_for(
             lambda m: m.get("payload", {}).get("action") == "refreshAuth"
         )
@@ -223,29 +211,19 @@ def test_the_gateways_session_warns_expires_and_reauth_extends(
     run(scenario())
 
 
-def test_decimals_pass_through_byte_for_byte(gateway, linked, aries):
-    key, user = linked("ida")
-    account = user["account_ids"][0]
+def test_decimals_pass_through_byte_for_byte(gateway, linked_account, aries):
+    key, account = linked_account("ida")
     post(aries, "/_sandbox/aries/prices", symbol="AAPL", price="123456789.123456789")
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         await client.subscribe("account", {"accountId": account})
-        placed = post(
-            aries,
-            "/_sandbox/aries/orders",
-            account_id=account,
-            symbol="AAPL",
-            side="BUY",
-            qty="0.00000001",
-            type="MARKET",
-        )
-        await client.frames.wait_for(is_order("FILLED", placed["ord_id"]))
+        ord_id = place(aries, account, "BUY", "0.00000001", type="MARKET")
+        await client.frames.wait_for(is_order("FILLED", ord_id))
         fills = [
             m["payload"]["data"]
             for m in client.events("account.order")
-            if m["payload"]["data"]["ordId"] == placed["ord_id"]
+            if m["payload"]["data"]["ordId"] == ord_id
         ]
         assert fills[-1]["cumQty"] == "0.00000001"
         assert fills[-1]["avgPrice"] == "123456789.123456789"
@@ -255,31 +233,20 @@ def test_decimals_pass_through_byte_for_byte(gateway, linked, aries):
 
 
 def test_a_client_that_reconnects_resubscribes_and_gets_a_fresh_snapshot(
-    gateway, linked, aries
+    gateway, linked_account, aries
 ):
-    key, user = linked("jon")
-    account = user["account_ids"][0]
+    key, account = linked_account("jon")
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         await client.subscribe("account", {"accountId": account})
         await client.ws.close()  # the app's network drops; it connects again
-        placed = post(
-            aries,
-            "/_sandbox/aries/orders",
-            account_id=account,
-            symbol="MSFT",
-            side="BUY",
-            qty="2",
-            type="MARKET",
-        )
+        ord_id = place(aries, account, "BUY", "2", symbol="MSFT", type="MARKET")
         await asyncio.sleep(0.3)  # filled while the client was away
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         snapshot = await client.subscribe("account", {"accountId": account})
         orders = {o["ordId"]: o for o in snapshot["payload"]["data"]["ordersV2"]}
-        assert orders[placed["ord_id"]]["ordStatus"] == "FILLED"
+        assert orders[ord_id]["ordStatus"] == "FILLED"
         positions = {
             p["symbol"]: p["qty"] for p in snapshot["payload"]["data"]["positions"]
         }

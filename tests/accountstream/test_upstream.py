@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.accountstream.conftest import AriesClient, post
+from tests.sandbox.aries.conftest import place
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,17 +35,9 @@ def account_of(message: dict) -> str | None:
 
 
 async def buy(aries, account: str, qty: str, symbol: str = "AAPL") -> str:
-    placed = await asyncio.to_thread(
-        post,
-        aries,
-        "/_sandbox/aries/orders",
-        account_id=account,
-        symbol=symbol,
-        side="BUY",
-        qty=qty,
-        type="MARKET",
+    return await asyncio.to_thread(
+        place, aries, account, "BUY", qty, symbol=symbol, type="MARKET"
     )
-    return placed["ord_id"]
 
 
 def filled(client: AriesClient) -> set[str]:
@@ -62,10 +55,9 @@ def filled(client: AriesClient) -> set[str]:
 
 
 def test_one_upstream_session_serves_all_of_a_members_connections(
-    gateway, linked, aries
+    gateway, linked_account, aries
 ):
-    key, user = linked("ann")
-    account = user["account_ids"][0]
+    key, account = linked_account("ann")
 
     async def scenario():
         clients = [await AriesClient.open(gateway.url) for _ in range(3)]
@@ -97,8 +89,7 @@ def test_a_dropped_upstream_gives_fresh_snapshots_and_no_lost_fill(
     account = user["account_ids"][0]
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         first = await client.subscribe("account", {"accountId": account})
         orders = [await buy(aries, account, "2")]
         post(aries, "/_sandbox/aries", drop=True)
@@ -191,19 +182,17 @@ def test_no_member_ever_sees_an_account_not_linked_to_them(gateway, linked, arie
 
 
 def test_upstreams_refresh_warning_refreshes_the_link_and_reauthenticates(
-    gateway, linked, aries
+    gateway, linked_account, aries
 ):
     from brokerage.models import BrokerageLink
 
     # given: upstream sessions of 1.5 s, warned 1 s ahead
     post(aries, "/_sandbox/aries", session_seconds=1.5, refresh_warning_seconds=1.0)
-    key, user = linked("eve")
-    account = user["account_ids"][0]
+    key, account = linked_account("eve")
     before = BrokerageLink.objects.get(member__uid="eve").access_token_encrypted
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         await client.subscribe("account", {"accountId": account})
         await asyncio.sleep(2.5)  # past the first upstream session's end
         ord_id = await buy(aries, account, "1")
@@ -224,8 +213,7 @@ def test_a_link_that_can_no_longer_authenticate_is_said_and_shown(
     account = user["account_ids"][0]
 
     async def scenario():
-        client = await AriesClient.open(gateway.url)
-        await client.auth(key)
+        client = await AriesClient.signed_in(gateway.url, key)
         await client.subscribe("account", {"accountId": account})
         # the brokerage revokes the user's tokens, refresh tokens included
         post(

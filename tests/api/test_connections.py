@@ -3,13 +3,13 @@ against the real gateway (uvicorn in a thread, sandbox upstream): the listing, t
 scopes, the close the client sees, the audit row, errors and Idempotency-Key."""
 
 import asyncio
-import json
 
 import pytest
 
 from members.models import AuditEvent
 from tests.marketdata import conftest as gateway
 from tests.marketdata.live_helpers import is_series, open_live, series
+from tests.rest import post
 
 # The web process with its WebSocket gateway, and members with gateway keys.
 web = gateway.web
@@ -21,15 +21,6 @@ BASE = "/api/organization/members"
 
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 60))
-
-
-def post(client, path, body=None, **headers):
-    return client.post(
-        BASE + path,
-        data=json.dumps(body) if body is not None else None,
-        content_type="application/json",
-        **headers,
-    )
 
 
 async def listed(client, uid: str, count: int, timeout: float = 5.0) -> list[dict]:
@@ -80,7 +71,7 @@ def test_a_read_token_lists_and_a_members_token_disconnects(
         assert connection["messages"] >= 0 and connection["bytes"] >= 0
         # but may not disconnect it
         refused = await asyncio.to_thread(
-            post, reader, "/api1/connections/disconnect", {}
+            post, reader, "/members/api1/connections/disconnect", {}
         )
         assert refused.status_code == 403
         assert refused.json()["code"] == "INSUFFICIENT_SCOPE"
@@ -89,9 +80,9 @@ def test_a_read_token_lists_and_a_members_token_disconnects(
         response = await asyncio.to_thread(
             post,
             changer,
-            "/api1/connections/disconnect",
+            "/members/api1/connections/disconnect",
             {"connection": connection["id"]},
-            HTTP_IDEMPOTENCY_KEY="disconnect-1",
+            **{"Idempotency-Key": "disconnect-1"},
         )
         assert response.status_code == 200, response.content
         body = response.json()
@@ -109,9 +100,9 @@ def test_a_read_token_lists_and_a_members_token_disconnects(
         replay = await asyncio.to_thread(
             post,
             changer,
-            "/api1/connections/disconnect",
+            "/members/api1/connections/disconnect",
             {"connection": connection["id"]},
-            HTTP_IDEMPOTENCY_KEY="disconnect-1",
+            **{"Idempotency-Key": "disconnect-1"},
         )
         assert replay.json() == body
         assert replay.headers["Idempotent-Replayed"] == "true"
@@ -129,7 +120,9 @@ def test_disconnect_without_a_connection_closes_them_all(web, member_key, api):
         news, news_frames = await open_live(web.url, key, path="/newsfeed")
         await live_frames.wait_for(is_series())
         await listed(api, "api2", 2)
-        response = await asyncio.to_thread(post, api, "/api2/connections/disconnect")
+        response = await asyncio.to_thread(
+            post, api, "/members/api2/connections/disconnect"
+        )
         assert response.status_code == 200, response.content
         assert response.json()["disconnected"] == 2
         for frames in (live_frames, news_frames):
@@ -141,7 +134,9 @@ def test_disconnect_without_a_connection_closes_them_all(web, member_key, api):
 def test_errors_keep_the_organization_api_shape(member_key, api):
     member_key("api3", "pro")
     # a connection that is not open
-    response = post(api, "/api3/connections/disconnect", {"connection": "host-1:7"})
+    response = post(
+        api, "/members/api3/connections/disconnect", {"connection": "host-1:7"}
+    )
     assert response.status_code == 404
     body = response.json()
     assert (body["success"], body["code"]) == (False, "CONNECTION_NOT_FOUND")
@@ -150,9 +145,9 @@ def test_errors_keep_the_organization_api_shape(member_key, api):
     # an unknown member, a field the API does not take, a connection that is no string
     response = api.get(f"{BASE}/nobody/connections")
     assert (response.status_code, response.json()["code"]) == (404, "MEMBER_NOT_FOUND")
-    response = post(api, "/api3/connections/disconnect", {"all": True})
+    response = post(api, "/members/api3/connections/disconnect", {"all": True})
     assert (response.status_code, response.json()["code"]) == (400, "UNKNOWN_FIELD")
-    response = post(api, "/api3/connections/disconnect", {"connection": 7})
+    response = post(api, "/members/api3/connections/disconnect", {"connection": 7})
     assert response.status_code == 400
     assert audits() == []
     # with nothing open, a listing is empty

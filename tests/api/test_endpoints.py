@@ -6,33 +6,14 @@ import pytest
 
 from billing.models import LedgerTransaction
 from members.models import (
-    AuditEvent,
     IdempotencyRecord,
     Member,
-    Operation,
 )
+from tests.api.hostile import counts
 from tests.keys import key_owner
+from tests.rest import BASE, post
 
 pytestmark = pytest.mark.django_db
-BASE = "/api/organization"
-
-
-def post(api, path, body=None, **headers):
-    return api.post(
-        BASE + path,
-        data=json.dumps(body) if body is not None else None,
-        content_type="application/json",
-        headers=headers,
-    )
-
-
-def state_counts():
-    return (
-        Member.objects.count(),
-        Operation.objects.count(),
-        LedgerTransaction.objects.count(),
-        AuditEvent.objects.count(),
-    )
 
 
 def test_the_docs_curl_flow_runs_against_the_mirror(api, funded):
@@ -184,12 +165,12 @@ def test_idempotency_key_replays_and_detects_conflicts(api, funded):
 def test_bad_input_gets_a_clear_error_and_changes_nothing(
     api, funded, path, body, status, code
 ):
-    before = state_counts()
+    before = counts()
     r = post(api, path, body)
     assert r.status_code == status, r.content
     assert r.json()["code"] == code
     assert r.json()["error"] and isinstance(r.json()["details"], dict)
-    assert state_counts() == before
+    assert counts() == before
 
 
 def test_malformed_json_oversized_body_and_wrong_content_type(api, funded):

@@ -15,9 +15,9 @@ from members.services import idempotency, operations
 from members.services.operations import actions, execute
 from members.upstream import shared_client
 from orgportal.upstream_http import call_deadline_s
+from tests import rest
 
 pytestmark = pytest.mark.django_db
-BASE = "/api/organization"
 CREATE = {"uid": "m1", "plan": "pro"}
 
 
@@ -26,17 +26,12 @@ class Killed(BaseException):
 
 
 def post(api, path, body, key):
-    return api.post(
-        BASE + path,
-        data=json.dumps(body),
-        content_type="application/json",
-        headers={"Idempotency-Key": key},
-    )
+    return rest.post(api, path, body, **{"Idempotency-Key": key})
 
 
-def create_dies_after_recording(monkeypatch, *, apply_upstream: bool):
-    """The web process dies once the operation is recorded: before its upstream call,
-    or just after upstream applied it."""
+def create_died_after_recording(api, monkeypatch, *, apply_upstream: bool) -> None:
+    """A create with key "k1" whose web process died once the operation was recorded:
+    before its upstream call, or just after upstream applied it."""
     real_call = execute.upstream_call
 
     def dying(op, client):
@@ -47,6 +42,9 @@ def create_dies_after_recording(monkeypatch, *, apply_upstream: bool):
     monkeypatch.setattr(
         actions, "operation_execute", lambda op, client: dying(op, client)
     )
+    with pytest.raises(Killed):
+        post(api, "/members/create", CREATE, "k1")
+    monkeypatch.undo()
 
 
 def charges(kind="member_create") -> int:
@@ -91,10 +89,7 @@ def test_a_key_bound_to_an_operation_upstream_applied_answers_its_outcome(
     api, funded, frozen, sandbox, monkeypatch
 ):
     # given: the web process died right after upstream created the member
-    create_dies_after_recording(monkeypatch, apply_upstream=True)
-    with pytest.raises(Killed):
-        post(api, "/members/create", CREATE, "k1")
-    monkeypatch.undo()
+    create_died_after_recording(api, monkeypatch, apply_upstream=True)
     record = IdempotencyRecord.objects.get(key="k1")
     assert record.operation is not None  # bound in the same transaction
     # when: the client retries while the call could still be running, then after
@@ -118,10 +113,7 @@ def test_a_key_bound_to_an_operation_never_sent_runs_again_once_decided(
     api, funded, frozen, sandbox, monkeypatch
 ):
     # given: the web process died before upstream heard of the member
-    create_dies_after_recording(monkeypatch, apply_upstream=False)
-    with pytest.raises(Killed):
-        post(api, "/members/create", CREATE, "k1")
-    monkeypatch.undo()
+    create_died_after_recording(api, monkeypatch, apply_upstream=False)
     # when: the client retries after no call can still be running
     frozen.advance(dt.timedelta(seconds=call_deadline_s() + 1))
     retried = post(api, "/members/create", CREATE, "k1")
@@ -169,7 +161,7 @@ def claimed_and_died(key: str, path: str, body: dict) -> idempotency.Claim:
         scope=f"token:{ServiceToken.objects.get().pk}",
         key=key,
         method="POST",
-        path=BASE + path,
+        path=rest.BASE + path,
         body=json.dumps(body).encode(),
     )
     return claim

@@ -2,8 +2,6 @@
 an adjustment, once, admin only, audited; anything else is refused and changes
 nothing."""
 
-import json
-
 import pytest
 from django.db import connection
 
@@ -13,17 +11,7 @@ from billing.services import ledger
 from members.models import AuditEvent
 from members.services.plans import plans_sync
 from tests.members.test_concurrency import in_parallel
-
-BASE = "/api/organization"
-
-
-def post(api, path, body=None, **headers):
-    return api.post(
-        BASE + path,
-        data=json.dumps(body) if body is not None else None,
-        content_type="application/json",
-        headers=headers,
-    )
+from tests.rest import BASE, post
 
 
 def balance(api) -> str:

@@ -2,7 +2,6 @@
 and how tokens get them (service, command, migration)."""
 
 import importlib
-import json
 
 import pytest
 from django.apps import apps as django_apps
@@ -14,17 +13,9 @@ from members.auth import ServiceTokenScopes
 from members.models import ServiceToken
 from members.services.keys import service_token_create
 from notifications.models import WebhookEndpoint
+from tests.rest import BASE, post
 
 pytestmark = pytest.mark.django_db
-BASE = "/api/organization"
-
-
-def post(client, path, body=None):
-    return client.post(
-        BASE + path,
-        data=json.dumps(body) if body is not None else None,
-        content_type="application/json",
-    )
 
 
 def implemented_methods(view_class) -> list[str]:

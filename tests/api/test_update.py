@@ -1,29 +1,17 @@
 """`members/{uid}/update` is one change: the plan and the settings sent with it are
 applied together, or not at all."""
 
-import json
-
 import pytest
 
 from billing.services import ledger
 from members.models import Member
-from members.services import operations
+from tests.rest import post
 
 pytestmark = pytest.mark.django_db
-BASE = "/api/organization"
-
-
-@pytest.fixture
-def member(funded):
-    return operations.member_create(uid="m1", plan="pro", actor="tests").member
 
 
 def update(api, body):
-    return api.post(
-        f"{BASE}/members/m1/update",
-        data=json.dumps(body),
-        content_type="application/json",
-    )
+    return post(api, "/members/m1/update", body)
 
 
 def settings_of(uid="m1"):

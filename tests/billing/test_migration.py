@@ -3,34 +3,25 @@ of before the move (members 0010, no billing) is migrated to the latest, and wha
 written through the models of then is read back through `billing.models`."""
 
 import pytest
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.db import DatabaseError, connection, transaction
 
 from billing.ledgercheck import ledger_violations
 from billing.models import Account, CashRefund, CreditLot, LedgerTransaction
 from billing.services import ledger
-from tests.conftest import T0
-from tests.migrations import apps_before, historical_member, migrate_to_latest
+from tests import migrations
+from tests.times import T0
 
 MOVE = ("billing", "0001_initial")
-# These tests commit (tests.migrations); the fixture leaves the database at the latest.
+# These tests commit (tests.migrations); `old_apps` leaves the database at the latest.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def old_apps(transactional_db):
-    """The database as it was before the move, and the models of then."""
-    with apps_before(MOVE) as apps:
-        yield apps
 
 
 def _post(apps, *, kind, entries, **fields):
     """One balanced transaction through the models of before the move, as the ledger
     service of then posted it."""
-    Txn = apps.get_model("members", "LedgerTransaction")
-    Entry = apps.get_model("members", "LedgerEntry")
-    Acct = apps.get_model("members", "Account")
+    Txn, Entry, Acct = migrations.members_models(
+        apps, "LedgerTransaction", "LedgerEntry", "Account"
+    )
     txn = Txn.objects.create(
         kind=kind, memo=kind, actor="tests", created_at=T0, **fields
     )
@@ -47,12 +38,10 @@ def _post(apps, *, kind, entries, **fields):
 def write_a_ledger(apps) -> dict:
     """A purchase, a cash refund of part of it and a member charge, with an admin log
     entry about the purchase."""
-    Operation = apps.get_model("members", "Operation")
-    Acct = apps.get_model("members", "Account")
-    Lot = apps.get_model("members", "CreditLot")
-    Refund = apps.get_model("members", "CashRefund")
-    LotRefund = apps.get_model("members", "LotRefund")
-    member = historical_member(apps)
+    Operation, Acct, Lot, Refund, LotRefund = migrations.members_models(
+        apps, "Operation", "Account", "CreditLot", "CashRefund", "LotRefund"
+    )
+    member = migrations.historical_member(apps)
     op = Operation.objects.create(
         kind="create",
         member_uid="m1",
@@ -102,22 +91,9 @@ def write_a_ledger(apps) -> dict:
             member=member,
             operation=op,
         )
-    User = apps.get_model("auth", "User")
-    CT = apps.get_model("contenttypes", "ContentType")
-    staff = User.objects.create(username="staff", is_staff=True)
-    ct, _ = CT.objects.get_or_create(app_label="members", model="ledgertransaction")
-    apps.get_model("admin", "LogEntry").objects.create(
-        user=staff,
-        content_type=ct,
-        object_id=str(bought.pk),
-        object_repr=f"#{bought.pk} purchase",
-        action_flag=2,
-        change_message="[]",
-        action_time=T0,
+    migrations.log_admin_change(
+        apps, "ledgertransaction", bought, f"#{bought.pk} purchase", "billing"
     )
-    # What post_migrate would add for billing's models, had it run in between: the
-    # move must keep the row that carries the history.
-    CT.objects.get_or_create(app_label="billing", model="ledgertransaction")
     return {
         "bought": bought.pk,
         "refunded": refunded.pk,
@@ -133,7 +109,7 @@ def test_the_ledger_written_before_the_move_reads_back_through_billing(old_apps)
     ids = write_a_ledger(old_apps)
 
     # when: the database is migrated to the latest
-    migrate_to_latest()
+    migrations.migrate_to_latest()
 
     # then: the same rows, through billing's models
     assert Account.objects.get(code="wallet").balance == 70_000 - 10_000 - 1_500
@@ -150,12 +126,7 @@ def test_the_ledger_written_before_the_move_reads_back_through_billing(old_apps)
     assert charged.member.account.balance == 1_500
     assert ledger_violations() == []
     # and the admin history and permissions follow the models to billing
-    entry = LogEntry.objects.get()
-    assert entry.content_type.app_label == "billing"
-    assert entry.get_edited_object() == bought
-    assert not ContentType.objects.filter(
-        app_label="members", model="ledgertransaction"
-    ).exists()
+    migrations.assert_admin_history_moved("ledgertransaction", "billing", bought)
     # and the ledger service posts to the same tables
     lot = ledger.credits_purchase(credits=10, actor="tests")
     assert CreditLot.objects.count() == 2 and lot.transaction.entries.count() == 2
@@ -168,7 +139,7 @@ def test_the_ledger_written_before_the_move_reads_back_through_billing(old_apps)
 def test_the_postgres_triggers_still_guard_the_moved_tables(old_apps):
     # given: a ledger written before the move, then the move
     ids = write_a_ledger(old_apps)
-    migrate_to_latest()
+    migrations.migrate_to_latest()
     entry_id = LedgerTransaction.objects.get(pk=ids["bought"]).entries.first().pk
 
     # when / then: the database refuses an edit, a deletion and an unbalanced posting

@@ -8,8 +8,8 @@ import httpx
 import jwt
 import pytest
 
+from brokerage import services
 from members.models import Member
-from members.services import cache_events
 from orgportal import clock
 from tests.portal import factories
 
@@ -61,15 +61,6 @@ def deleted_member(db) -> Member:
     return gone
 
 
-@pytest.fixture
-def changed():
-    """Member ids announced to the gateways (members.services.cache_events)."""
-    seen: list[int] = []
-    cache_events.listen(seen.append)
-    yield seen
-    cache_events.unlisten(seen.append)
-
-
 # --- Aries: the sandbox, and a fault-injecting proxy in front of it ------------------
 
 
@@ -79,6 +70,18 @@ def aries_user(sandbox, accounts: int = 2) -> dict:
     r = httpx.post(f"{sandbox.url}/_sandbox/aries/users", json={"accounts": accounts})
     r.raise_for_status()
     return r.json()
+
+
+def aries_link(member, user: dict):
+    """`member` linked to the Aries user `user` (of `aries_user`); the link."""
+    link, _ = services.brokerage_link(
+        uid=member.uid,
+        access_token=user["access_token"],
+        refresh_token=user["refresh_token"],
+        account_ids=user["account_ids"],
+        actor="tests",
+    )
+    return link
 
 
 def aries_settings(sandbox, **changes) -> None:

@@ -12,7 +12,7 @@ from brokerage import services
 from brokerage.models import BrokerageLink
 from brokerage.services import RefreshOutcome
 from members.crypto import decrypt
-from tests.brokerage.conftest import aries_settings, aries_user
+from tests.brokerage.conftest import aries_link, aries_settings, aries_user
 from tests.portal import factories
 
 pytestmark = [
@@ -45,14 +45,7 @@ def due_link(aries):
     aries_settings(aries, token_seconds=300)
     user = aries_user(aries)
     aries_settings(aries, token_seconds=3600)
-    link, _ = services.brokerage_link(
-        uid=member.uid,
-        access_token=user["access_token"],
-        refresh_token=user["refresh_token"],
-        account_ids=user["account_ids"],
-        actor="tests",
-    )
-    return link, user
+    return aries_link(member, user), user
 
 
 def test_parallel_refreshes_spend_the_refresh_token_once(aries, due_link):

@@ -3,7 +3,6 @@ invalid_grant, transient failures retried, claims, and the beat task."""
 
 import datetime as dt
 import json
-import socket
 
 import pytest
 
@@ -14,6 +13,7 @@ from members.crypto import decrypt
 from members.models import AuditEvent
 from orgportal import clock
 from tests.brokerage.conftest import (
+    aries_link,
     aries_settings,
     aries_user,
     link_body,
@@ -23,17 +23,6 @@ from tests.brokerage.conftest import (
 from tests.portal import factories
 
 pytestmark = pytest.mark.django_db
-
-
-def linked(member, user: dict) -> BrokerageLink:
-    link, _ = services.brokerage_link(
-        uid=member.uid,
-        access_token=user["access_token"],
-        refresh_token=user["refresh_token"],
-        account_ids=user["account_ids"],
-        actor="tests",
-    )
-    return link
 
 
 def fresh(link: BrokerageLink) -> BrokerageLink:
@@ -52,13 +41,6 @@ def failure_audits() -> list[dict]:
     )
 
 
-@pytest.fixture
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # --- rotation -------------------------------------------------------------------------
 
 
@@ -68,7 +50,7 @@ def test_a_due_link_gets_a_new_pair_and_the_old_refresh_token_is_spent(
     # given a link whose access token expires in 10 minutes (inside the 15-minute lead)
     aries_settings(aries, token_seconds=600)
     user = aries_user(aries)
-    link = linked(member, user)
+    link = aries_link(member, user)
     aries_settings(aries, token_seconds=3600)
     frozen.advance(dt.timedelta(minutes=1))
     # when
@@ -114,7 +96,7 @@ def fresh_link(member) -> BrokerageLink:
 def test_a_link_not_due_sends_nothing(aries, member):
     # given a token valid for an hour (the lead is 15 minutes)
     user = aries_user(aries)
-    link = linked(member, user)
+    link = aries_link(member, user)
     # when
     outcome = services.brokerage_refresh(link_id=link.pk)
     # then: the refresh token was not spent
@@ -124,7 +106,7 @@ def test_a_link_not_due_sends_nothing(aries, member):
 
 
 def test_force_refreshes_a_link_not_due(aries, member):
-    link = linked(member, aries_user(aries))
+    link = aries_link(member, aries_user(aries))
     assert services.brokerage_refresh(link_id=link.pk, force=True) is (
         RefreshOutcome.REFRESHED
     )
@@ -132,7 +114,7 @@ def test_force_refreshes_a_link_not_due(aries, member):
 
 def test_an_expired_link_is_refreshed(aries, member, frozen):
     # given a link whose access token expired an hour ago
-    link = linked(member, aries_user(aries))
+    link = aries_link(member, aries_user(aries))
     frozen.advance(dt.timedelta(hours=2))
     # when
     outcome = services.brokerage_refresh(link_id=link.pk)
@@ -149,7 +131,7 @@ def test_invalid_grant_fails_the_link_for_good(
 ):
     # given a link whose refresh token Aries revoked
     user = aries_user(aries)
-    link = linked(member, user)
+    link = aries_link(member, user)
     aries_settings(aries, expire_token=user["user_id"], revoke_refresh=True)
     # when
     with django_capture_on_commit_callbacks(execute=True):
@@ -178,7 +160,7 @@ def test_invalid_grant_fails_the_link_for_good(
 def test_a_refresh_token_spent_elsewhere_fails_the_link(aries, member):
     # given another client used the link's refresh token
     user = aries_user(aries)
-    link = linked(member, user)
+    link = aries_link(member, user)
     assert token_endpoint(aries, user["refresh_token"]).status_code == 200
     # when
     outcome = services.brokerage_refresh(link_id=link.pk, force=True)
@@ -189,7 +171,7 @@ def test_a_refresh_token_spent_elsewhere_fails_the_link(aries, member):
 def test_a_new_link_revives_a_failed_one(aries, member, api):
     # given a failed link
     user = aries_user(aries)
-    link = linked(member, user)
+    link = aries_link(member, user)
     token_endpoint(aries, user["refresh_token"])
     services.brokerage_refresh(link_id=link.pk, force=True)
     # when the parent SaaS links the user's new tokens
@@ -208,7 +190,7 @@ def test_a_new_link_revives_a_failed_one(aries, member, api):
 def test_5xx_answers_are_retried_with_the_same_token(aries, member, faulty_aries):
     # given Aries answers 503 twice, then serves
     user = aries_user(aries)
-    link = linked(member, user)
+    link = aries_link(member, user)
     proxy = faulty_aries(["503", "503"])
     # when
     outcome = services.brokerage_refresh(link_id=link.pk, force=True)
@@ -223,7 +205,7 @@ def test_aries_down_keeps_the_link_and_records_why(
 ):
     # given Aries answers 503 to every attempt
     user = aries_user(aries)
-    link = linked(member, user)
+    link = aries_link(member, user)
     proxy = faulty_aries(["503"] * (settings.UPSTREAM_MAX_RETRIES + 1))
     # when
     outcome = services.brokerage_refresh(link_id=link.pk, force=True)
@@ -250,7 +232,7 @@ def test_aries_down_keeps_the_link_and_records_why(
 def test_unreachable_aries_is_transient(aries, member, settings, closed_port):
     # given
     user = aries_user(aries)
-    link = linked(member, user)
+    link = aries_link(member, user)
     settings.UPSTREAM_ARIES_URL = f"http://127.0.0.1:{closed_port}"
     # when
     outcome = services.brokerage_refresh(link_id=link.pk, force=True)
@@ -264,7 +246,7 @@ def test_a_timeout_before_aries_answered_is_retried(aries, member, faulty_aries)
     # given Aries is slow to take the first attempt: the client gives up before the
     # token is spent
     user = aries_user(aries)
-    link = linked(member, user)
+    link = aries_link(member, user)
     proxy = faulty_aries(["slow"])
     # when
     outcome = services.brokerage_refresh(link_id=link.pk, force=True)
@@ -277,7 +259,7 @@ def test_a_timeout_before_aries_answered_is_retried(aries, member, faulty_aries)
 def test_a_lost_answer_is_retried(aries, member, faulty_aries):
     # given Aries rotates the token but its answer never arrives in time, once
     user = aries_user(aries)
-    link = linked(member, user)
+    link = aries_link(member, user)
     proxy = faulty_aries(["hang"])
     # when
     outcome = services.brokerage_refresh(link_id=link.pk, force=True)
@@ -294,7 +276,7 @@ def test_a_lost_answer_is_retried(aries, member, faulty_aries):
 def test_a_claimed_refresh_is_not_sent_twice(aries, member, frozen):
     # given another process claimed the refresh a moment ago
     user = aries_user(aries)
-    link = linked(member, user)
+    link = aries_link(member, user)
     BrokerageLink.objects.filter(pk=link.pk).update(
         refresh_claim="other",
         refresh_claimed_until=clock.now() + dt.timedelta(seconds=30),
@@ -315,14 +297,14 @@ def test_a_link_replaced_while_refreshing_keeps_its_new_pair(
     aries, member, monkeypatch
 ):
     # given a refresh that is under way when the parent SaaS replaces the link
-    link = linked(member, aries_user(aries))
+    link = aries_link(member, aries_user(aries))
     replacement = aries_user(aries)
     real = services.upstream.shared_client
 
     class ReplaceMidCall:
         def refresh(self, token):
             pair = real().refresh(token)
-            linked(member, replacement)
+            aries_link(member, replacement)
             return pair
 
     monkeypatch.setattr(services.upstream, "shared_client", ReplaceMidCall)
@@ -335,7 +317,7 @@ def test_a_link_replaced_while_refreshing_keeps_its_new_pair(
 
 
 def test_a_link_removed_while_refreshing_stays_removed(aries, member, monkeypatch):
-    link = linked(member, aries_user(aries))
+    link = aries_link(member, aries_user(aries))
     real = services.upstream.shared_client
 
     class UnlinkMidCall:
@@ -364,10 +346,10 @@ def test_the_beat_task_refreshes_what_is_due_and_drops_deleted_members_links(
     # given three linked members: one due, one not, one deleted since
     due, later, gone = factories.members(3, prefix="beat")
     aries_settings(aries, token_seconds=300)
-    linked(due, aries_user(aries))
+    aries_link(due, aries_user(aries))
     aries_settings(aries, token_seconds=3600)
-    linked(later, aries_user(aries))
-    linked(gone, aries_user(aries))
+    aries_link(later, aries_user(aries))
+    aries_link(gone, aries_user(aries))
     gone.status = "deleted"
     gone.save()
     # when
@@ -384,5 +366,5 @@ def test_the_beat_task_refreshes_what_is_due_and_drops_deleted_members_links(
 
 
 def test_the_task_refreshes_one_link(aries, member):
-    link = linked(member, aries_user(aries))
+    link = aries_link(member, aries_user(aries))
     assert tasks.brokerage_refresh(link.pk, force=True) == "refreshed"

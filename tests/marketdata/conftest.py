@@ -1,8 +1,11 @@
+import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
+import redis
 import uvicorn
 
 
@@ -10,6 +13,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def reachable_redis_url() -> str | None:
+    """REDIS_URL (a local Redis without it) when it answers a ping; else None."""
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return None
+    return url
 
 
 class ThreadedServer:
@@ -41,16 +54,22 @@ class ThreadedServer:
         self.thread.join(10)
 
 
-@pytest.fixture
-def web(transactional_db, sandbox, settings):
-    """orgportal's web process (gateway included) against the sandbox upstream."""
+def web_server(settings) -> Iterator[ThreadedServer]:
+    """orgportal's web application (gateways included) served while the fixture that
+    yields from this lasts, usage flushed often."""
     from orgportal.asgi import application
 
-    settings.UPSTREAM_MARKET_URL = sandbox.url
     settings.USAGE_FLUSH_INTERVAL = 0.2
     server = ThreadedServer(application).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def web(transactional_db, sandbox, settings):
+    """orgportal's web process (gateway included) against the sandbox upstream."""
+    settings.UPSTREAM_MARKET_URL = sandbox.url
+    yield from web_server(settings)
 
 
 @pytest.fixture

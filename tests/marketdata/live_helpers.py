@@ -112,6 +112,12 @@ def has_message(text):
     return lambda m: isinstance(m, dict) and text in str(m.get("message", ""))
 
 
+async def close_all(opened) -> None:
+    """Close each connection of `open_live` answers."""
+    for ws, _ in opened:
+        await ws.close()
+
+
 async def open_at_once(urls: list[str], key: str, count: int) -> tuple[list, list]:
     """Open `count` /live connections at once, spread over `urls`; after a second,
     (those still open, the close codes of those refused)."""

@@ -133,17 +133,19 @@ async def call(gateway, path: str, query: str = "") -> tuple[int, dict, bytes]:
     return start["status"], dict(start["headers"]), body
 
 
-async def test_identical_requests_in_flight_go_upstream_once(gateway, upstream):
-    # given: an upstream that holds its answer until every request has arrived
+async def in_flight_together(gateway, upstream, queries: list[str]) -> list:
+    """The answers to `queries` sent at once to an upstream that holds its answers until
+    every request has arrived."""
     upstream.release.clear()
-    requests = [
-        asyncio.create_task(call(gateway, QUOTES, "codes=NASDAQ:AAPL"))
-        for _ in range(10)
-    ]
+    requests = [asyncio.create_task(call(gateway, QUOTES, q)) for q in queries]
     await asyncio.sleep(0.1)
-    # when
     upstream.release.set()
-    answers = await asyncio.gather(*requests)
+    return await asyncio.gather(*requests)
+
+
+async def test_identical_requests_in_flight_go_upstream_once(gateway, upstream):
+    # when
+    answers = await in_flight_together(gateway, upstream, ["codes=NASDAQ:AAPL"] * 10)
     # then
     assert upstream.calls == ["/v3/symbols/quotes?codes=NASDAQ:AAPL"]
     assert {status for status, _, _ in answers} == {200}
@@ -156,14 +158,8 @@ async def test_identical_requests_in_flight_go_upstream_once(gateway, upstream):
 
 
 async def test_different_requests_in_flight_each_go_upstream(gateway, upstream):
-    upstream.release.clear()
-    requests = [
-        asyncio.create_task(call(gateway, QUOTES, f"codes=NASDAQ:{code}"))
-        for code in ("AAPL", "MSFT", "NVDA")
-    ]
-    await asyncio.sleep(0.1)
-    upstream.release.set()
-    answers = await asyncio.gather(*requests)
+    queries = [f"codes=NASDAQ:{code}" for code in ("AAPL", "MSFT", "NVDA")]
+    answers = await in_flight_together(gateway, upstream, queries)
     assert len(upstream.calls) == 3
     assert not any(b"x-coalesced" in headers for _, headers, _ in answers)
 
@@ -179,14 +175,7 @@ async def test_once_a_flight_has_landed_the_next_request_goes_upstream(
 
 async def test_followers_of_a_failed_flight_get_its_error(gateway, upstream):
     upstream.status = 503
-    upstream.release.clear()
-    requests = [
-        asyncio.create_task(call(gateway, QUOTES, "codes=NASDAQ:AAPL"))
-        for _ in range(4)
-    ]
-    await asyncio.sleep(0.1)
-    upstream.release.set()
-    answers = await asyncio.gather(*requests)
+    answers = await in_flight_together(gateway, upstream, ["codes=NASDAQ:AAPL"] * 4)
     assert len(upstream.calls) == 1
     assert {status for status, _, _ in answers} == {502}
     assert all(b'"code": "UPSTREAM_ERROR"' in body for _, _, body in answers)

@@ -11,6 +11,7 @@ from members.models import Member
 from members.services import cache_events, operations
 from tests.docs_examples import run_python_live
 from tests.marketdata.live_helpers import (
+    close_all,
     has_message,
     is_series,
     open_at_once,
@@ -135,8 +136,7 @@ def test_connection_limit_is_exact(web, member_key, live_config):
         opened, refused = await open_at_once([web.url], key, 10)
         assert len(opened) == 2
         assert set(refused) == {(1008, "connection limit of 2 reached")}
-        for ws, _ in opened:
-            await ws.close()
+        await close_all(opened)
         closed_at = asyncio.get_running_loop().time()
         while True:  # the slots come back once the connections are gone
             ws, frames = await open_live(web.url, key, series())

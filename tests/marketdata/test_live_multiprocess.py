@@ -9,7 +9,13 @@ import pytest
 
 from members.services import operations
 from tests.marketdata.conftest import free_port
-from tests.marketdata.live_helpers import is_series, open_at_once, open_live, series
+from tests.marketdata.live_helpers import (
+    close_all,
+    is_series,
+    open_at_once,
+    open_live,
+    series,
+)
 from tests.webproc import MULTIPROCESS, Web, web_env
 
 LEASE_S = 3
@@ -39,8 +45,7 @@ def test_ten_at_once_across_two_processes_get_exactly_two(two_webs, member_key):
         opened, refused = await open_at_once([w.url for w in two_webs], key, 10)
         assert len(opened) == 2
         assert set(refused) == {(1008, "connection limit of 2 reached")}
-        for ws, _ in opened:
-            await ws.close()
+        await close_all(opened)
 
     run(scenario())
 

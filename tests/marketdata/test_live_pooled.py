@@ -6,7 +6,13 @@ import json
 import httpx
 import pytest
 
-from tests.marketdata.live_helpers import has_message, is_series, open_live, series
+from tests.marketdata.live_helpers import (
+    close_all,
+    has_message,
+    is_series,
+    open_live,
+    series,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 CODES = ["NASDAQ:AAPL", "NASDAQ:MSFT", "NYSE:TSLA"]
@@ -22,11 +28,13 @@ def pooled(settings, sandbox):
     )
 
 
+def upstream_connections(sandbox) -> list[dict]:
+    """The sandbox's open /live and /newsfeed connections, as its control API lists."""
+    return httpx.get(f"{sandbox.url}/_sandbox/live", timeout=5).json()["connections"]
+
+
 def org_streams(sandbox):
-    connections = httpx.get(f"{sandbox.url}/_sandbox/live", timeout=5).json()[
-        "connections"
-    ]
-    org = [c for c in connections if c["key"] == "org"]
+    org = [c for c in upstream_connections(sandbox) if c["key"] == "org"]
     return len(org), sum(len(c["subscriptions"]) for c in org)
 
 
@@ -52,11 +60,7 @@ def test_fifty_members_on_three_symbols_are_three_upstream_subscriptions(
             assert first["code"] == CODES[i % 3] and len(first["series"]) == 100
             await frames.wait_for(is_series(1))
         assert org_streams(sandbox) == (1, 3)
-        members = [
-            c
-            for c in httpx.get(f"{sandbox.url}/_sandbox/live").json()["connections"]
-            if c["key"] != "org"
-        ]
+        members = [c for c in upstream_connections(sandbox) if c["key"] != "org"]
         assert members == []  # nobody went upstream with a member key
         # a late joiner gets its history from the pool, upstream is not asked again
         late, frames = await open_live(web.url, late_key, series(CODES[0], max_dp=7))
@@ -64,8 +68,7 @@ def test_fifty_members_on_three_symbols_are_three_upstream_subscriptions(
         assert len(first["series"]) == 7
         assert org_streams(sandbox) == (1, 3)
         await late.close()
-        for ws, _ in opened:
-            await ws.close()
+        await close_all(opened)
         await asyncio.sleep(0.2)
         assert org_streams(sandbox) == (1, 3)  # within the grace period
         await asyncio.sleep(1.0)
@@ -169,11 +172,10 @@ def test_changes_in_one_moment_go_upstream_as_one_message(
         )
         for _, frames in opened:
             await frames.wait_for(is_series())
-        sent = httpx.get(f"{sandbox.url}/_sandbox/live").json()["connections"]
+        sent = upstream_connections(sandbox)
         org = [c for c in sent if c["key"] == "org"]
         assert len(org) == 1 and org[0]["subscription_messages"] <= 3
-        for ws, _ in opened:
-            await ws.close()
+        await close_all(opened)
 
     run(scenario())
 
@@ -191,11 +193,10 @@ def test_newsfeed_is_one_upstream_connection_and_joiners_get_the_recent_items(
                     len([i for i in f.items if isinstance(i, dict) and "id" in i]) >= 10
                 )
             )
-        connections = httpx.get(f"{sandbox.url}/_sandbox/live").json()["connections"]
+        connections = upstream_connections(sandbox)
         assert [c["path"] for c in connections if c["key"] == "org"] == ["/newsfeed"]
         assert [c for c in connections if c["key"] != "org"] == []
-        for ws, _ in opened:
-            await ws.close()
+        await close_all(opened)
 
     run(scenario())
 
@@ -243,7 +244,6 @@ def test_a_dropped_pool_connection_is_told_resubscribed_and_resumes(
                 m for m in frames.items if is_series()(m) and len(m["series"]) > 1
             ]
             assert len(histories) == 1  # the refreshed history is not sent again
-        for ws, _ in opened:
-            await ws.close()
+        await close_all(opened)
 
     run(scenario())

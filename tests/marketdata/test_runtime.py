@@ -4,7 +4,6 @@ loop whatever thread made them, and background tasks stopped at shutdown."""
 import asyncio
 import hashlib
 import logging
-import os
 import threading
 
 import pytest
@@ -12,6 +11,9 @@ import redis
 
 from marketdata.runtime import Runtime
 from members.services import cache_events
+from tests.marketdata.conftest import reachable_redis_url
+
+REDIS_URL = reachable_redis_url()
 
 
 @pytest.fixture
@@ -21,6 +23,14 @@ async def runtime(settings):
     await runtime.startup()
     yield runtime
     await runtime.shutdown()
+
+
+async def changed_here_and_in_a_thread(here: int, in_a_thread: int) -> None:
+    """Member changes announced from the event loop's thread and from another, given
+    the time to arrive."""
+    cache_events.member_changed(here)
+    await asyncio.to_thread(cache_events.member_changed, in_a_thread)
+    await asyncio.sleep(0.05)
 
 
 class Calls:
@@ -97,9 +107,7 @@ async def test_a_removed_callback_is_not_told(runtime):
     calls = Calls()
     runtime.on_member_change(calls)
     runtime.off_member_change(calls)
-    cache_events.member_changed(3)
-    await asyncio.to_thread(cache_events.member_changed, 4)
-    await asyncio.sleep(0.05)
+    await changed_here_and_in_a_thread(3, 4)
     assert calls.seen == []
 
 
@@ -110,9 +118,7 @@ async def test_after_shutdown_changes_are_not_told(settings):
     calls = Calls()
     runtime.on_member_change(calls)
     await runtime.shutdown()
-    cache_events.member_changed(9)
-    await asyncio.to_thread(cache_events.member_changed, 9)
-    await asyncio.sleep(0.05)
+    await changed_here_and_in_a_thread(9, 9)
     assert calls.seen == []
 
 
@@ -160,19 +166,10 @@ async def test_the_member_record_is_dropped_before_the_callback_runs(runtime, ke
     assert still_cached == [None, None]
 
 
-def _redis_url() -> str | None:
-    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
-    except redis.RedisError:
-        return None
-    return url
-
-
-@pytest.mark.skipif(_redis_url() is None, reason="needs a Redis")
+@pytest.mark.skipif(REDIS_URL is None, reason="needs a Redis")
 async def test_a_change_announced_by_another_process_is_told(settings):
     # given: a runtime on Redis, listening
-    settings.REDIS_URL = _redis_url()
+    settings.REDIS_URL = REDIS_URL
     settings.REDIS_KEY_PREFIX = "runtime-test"  # a channel of its own
     runtime = Runtime()
     await runtime.startup()

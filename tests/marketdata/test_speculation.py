@@ -4,7 +4,6 @@ limiter allows it. Real servers throughout: the web application (uvicorn, in a t
 the sandbox upstream, and a real Redis (through a TCP relay the test can cut)."""
 
 import datetime as dt
-import os
 import socket
 import threading
 import time
@@ -15,22 +14,13 @@ import redis
 from prometheus_client import REGISTRY
 
 from members.models import GatewayKey, Member
-from tests.marketdata.conftest import ThreadedServer, free_port
+from tests.marketdata.conftest import ThreadedServer, free_port, reachable_redis_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 QUOTES = "/v3/symbols/quotes?codes=NASDAQ:AAPL"
 
 
-def _redis_url() -> str | None:
-    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
-    except redis.RedisError:
-        return None
-    return url
-
-
-REDIS_URL = _redis_url()
+REDIS_URL = reachable_redis_url()
 if REDIS_URL is None:
     pytestmark = [pytestmark, pytest.mark.skip(reason="needs a Redis")]
 

@@ -10,22 +10,14 @@ import pytest
 from billing.services import ledger
 from members import tasks
 from members.models import AuditEvent, Member, UsageDay
-from members.services import cache_events, operations
+from members.services import operations
 from members.services.plans import plans_sync
 from members.services.quota import quota_exceeded_notify, quota_flag, quota_reset
 from notifications.models import Notification
-from tests.marketdata.conftest import ThreadedServer
+from tests.marketdata.conftest import web_server
 
 MARCH_31 = dt.datetime(2026, 3, 31, 23, 50, tzinfo=dt.UTC)
 APRIL_1 = dt.datetime(2026, 4, 1, 0, 1, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def changed():
-    seen: list[int] = []
-    cache_events.listen(seen.append)
-    yield seen
-    cache_events.unlisten(seen.append)
 
 
 def create(*uids: str) -> list[Member]:
@@ -182,13 +174,8 @@ def test_a_change_settled_with_upstream_keeps_the_gateways_flag(funded, frozen):
 
 @pytest.fixture
 def gateway(transactional_db, sandbox, settings):
-    from orgportal.asgi import application
-
     settings.UPSTREAM_MARKET_URL = sandbox.url
-    settings.USAGE_FLUSH_INTERVAL = 0.2
-    server = ThreadedServer(application).start()
-    yield server
-    server.stop()
+    yield from web_server(settings)
 
 
 def quotes(gateway, key: str) -> httpx.Response:

@@ -2,7 +2,6 @@
 path, never "cancelled" on a read-back 404, and reported by reconcile."""
 
 import dataclasses
-import json
 
 import pytest
 
@@ -14,20 +13,16 @@ from members.services import operations
 from members.uids import uid_problem
 from members.upstream import OrgClient, UpstreamInvalid
 from renewals.services.reconcile import reconcile_run
+from tests.rest import BASE, post
 
 pytestmark = pytest.mark.django_db
-BASE = "/api/organization"
 
 
 @pytest.mark.parametrize("uid", [".", "..", "a/b", "../x", "a\\b", "a\x7fb", "a\x01"])
 def test_a_uid_that_is_not_one_path_segment_is_refused_naming_the_rule(
     api, funded, uid
 ):
-    r = api.post(
-        BASE + "/members/create",
-        data=json.dumps({"uid": uid, "plan": "pro"}),
-        content_type="application/json",
-    )
+    r = post(api, "/members/create", {"uid": uid, "plan": "pro"})
     assert r.status_code == 400
     assert r.json()["code"] == "VALIDATION_ERROR"
     assert "not '.' or '..', without '/'" in r.json()["error"]

@@ -1,5 +1,5 @@
-"""Notifications: recorded once, delivered by email and signed webhooks to a real receiver
-on loopback, retried with backoff, given up after the last attempt, redelivered by hand."""
+"""Webhook notifications: recorded once, delivered signed to a real receiver on loopback,
+retried with backoff, given up after the last attempt, redelivered by hand."""
 
 import datetime as dt
 import threading
@@ -10,8 +10,6 @@ from django.db import connection, connections, transaction
 
 from members.models import AuditEvent
 from members.selectors import org_settings
-from members.services import operations
-from notifications.email import email_message
 from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import deliveries
 from notifications.services.deliveries import (
@@ -29,55 +27,8 @@ from notifications.services.endpoints import (
 from notifications.services.notify import notify
 from notifications.signing import verify
 from outbound import http as outbound_http
-from tests.notifications.webhook_receiver import Receiver
+from tests.notifications.helpers import RENEWED, notify_and_commit, renewed_event
 from tests.outbound.stubs import StubResolver, guard_network
-
-RENEWED = "member.renewed"
-
-
-@pytest.fixture
-def receiver(settings):
-    # The receiver listens on loopback, an internal address: sending to it takes the
-    # development setting (the default refuses it).
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
-    running = Receiver().start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def eager(settings):
-    """Tasks queued after commit run at once, in this process, as a worker would."""
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-
-
-@pytest.fixture
-def endpoint(db, receiver):
-    created, secret = webhook_endpoint_create(url=receiver.url, actor="tests")
-    receiver.secret = secret
-    return created
-
-
-@pytest.fixture
-def alice(funded, frozen):
-    return operations.member_create(
-        uid="alice", plan="pro", full_name="Alice Liddell", actor="tests"
-    ).member
-
-
-def renewed_event(n: int = 1, **extra):
-    return {
-        "event": RENEWED,
-        "dedupe_key": f"renewed:alice:{n}",
-        "data": {"amount": "15.00", "operation_id": n, **extra},
-    }
-
-
-def notify_and_commit(capture, **kwargs):
-    """notify() in a transaction of its own; tasks queued on commit run."""
-    with capture(execute=True):
-        with transaction.atomic():
-            return notify(**kwargs)
 
 
 def test_a_webhook_is_delivered_once_signed_and_logged(
@@ -398,89 +349,6 @@ def test_retries_are_signed_with_the_rotated_secret(endpoint, receiver, frozen):
     assert not verify(old_secret, retry.headers["Orgportal-Signature"], retry.body)
 
 
-def test_email_goes_to_the_organisation_list(
-    alice, eager, settings, django_capture_on_commit_callbacks
-):
-    # given
-    settings.DEFAULT_FROM_EMAIL = "orgportal@example.com"
-    org = org_settings()
-    org.notify_emails = "ops@example.com, billing@example.com"
-    org.save()
-    # when
-    notification = notify_and_commit(
-        django_capture_on_commit_callbacks,
-        event=RENEWED,
-        dedupe_key="renewed:alice:1",
-        data={
-            "amount": "15.00",
-            "term_start": alice.term_end,
-            "term_end": alice.term_end + dt.timedelta(days=30),
-            "operation_id": 7,
-        },
-        member=alice,
-    )
-    # then
-    (email,) = mail.outbox
-    assert email.subject == "[orgportal] Member alice renewed on pro"
-    assert email.to == ["ops@example.com", "billing@example.com"]
-    assert email.from_email == "orgportal@example.com"
-    assert "Member alice (Alice Liddell) was renewed on pro for 15.00 credits" in (
-        email.body
-    )
-    assert "2026-03-31 12:00 UTC to 2026-04-30 12:00 UTC" in email.body
-    assert f"evt_{notification.pk}" in email.body
-    delivery = notification.deliveries.get()
-    assert (delivery.channel, delivery.status) == ("email", "delivered")
-
-
-def test_email_goes_to_the_whole_list_as_it_stands_when_sent(db, frozen):
-    # given: an event recorded for one address, and the list changed before it is sent
-    org = org_settings()
-    org.notify_emails = "typo@exmaple.com"
-    org.save()
-    notification = notify(**renewed_event())
-    addresses = [f"finance-team-{n:02d}@example.com" for n in range(60)]
-    org.notify_emails = ",".join(addresses)
-    org.save()
-    # when
-    delivery = delivery_attempt(delivery_id=notification.deliveries.get().pk)
-    # then: every address, even past what the log column holds
-    (email,) = mail.outbox
-    assert email.to == addresses
-    assert delivery.status == "delivered"
-    assert delivery.destination.startswith("finance-team-00@example.com, ")
-    assert len(delivery.destination) == 1000
-
-
-def test_no_email_delivery_without_recipients(db):
-    notification = notify(**renewed_event())
-    assert notification.deliveries.count() == 0
-    assert mail.outbox == []
-
-
-def test_a_failing_mail_server_is_a_failed_attempt(db, frozen, settings):
-    # given: SMTP on a loopback port where nothing listens
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", _closed_port()
-    org = org_settings()
-    org.notify_emails = "ops@example.com"
-    org.save()
-    notification = notify(**renewed_event())
-    # when
-    delivery = delivery_attempt(delivery_id=notification.deliveries.get().pk)
-    # then
-    assert delivery.status == "failed"
-    assert "ConnectionRefusedError" in delivery.last_error
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="needs PostgreSQL")
@@ -514,71 +382,3 @@ def test_racing_workers_send_a_delivery_once(receiver, eager, frozen, settings):
     delivery.refresh_from_db()
     assert delivery.status == "delivered" and delivery.attempts == 2
     assert DeliveryAttempt.objects.filter(delivery=delivery).count() == 2
-
-
-MEMBER = {
-    "uid": "alice",
-    "full_name": "Alice Liddell",
-    "plan": "pro",
-    "status": "active",
-    "term_start": "2026-03-01T12:00:00Z",
-    "term_end": "2026-03-31T12:00:00Z",
-    "auto_renew": True,
-}
-
-
-@pytest.mark.parametrize(
-    ("event", "data", "subject", "says"),
-    [
-        (
-            "member.renewal_due",
-            {"member": MEMBER, "days_before": 3, "price": "15.00", "auto_renew": True},
-            "Member alice's pro term ends in 3 days",
-            "renewed automatically for 15.00 credits",
-        ),
-        (
-            "member.renewal_failed",
-            {
-                "member": MEMBER,
-                "reason": "INSUFFICIENT_CREDITS",
-                "message": "Not enough credits",
-                "needed": "15.00",
-                "available": "2.50",
-            },
-            "Renewal failed for member alice on pro",
-            "It needs 15.00 credits; 2.50 are available",
-        ),
-        (
-            "member.expired",
-            {"member": MEMBER, "expired_at": "2026-03-31T12:00:00Z"},
-            "Member alice expired",
-            "ended at 2026-03-31 12:00 UTC and was not renewed",
-        ),
-        (
-            "org.low_balance",
-            {
-                "balance": "12.50",
-                "available": "12.50",
-                "forecast": "40.00",
-                "window_days": 7,
-                "shortfall": "27.50",
-            },
-            "Low credit balance: 12.50 available, 40.00 needed in the next 7 days",
-            "27.50 short",
-        ),
-        (
-            "member.quota_exceeded",
-            {"member": MEMBER, "quota": 10000, "used": 10001, "month": "2026-03"},
-            "Member alice used its monthly quota",
-            "used 10001 of its 10000 monthly requests in 2026-03",
-        ),
-    ],
-)
-def test_each_email_says_what_happened(event, data, subject, says):
-    got_subject, body = email_message(
-        event=event, data=data, notification_id=5, created_at="2026-03-01T12:00:00Z"
-    )
-    assert got_subject == "[orgportal] " + subject
-    assert says in body
-    assert "?" not in got_subject + body.split("\n\nDetails:")[0]
-    assert "Id: evt_5" in body

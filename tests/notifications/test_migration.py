@@ -4,34 +4,24 @@ latest, and what was written through the models of then is read back through
 `notifications.models`."""
 
 import pytest
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 
 from notifications.models import Delivery, Notification, WebhookEndpoint
 from notifications.services.notify import notify
-from tests.conftest import T0
-from tests.migrations import apps_before, historical_member, migrate_to_latest
+from tests import migrations
+from tests.times import T0
 
 MOVE = ("notifications", "0001_initial")
-# These tests commit (tests.migrations); the fixture leaves the database at the latest.
+# These tests commit (tests.migrations); `old_apps` leaves the database at the latest.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def old_apps(transactional_db):
-    """The database as it was before the move, and the models of then."""
-    with apps_before(MOVE) as apps:
-        yield apps
 
 
 def write_notifications(apps) -> dict:
     """A member event delivered by email and to one endpoint, with an attempt logged for
     each, and an admin log entry about the endpoint."""
-    Notification_ = apps.get_model("members", "Notification")
-    Endpoint = apps.get_model("members", "WebhookEndpoint")
-    Delivery_ = apps.get_model("members", "Delivery")
-    Attempt = apps.get_model("members", "DeliveryAttempt")
-    member = historical_member(apps)
+    Notification_, Endpoint, Delivery_, Attempt = migrations.members_models(
+        apps, "Notification", "WebhookEndpoint", "Delivery", "DeliveryAttempt"
+    )
+    member = migrations.historical_member(apps)
     endpoint = Endpoint.objects.create(
         url="https://hooks.example.com/in",
         secret_encrypted="x",
@@ -70,22 +60,9 @@ def write_notifications(apps) -> dict:
     Attempt.objects.create(
         delivery=by_hook, number=1, ok=False, status_code=500, started_at=T0
     )
-    User = apps.get_model("auth", "User")
-    CT = apps.get_model("contenttypes", "ContentType")
-    staff = User.objects.create(username="staff", is_staff=True)
-    ct, _ = CT.objects.get_or_create(app_label="members", model="webhookendpoint")
-    apps.get_model("admin", "LogEntry").objects.create(
-        user=staff,
-        content_type=ct,
-        object_id=str(endpoint.pk),
-        object_repr=endpoint.url,
-        action_flag=2,
-        change_message="[]",
-        action_time=T0,
+    migrations.log_admin_change(
+        apps, "webhookendpoint", endpoint, endpoint.url, "notifications"
     )
-    # What post_migrate would add for the new app's models, had it run in between: the
-    # move must keep the row that carries the history.
-    CT.objects.get_or_create(app_label="notifications", model="webhookendpoint")
     return {
         "notification": notification.pk,
         "email": by_email.pk,
@@ -101,7 +78,7 @@ def test_notifications_written_before_the_move_read_back_through_the_new_app(
     ids = write_notifications(old_apps)
 
     # when: the database is migrated to the latest
-    migrate_to_latest()
+    migrations.migrate_to_latest()
 
     # then: the same rows, through the notifications app's models
     notification = Notification.objects.get(pk=ids["notification"])
@@ -116,12 +93,8 @@ def test_notifications_written_before_the_move_read_back_through_the_new_app(
     assert [a.status_code for a in hook.attempt_log.all()] == [500]
     assert Delivery.objects.get(pk=ids["email"]).attempt_log.get().ok
     # and the admin history and permissions follow the models to the new app
-    entry = LogEntry.objects.get()
-    assert entry.content_type.app_label == "notifications"
-    assert entry.get_edited_object() == WebhookEndpoint.objects.get(pk=ids["endpoint"])
-    assert not ContentType.objects.filter(
-        app_label="members", model="webhookendpoint"
-    ).exists()
+    endpoint = WebhookEndpoint.objects.get(pk=ids["endpoint"])
+    migrations.assert_admin_history_moved("webhookendpoint", "notifications", endpoint)
     # and the service records into the same tables (a new key, a new row)
     assert (
         notify(event="member.expired", dedupe_key="expired:m1", data={}, member=None)

@@ -15,9 +15,8 @@ from notifications.payloads import WEBHOOK_IMPORT_PATHS
 from notifications.services.deliveries import delivery_attempt
 from notifications.services.notify import notify
 from notifications.signing import sign, verify
-from tests.notifications.webhook_receiver import Receiver
+from tests.rest import BASE, send
 
-BASE = "/api/organization"
 SECRET = "whsec_test-secret"
 BODY = b'{"id":"evt_1","type":"member.renewed","data":{"amount":"15.00"}}'
 
@@ -91,25 +90,6 @@ def test_verify_accepts_any_matching_v1_during_a_rotation():
 # --- REST API -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def receiver(settings):
-    # The receiver listens on loopback, an internal address: sending to it takes the
-    # development setting (the default refuses it).
-    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
-    running = Receiver().start()
-    yield running
-    running.stop()
-
-
-def send(api, method, path, body=None, **headers):
-    return getattr(api, method)(
-        BASE + path,
-        data=json.dumps(body) if body is not None else None,
-        content_type="application/json",
-        headers=headers,
-    )
-
-
 def create_endpoint(api, receiver, **fields):
     r = send(api, "post", "/webhooks", {"url": receiver.url, **fields})
     assert r.status_code == 201, r.json()
@@ -118,18 +98,15 @@ def create_endpoint(api, receiver, **fields):
 
 
 def test_creating_an_endpoint_shows_its_secret_once(api, receiver):
+    fields = {
+        "url": receiver.url,
+        "description": "billing backend",
+        "events": ["member.expired", "member.renewed"],
+    }
+    once = {"Idempotency-Key": "create-1"}
+
     # when
-    r = send(
-        api,
-        "post",
-        "/webhooks",
-        {
-            "url": receiver.url,
-            "description": "billing backend",
-            "events": ["member.expired", "member.renewed"],
-        },
-        **{"Idempotency-Key": "create-1"},
-    )
+    r = send(api, "post", "/webhooks", fields, **once)
     # then
     assert r.status_code == 201
     body = r.json()
@@ -146,17 +123,7 @@ def test_creating_an_endpoint_shows_its_secret_once(api, receiver):
     assert listed["webhooks"] == [webhook]
     assert secret not in json.dumps(listed)
     assert secret not in json.dumps(api.get(f"{BASE}/webhooks/{webhook['id']}").json())
-    replay = send(
-        api,
-        "post",
-        "/webhooks",
-        {
-            "url": receiver.url,
-            "description": "billing backend",
-            "events": ["member.expired", "member.renewed"],
-        },
-        **{"Idempotency-Key": "create-1"},
-    )
+    replay = send(api, "post", "/webhooks", fields, **once)
     assert replay.status_code == 201 and replay.headers["Idempotent-Replayed"]
     assert replay.json()["webhook"] == webhook
     # a client that lost the first answer still learns the secret...

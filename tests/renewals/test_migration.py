@@ -4,32 +4,22 @@ the latest, and what was written through the models of then is read back through
 `renewals.models`."""
 
 import pytest
-from django.contrib.admin.models import LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, transaction
 
 from renewals.models import ReconciliationRun, TermAction
-from tests.conftest import T0
-from tests.migrations import apps_before, historical_member, migrate_to_latest
+from tests import migrations
+from tests.times import T0
 
 MOVE = ("renewals", "0001_initial")
-# These tests commit (tests.migrations); the fixture leaves the database at the latest.
+# These tests commit (tests.migrations); `old_apps` leaves the database at the latest.
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def old_apps(transactional_db):
-    """The database as it was before the move, and the models of then."""
-    with apps_before(MOVE) as apps:
-        yield apps
 
 
 def write_runs(apps) -> dict:
     """A member's claimed renewal and done reminder, a reconciliation run, and an admin
     log entry about the run."""
-    Action = apps.get_model("members", "TermAction")
-    Run = apps.get_model("members", "ReconciliationRun")
-    member = historical_member(apps)
+    Action, Run = migrations.members_models(apps, "TermAction", "ReconciliationRun")
+    member = migrations.historical_member(apps)
     reminder = Action.objects.create(
         member=member,
         kind="reminder",
@@ -53,22 +43,9 @@ def write_runs(apps) -> dict:
     run = Run.objects.create(
         started_at=T0, finished_at=T0, checked=1, reported=[{"uid": "m1"}]
     )
-    User = apps.get_model("auth", "User")
-    CT = apps.get_model("contenttypes", "ContentType")
-    staff = User.objects.create(username="staff", is_staff=True)
-    ct, _ = CT.objects.get_or_create(app_label="members", model="reconciliationrun")
-    apps.get_model("admin", "LogEntry").objects.create(
-        user=staff,
-        content_type=ct,
-        object_id=str(run.pk),
-        object_repr="reconciliation",
-        action_flag=2,
-        change_message="[]",
-        action_time=T0,
+    migrations.log_admin_change(
+        apps, "reconciliationrun", run, "reconciliation", "renewals"
     )
-    # What post_migrate would add for the new app's models, had it run in between: the
-    # move must keep the row that carries the history.
-    CT.objects.get_or_create(app_label="renewals", model="reconciliationrun")
     return {"reminder": reminder.pk, "renewal": renewal.pk, "run": run.pk}
 
 
@@ -77,7 +54,7 @@ def test_runs_written_before_the_move_read_back_through_the_new_app(old_apps):
     ids = write_runs(old_apps)
 
     # when: the database is migrated to the latest
-    migrate_to_latest()
+    migrations.migrate_to_latest()
 
     # then: the same rows, through the renewals app's models
     reminder = TermAction.objects.get(pk=ids["reminder"])
@@ -91,12 +68,7 @@ def test_runs_written_before_the_move_read_back_through_the_new_app(old_apps):
     run = ReconciliationRun.objects.get(pk=ids["run"])
     assert (run.checked, run.reported) == (1, [{"uid": "m1"}])
     # and the admin history and permissions follow the models to the new app
-    entry = LogEntry.objects.get()
-    assert entry.content_type.app_label == "renewals"
-    assert entry.get_edited_object() == run
-    assert not ContentType.objects.filter(
-        app_label="members", model="reconciliationrun"
-    ).exists()
+    migrations.assert_admin_history_moved("reconciliationrun", "renewals", run)
     # and the once-per-term constraint still guards the moved table
     with pytest.raises(IntegrityError), transaction.atomic():
         TermAction.objects.create(

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from billing.ledgercheck import ledger_violations
 from billing.models import Account, LedgerEntry
 from members.models import AuditEvent, Member, MemberTerm, Operation
-from members.services import cache_events, operations
+from members.services import operations
 from members.upstream import OrgClient
 from notifications.models import Notification
 from renewals import tasks
@@ -21,15 +21,6 @@ from renewals.services.expiry import member_expire
 from renewals.services.reconcile import reconcile_run
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def changed():
-    """Member ids the gateways were told to reload."""
-    seen: list[int] = []
-    cache_events.listen(seen.append)
-    yield seen
-    cache_events.unlisten(seen.append)
 
 
 @pytest.fixture

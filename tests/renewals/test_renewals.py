@@ -36,24 +36,22 @@ def events(event: str, member: Member | None = None) -> list[Notification]:
     return list(rows.order_by("id"))
 
 
+def member_m1(plan: str, **fields) -> Member:
+    return operations.member_create(uid="m1", plan=plan, actor="tests", **fields).member
+
+
+def to_before_term_end(frozen, member: Member, lead: dt.timedelta) -> None:
+    """The clock moved to `lead` before the end of `member`'s term."""
+    frozen.advance(member.term_end - frozen.now() - lead)
+
+
 def upstream_end(sandbox, uid: str) -> dt.datetime:
     return sandbox.state.members[uid].plan_end_at
 
 
-def member_before_end(clock, plan: str, before_end: dt.timedelta):
-    """Member m1 on `plan`, and the clock moved to `before_end` ahead of its term's end:
-    (member, that end, the wallet's balance once it was created)."""
-    member = operations.member_create(uid="m1", plan=plan, actor="tests").member
-    balance = wallet()
-    clock.advance(member.term_end - clock.now() - before_end)
-    return member, member.term_end, balance
-
-
 def test_reminders_go_out_7_3_and_1_days_before_the_end_once_each(funded, frozen):
     # given
-    member = operations.member_create(
-        uid="m1", plan="pro", actor="tests", auto_renew=False
-    ).member
+    member = member_m1("pro", auto_renew=False)
     end = member.term_end
     # when: beat every 6 hours up to the end, and each run fired twice
     while frozen.now() < end - HOUR:
@@ -70,9 +68,9 @@ def test_reminders_go_out_7_3_and_1_days_before_the_end_once_each(funded, frozen
 
 
 def test_a_scheduler_down_for_days_sends_only_the_most_urgent_reminder(funded, frozen):
-    member = operations.member_create(uid="m1", plan="pro", actor="tests").member
+    member = member_m1("pro")
     # when: the first run after a long outage is 2 days before the end
-    frozen.advance(member.term_end - frozen.now() - 2 * DAY)
+    to_before_term_end(frozen, member, 2 * DAY)
     run(frozen)
     run(frozen)
     # then
@@ -85,9 +83,12 @@ def test_a_scheduler_down_for_days_sends_only_the_most_urgent_reminder(funded, f
 def test_auto_renew_charges_full_price_once_and_the_new_term_starts_at_the_old_end(
     funded, sandbox, frozen
 ):
-    # given: 25 h before the end
-    member, old_end, before = member_before_end(frozen, "ultra", 25 * HOUR)
+    # given
+    member = member_m1("ultra")
+    old_end = member.term_end
+    before = wallet()
     # when: runs 25 h, 24 h and 23 h before the end (the default lead is 24 h)
+    to_before_term_end(frozen, member, 25 * HOUR)
     assert run(frozen).renewed == 0
     frozen.advance(HOUR)
     first = run(frozen)
@@ -111,12 +112,10 @@ def test_auto_renew_charges_full_price_once_and_the_new_term_starts_at_the_old_e
 
 
 def test_without_auto_renew_the_member_expires_at_the_end_once(funded, sandbox, frozen):
-    member = operations.member_create(
-        uid="m1", plan="pro", actor="tests", auto_renew=False
-    ).member
+    member = member_m1("pro", auto_renew=False)
     before = wallet()
     # when
-    frozen.advance(member.term_end - frozen.now() - HOUR)
+    to_before_term_end(frozen, member, HOUR)
     assert run(frozen).expired == 0
     frozen.advance(HOUR)
     assert run(frozen).expired == 1
@@ -134,12 +133,12 @@ def test_too_few_credits_charges_nothing_notifies_once_and_renews_when_credits_a
     funded, sandbox, frozen
 ):
     # given: a wallet that cannot pay a mega renewal
-    member = operations.member_create(uid="m1", plan="mega", actor="tests").member
+    member = member_m1("mega")
     ledger.ledger_adjust(
         amount=-(wallet() - 1_000), reason="leave ten credits", actor="tests"
     )
     upstream_before = upstream_end(sandbox, "m1")
-    frozen.advance(member.term_end - frozen.now() - 24 * HOUR)
+    to_before_term_end(frozen, member, 24 * HOUR)
     # when: several runs inside the renewal window
     reports = [run(frozen) for _ in range(3)]
     # then: no charge, nothing sent upstream, one notification
@@ -164,9 +163,9 @@ def test_too_few_credits_charges_nothing_notifies_once_and_renews_when_credits_a
 
 
 def test_too_few_credits_until_the_end_expires_the_member(funded, sandbox, frozen):
-    member = operations.member_create(uid="m1", plan="mega", actor="tests").member
+    member = member_m1("mega")
     ledger.ledger_adjust(amount=-(wallet() - 1_000), reason="drain", actor="tests")
-    frozen.advance(member.term_end - frozen.now() - 24 * HOUR)
+    to_before_term_end(frozen, member, 24 * HOUR)
     run(frozen)
     # when
     frozen.advance(24 * HOUR)
@@ -223,7 +222,9 @@ def test_a_crash_right_after_upstream_renewed_does_not_charge_twice(
 ):
     # given: the worker dies after the renewal is applied and settled, before it is
     # recorded as done
-    member, old_end, _ = member_before_end(frozen, "pro", 24 * HOUR)
+    member = member_m1("pro")
+    old_end = member.term_end
+    to_before_term_end(frozen, member, 24 * HOUR)
     real = auto_renew._renewed
     calls = []
 
@@ -255,7 +256,10 @@ def test_renewal_applied_upstream_with_the_answer_lost_is_resolved_not_resent(
     funded, sandbox, frozen
 ):
     # given: upstream applies the renewal and then hangs, and cannot even be read
-    member, old_end, before = member_before_end(frozen, "pro", 24 * HOUR)
+    member = member_m1("pro")
+    old_end = member.term_end
+    before = wallet()
+    to_before_term_end(frozen, member, 24 * HOUR)
     sandbox.state.faults_set(timeout_rate=1.0, hang_seconds=3, scope="all")
     first = run(frozen)
     assert first.skipped == 1  # outcome unknown: being resolved
@@ -283,8 +287,8 @@ def test_renewal_applied_upstream_with_the_answer_lost_is_resolved_not_resent(
 def test_upstream_errors_leave_the_renewal_due_for_the_next_run(
     funded, sandbox, frozen
 ):
-    member = operations.member_create(uid="m1", plan="pro", actor="tests").member
-    frozen.advance(member.term_end - frozen.now() - 24 * HOUR)
+    member = member_m1("pro")
+    to_before_term_end(frozen, member, 24 * HOUR)
     sandbox.state.faults_set(error_rate=1.0)
     assert run(frozen).renew_failed == 1
     # a transient upstream failure is not worth a notification
@@ -311,8 +315,8 @@ def test_the_renewals_command_shows_due_work_and_runs_a_pass(funded, frozen):
 
     from django.core.management import call_command
 
-    member = operations.member_create(uid="m1", plan="pro", actor="tests").member
-    frozen.advance(member.term_end - frozen.now() - 24 * HOUR)
+    member = member_m1("pro")
+    to_before_term_end(frozen, member, 24 * HOUR)
     # when: a dry run
     out = StringIO()
     call_command("renewals", "--dry-run", stdout=out)

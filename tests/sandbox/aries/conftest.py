@@ -10,11 +10,10 @@ from typing import Any
 import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from sandbox.server import SandboxServer
+from tests.sandbox.helpers import WAIT, post_ok, recv_json
 
-WAIT = 3.0  # seconds any one expected frame may take
 WS_PATH = "/v1/accounts/ws"
 
 
@@ -37,9 +36,7 @@ def fast(control: httpx.Client) -> dict[str, Any]:
 
 
 def configure(control: httpx.Client, **fields: Any) -> dict[str, Any]:
-    response = control.post("/_sandbox/aries", json=fields)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return post_ok(control, "/_sandbox/aries", fields)
 
 
 def overview(control: httpx.Client) -> dict[str, Any]:
@@ -47,27 +44,41 @@ def overview(control: httpx.Client) -> dict[str, Any]:
 
 
 def new_user(control: httpx.Client, **fields: Any) -> dict[str, Any]:
-    fields.setdefault("accounts", 1)
-    response = control.post("/_sandbox/aries/users", json=fields)
-    assert response.status_code == 200, response.text
-    return response.json()
+    return post_ok(control, "/_sandbox/aries/users", {"accounts": 1, **fields})
 
 
 def set_price(control: httpx.Client, symbol: str, price: str | None) -> None:
-    response = control.post(
-        "/_sandbox/aries/prices", json={"symbol": symbol, "price": price}
-    )
-    assert response.status_code == 200, response.text
+    post_ok(control, "/_sandbox/aries/prices", {"symbol": symbol, "price": price})
 
 
-def place(control: httpx.Client, **fields: Any) -> str:
-    response = control.post("/_sandbox/aries/orders", json=fields)
-    assert response.status_code == 200, response.text
-    return response.json()["ord_id"]
+def place(
+    control: httpx.Client,
+    account_id: str,
+    side: str,
+    qty: str,
+    symbol: str = "AAPL",
+    **fields: Any,
+) -> str:
+    """An order placed through the control API (a market order unless `fields` say
+    otherwise); its id."""
+    order = {"account_id": account_id, "symbol": symbol, "side": side, "qty": qty}
+    return post_ok(control, "/_sandbox/aries/orders", {**order, **fields})["ord_id"]
 
 
 def order_of(control: httpx.Client, ord_id: str) -> dict[str, Any]:
     return control.get(f"/_sandbox/aries/orders/{ord_id}").json()["order"]
+
+
+def limit(
+    control: httpx.Client,
+    account_id: str,
+    side: str,
+    qty: str,
+    price: str,
+    **fields: Any,
+) -> str:
+    """A limit order placed through the control API; its id."""
+    return place(control, account_id, side, qty, type="LIMIT", price=price, **fields)
 
 
 def wait_for_order(
@@ -85,10 +96,6 @@ def wait_for_order(
 # --- the WebSocket ------------------------------------------------------------------
 
 
-async def recv_json(ws: ClientConnection, timeout: float = WAIT) -> Any:
-    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
-
-
 async def next_where(
     ws: ClientConnection, wanted: Callable[[dict], bool], timeout: float = WAIT
 ) -> dict[str, Any]:
@@ -103,28 +110,6 @@ async def next_where(
             continue
         if isinstance(message, dict) and wanted(message):
             return message
-
-
-async def frames_for(ws: ClientConnection, seconds: float) -> list[str]:
-    """Every frame received in the next `seconds`."""
-    frames: list[str] = []
-    deadline = time.monotonic() + seconds
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            frames.append(await asyncio.wait_for(ws.recv(), left))
-        except TimeoutError:
-            break
-    return frames
-
-
-async def closed(ws: ClientConnection) -> tuple[int | None, str | None]:
-    """Read until the server ends the connection; its close code and reason (None
-    when it was cut without a close frame)."""
-    with pytest.raises(ConnectionClosed) as ended:
-        for _ in range(100_000):
-            await asyncio.wait_for(ws.recv(), WAIT)
-    rcvd = ended.value.rcvd
-    return (rcvd.code, rcvd.reason) if rcvd is not None else (None, None)
 
 
 def auth_request(token: str, request_id: str = "auth-001", method: str = "post"):
@@ -152,6 +137,15 @@ async def open_session(url: str, token: str) -> ClientConnection:
     ws = await connect(url, max_queue=None)
     await authenticate(ws, token)
     return ws
+
+
+async def watch_account(url: str, user: dict[str, Any]) -> tuple[ClientConnection, str]:
+    """A session of `user` subscribed to the `account` topic of its first account; the
+    connection and that account's id."""
+    account_id = user["account_ids"][0]
+    ws = await open_session(url, user["access_token"])
+    await subscribe(ws, "account", {"accountId": account_id})
+    return ws, account_id
 
 
 async def subscribe(

@@ -9,17 +9,16 @@ from websockets.asyncio.client import connect
 from tests.sandbox.aries.conftest import (
     auth_request,
     authenticate,
-    closed,
     configure,
     is_action,
     new_user,
     next_where,
     open_session,
     overview,
-    recv_json,
     send,
     subscribe,
 )
+from tests.sandbox.helpers import closed, recv_json
 
 # --- authentication -----------------------------------------------------------------
 

@@ -10,18 +10,16 @@ from websockets.exceptions import InvalidStatus
 
 from tests.sandbox.aries.conftest import (
     auth_request,
-    closed,
     configure,
-    frames_for,
     new_user,
     next_where,
     open_session,
     overview,
     place,
-    recv_json,
     send,
-    subscribe,
+    watch_account,
 )
+from tests.sandbox.helpers import closed, frames_for, recv_json
 
 
 def refresh(control, token):
@@ -49,14 +47,12 @@ async def test_drop_cuts_every_connection_without_a_close_frame(control, ws_url)
 async def test_a_stall_withholds_pongs_and_events_until_it_ends(control, ws_url, fast):
     # given
     user = new_user(control)
-    account_id = user["account_ids"][0]
-    ws = await open_session(ws_url, user["access_token"])
-    await subscribe(ws, "account", {"accountId": account_id})
+    ws, account_id = await watch_account(ws_url, user)
 
     # when
     configure(control, stall_seconds=0.4)
     await send(ws, {"type": "ping", "id": "during"})
-    place(control, account_id=account_id, symbol="AAPL", side="BUY", qty="1")
+    place(control, account_id, "BUY", "1")
     during = await frames_for(ws, 0.25)
     await asyncio.sleep(0.2)
     await send(ws, {"type": "ping", "id": "after"})
@@ -72,13 +68,11 @@ async def test_a_stall_withholds_pongs_and_events_until_it_ends(control, ws_url,
 async def test_garbage_replaces_event_frames_but_not_replies(control, ws_url, fast):
     # given
     user = new_user(control)
-    account_id = user["account_ids"][0]
-    ws = await open_session(ws_url, user["access_token"])
-    await subscribe(ws, "account", {"accountId": account_id})
+    ws, account_id = await watch_account(ws_url, user)
     configure(control, garbage_rate=1)
 
     # when
-    place(control, account_id=account_id, symbol="AAPL", side="BUY", qty="1")
+    place(control, account_id, "BUY", "1")
     frames = await frames_for(ws, 0.3)
     await send(ws, {"type": "ping", "id": "p"})
     pong = await recv_json(ws)
@@ -173,14 +167,12 @@ async def test_a_session_expired_by_fault_sends_no_more_account_events(
 ):
     # given
     user = new_user(control)
-    account_id = user["account_ids"][0]
-    ws = await open_session(ws_url, user["access_token"])
-    await subscribe(ws, "account", {"accountId": account_id})
+    ws, account_id = await watch_account(ws_url, user)
 
     # when
     configure(control, expire_token=user["user_id"])
     expired = await recv_json(ws)
-    place(control, account_id=account_id, symbol="AAPL", side="BUY", qty="1")
+    place(control, account_id, "BUY", "1")
 
     # then: the authExpired was the last frame
     assert expired["payload"]["action"] == "authExpired"

@@ -7,12 +7,12 @@ import json
 
 from tests.sandbox.aries.conftest import (
     configure,
-    frames_for,
     new_user,
     open_session,
     overview,
     subscribe,
 )
+from tests.sandbox.helpers import frames_for
 
 
 async def test_each_account_subscription_gets_the_set_rate_stamped_in_ms(

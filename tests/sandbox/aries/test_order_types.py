@@ -8,6 +8,7 @@ import pytest
 from tests.sandbox.aries.conftest import (
     account_events_until,
     configure,
+    limit,
     names,
     new_user,
     open_session,
@@ -16,6 +17,7 @@ from tests.sandbox.aries.conftest import (
     set_price,
     subscribe,
     wait_for_order,
+    watch_account,
 )
 
 # --- limit, stop, IOC, FOK ----------------------------------------------------------
@@ -25,20 +27,9 @@ async def test_a_limit_buy_rests_holds_funds_then_fills_when_the_price_crosses(
     control, ws_url, trader
 ):
     # given
-    account_id = trader["account_ids"][0]
     set_price(control, "AAPL", "150.00")
-    ws = await open_session(ws_url, trader["access_token"])
-    await subscribe(ws, "account", {"accountId": account_id})
-    ord_id = place(
-        control,
-        account_id=account_id,
-        symbol="AAPL",
-        side="BUY",
-        qty="10",
-        type="LIMIT",
-        price="149.00",
-        time_in_force="GTC",
-    )
+    ws, account_id = await watch_account(ws_url, trader)
+    ord_id = limit(control, account_id, "BUY", "10", "149.00", time_in_force="GTC")
     working = await account_events_until(ws, ord_id, "NEW")
 
     # when: a few steps pass with the price above the limit, then it drops
@@ -71,18 +62,10 @@ async def test_a_stop_order_waits_for_its_stop_then_fills_at_market(
     if side == "SELL":
         wait_for_order(
             control,
-            place(control, account_id=account_id, symbol="AAPL", side="BUY", qty="5"),
+            place(control, account_id, "BUY", "5"),
             "FILLED",
         )
-    ord_id = place(
-        control,
-        account_id=account_id,
-        symbol="AAPL",
-        side=side,
-        qty="5",
-        type="STOP",
-        stop_price=stop,
-    )
+    ord_id = place(control, account_id, side, "5", type="STOP", stop_price=stop)
     wait_for_order(control, ord_id, "NEW")
 
     # when
@@ -97,26 +80,8 @@ async def test_a_stop_order_waits_for_its_stop_then_fills_at_market(
 async def test_ioc_and_fok_fill_whole_at_once_or_cancel(control, trader, tif):
     account_id = trader["account_ids"][0]
 
-    marketable = place(
-        control,
-        account_id=account_id,
-        symbol="AAPL",
-        side="BUY",
-        qty="9",
-        type="LIMIT",
-        price="151.00",
-        time_in_force=tif,
-    )
-    not_marketable = place(
-        control,
-        account_id=account_id,
-        symbol="AAPL",
-        side="BUY",
-        qty="9",
-        type="LIMIT",
-        price="100.00",
-        time_in_force=tif,
-    )
+    marketable = limit(control, account_id, "BUY", "9", "151.00", time_in_force=tif)
+    not_marketable = limit(control, account_id, "BUY", "9", "100.00", time_in_force=tif)
 
     assert wait_for_order(control, marketable, "FILLED")["avgPrice"] == "150.45"
     canceled = wait_for_order(control, not_marketable, "CANCELED")
@@ -153,10 +118,8 @@ async def test_rejects_are_events_with_a_reason(
 ):
     # given
     user = new_user(control, **user_fields)
-    account_id = user["account_ids"][0]
     set_price(control, "AAPL", "150.00")
-    ws = await open_session(ws_url, user["access_token"])
-    await subscribe(ws, "account", {"accountId": account_id})
+    ws, account_id = await watch_account(ws_url, user)
 
     # when
     ord_id = place(control, account_id=account_id, **order)
@@ -179,8 +142,8 @@ async def test_buying_power_is_twice_cash_on_margin(control, fast):
     account_id = user["account_ids"][0]
     set_price(control, "AAPL", "100.00")
 
-    ok = place(control, account_id=account_id, symbol="AAPL", side="BUY", qty="20")
-    too_much = place(control, account_id=account_id, symbol="AAPL", side="BUY", qty="1")
+    ok = place(control, account_id, "BUY", "20")
+    too_much = place(control, account_id, "BUY", "1")
 
     assert wait_for_order(control, ok, "FILLED")["cumQty"] == "20"
     assert wait_for_order(control, too_much, "REJECTED")
@@ -194,15 +157,11 @@ async def test_buying_power_is_twice_cash_on_margin(control, fast):
 async def test_a_short_sale_then_cover_returns_to_flat_with_exact_pnl(control, trader):
     account_id = trader["account_ids"][0]
     set_price(control, "AAPL", "150.00")
-    short = place(
-        control, account_id=account_id, symbol="AAPL", side="SELL_SHORT", qty="10"
-    )
+    short = place(control, account_id, "SELL_SHORT", "10")
     wait_for_order(control, short, "FILLED")
     set_price(control, "AAPL", "140.25")
 
-    cover = place(
-        control, account_id=account_id, symbol="AAPL", side="BUY_TO_COVER", qty="10"
-    )
+    cover = place(control, account_id, "BUY_TO_COVER", "10")
     wait_for_order(control, cover, "FILLED")
 
     account = control.get(f"/_sandbox/aries/users/{trader['user_id']}").json()[
@@ -217,26 +176,16 @@ async def test_a_short_sale_then_cover_returns_to_flat_with_exact_pnl(control, t
 
 
 async def resting(control, account_id, **extra) -> str:
-    fields = {
-        "account_id": account_id,
-        "symbol": "AAPL",
-        "side": "BUY",
-        "qty": "10",
-        "type": "LIMIT",
-        "price": "100.00",
-        **extra,
-    }
-    ord_id = place(control, **fields)
+    """A limit buy of 10 AAPL at 100.00, accepted and working."""
+    ord_id = limit(control, account_id, "BUY", "10", "100.00", **extra)
     wait_for_order(control, ord_id, "NEW")
     return ord_id
 
 
 async def test_cancel_passes_pending_cancel_and_frees_the_hold(control, ws_url, trader):
     # given
-    account_id = trader["account_ids"][0]
-    ord_id = await resting(control, account_id)
-    ws = await open_session(ws_url, trader["access_token"])
-    await subscribe(ws, "account", {"accountId": account_id})
+    ord_id = await resting(control, trader["account_ids"][0])
+    ws, _ = await watch_account(ws_url, trader)
 
     # when
     response = control.post(f"/_sandbox/aries/orders/{ord_id}/cancel")
@@ -259,10 +208,8 @@ async def test_cancel_passes_pending_cancel_and_frees_the_hold(control, ws_url, 
 
 async def test_replace_changes_price_and_qty_then_fills(control, ws_url, trader):
     # given
-    account_id = trader["account_ids"][0]
-    ord_id = await resting(control, account_id)
-    ws = await open_session(ws_url, trader["access_token"])
-    await subscribe(ws, "account", {"accountId": account_id})
+    ord_id = await resting(control, trader["account_ids"][0])
+    ws, _ = await watch_account(ws_url, trader)
 
     # when
     response = control.post(
@@ -313,11 +260,9 @@ async def test_events_go_only_to_the_accounts_subscribers(control, ws_url, trade
     await subscribe(ws, "account", {"accountId": mine})
 
     # when
-    place(control, account_id=theirs, symbol="AAPL", side="BUY", qty="1")
-    place(
-        control, account_id=trader["account_ids"][0], symbol="AAPL", side="BUY", qty="1"
-    )
-    ord_id = place(control, account_id=mine, symbol="AAPL", side="BUY", qty="1")
+    place(control, theirs, "BUY", "1")
+    place(control, trader["account_ids"][0], "BUY", "1")
+    ord_id = place(control, mine, "BUY", "1")
     events = await account_events_until(ws, ord_id, "FILLED")
 
     # then

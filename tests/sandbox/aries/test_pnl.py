@@ -8,7 +8,6 @@ import pytest
 
 from tests.conftest import T0
 from tests.sandbox.aries.conftest import (
-    frames_for,
     is_event,
     new_user,
     next_where,
@@ -18,6 +17,7 @@ from tests.sandbox.aries.conftest import (
     subscribe,
     wait_for_order,
 )
+from tests.sandbox.helpers import frames_for
 
 # How long each interval's candle is, to move the clock into the next one.
 NEXT_CANDLE = {
@@ -65,9 +65,7 @@ def holder(control, fast, frozen):
     """At T0: a user with 100,000.00 who bought 10 AAPL at 100.00."""
     user = new_user(control, cash="100000.00")
     set_price(control, "AAPL", "100.00")
-    ord_id = place(
-        control, account_id=user["account_ids"][0], symbol="AAPL", side="BUY", qty="10"
-    )
+    ord_id = place(control, user["account_ids"][0], "BUY", "10")
     wait_for_order(control, ord_id, "FILLED")
     return user
 
@@ -176,7 +174,7 @@ async def test_a_fill_shows_in_the_next_live_candle(control, ws_url, holder):
     await next_where(ws, is_event("pnl"))
 
     # when: 10 more bought at 100.10 (equity unchanged), then the price falls
-    ord_id = place(control, account_id=account_id, symbol="AAPL", side="BUY", qty="10")
+    ord_id = place(control, account_id, "BUY", "10")
     wait_for_order(control, ord_id, "FILLED")
     set_price(control, "AAPL", "99.00")
     candle = await next_where(ws, is_event("pnl"))

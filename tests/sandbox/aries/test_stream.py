@@ -10,15 +10,16 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.sandbox.aries.conftest import (
-    frames_for,
     new_user,
     next_where,
     open_session,
     overview,
-    recv_json,
+    place,
     send,
     subscribe,
+    watch_account,
 )
+from tests.sandbox.helpers import frames_for, recv_json
 
 # --- the doc's examples, as written -------------------------------------------------
 
@@ -316,33 +317,16 @@ async def test_another_users_account_is_access_denied_for_account_and_pnl(
 async def test_unsubscribe_answers_as_the_doc_shows_and_stops_events(control, ws_url):
     # given
     user = new_user(control)
-    account_id = user["account_ids"][0]
-    ws = await open_session(ws_url, user["access_token"])
-    await subscribe(ws, "account", {"accountId": account_id})
+    ws, account_id = await watch_account(ws_url, user)
 
     # when
-    await send(
-        ws,
-        {
-            "type": "unsubscribe",
-            "id": "req-007",
-            "payload": {"topic": "account", "params": {"accountId": account_id}},
-        },
-    )
-    answer = await recv_json(ws)
-    await send(
-        ws,
-        {
-            "type": "unsubscribe",
-            "id": "again",
-            "payload": {"topic": "account", "params": {"accountId": account_id}},
-        },
-    )
-    again = await recv_json(ws)
-    control.post(
-        "/_sandbox/aries/orders",
-        json={"account_id": account_id, "symbol": "AAPL", "side": "BUY", "qty": "1"},
-    )
+    answers = []
+    for request_id in ("req-007", "again"):
+        payload = {"topic": "account", "params": {"accountId": account_id}}
+        await send(ws, {"type": "unsubscribe", "id": request_id, "payload": payload})
+        answers.append(await recv_json(ws))
+    answer, again = answers
+    place(control, account_id, "BUY", "1")
 
     # then
     assert answer["type"] == "response" and answer["id"] == "req-007"

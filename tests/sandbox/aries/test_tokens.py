@@ -14,9 +14,9 @@ from tests.sandbox.aries.conftest import (
     configure,
     new_user,
     open_session,
-    recv_json,
     send,
 )
+from tests.sandbox.helpers import recv_json
 
 
 def refresh(control, token, *, form=False):

@@ -7,7 +7,6 @@ import pytest
 
 from tests.sandbox.aries.conftest import (
     configure,
-    frames_for,
     is_event,
     new_user,
     next_where,
@@ -15,6 +14,7 @@ from tests.sandbox.aries.conftest import (
     set_price,
     subscribe,
 )
+from tests.sandbox.helpers import frames_for
 
 
 def edit(control, user_id, action, symbol, **extra):
