@@ -8,12 +8,11 @@ from rest_framework.views import APIView
 
 from api.cursors import CursorListApi, cursor_fields, cursor_list_schema
 from api.errors import ERRORS
-from api.idempotency import idempotent, idempotent_schema
+from api.idempotency import idempotent_action
 from api.inputs import (
     StrictCharField,
     StrictSerializer,
     actor,
-    parse,
     query_text,
 )
 from billing.models import LedgerTransaction
@@ -103,23 +102,16 @@ class AdjustmentApi(APIView):
         transaction_id = serializers.IntegerField()
         balance = serializers.CharField()
 
-    @idempotent_schema(
-        {200: AdjustmentOut},
-        request=AdjustmentIn,
-        summary="Manual wallet adjustment",
+    @idempotent_action(
+        {200: AdjustmentOut}, body=AdjustmentIn, summary="Manual wallet adjustment"
     )
-    def post(self, request):
-        data = parse(AdjustmentIn, request)
-
-        def run():
-            txn = ledger.ledger_adjust(
-                amount=parse_amount(data["amount"]),
-                reason=data["reason"],
-                actor=actor(request),
-            )
-            return 200, posted_out(txn)
-
-        return idempotent(request, run)
+    def post(self, request, data):
+        txn = ledger.ledger_adjust(
+            amount=parse_amount(data["amount"]),
+            reason=data["reason"],
+            actor=actor(request),
+        )
+        return 200, posted_out(txn)
 
 
 class ReversalIn(StrictSerializer):
@@ -133,23 +125,16 @@ class ReversalApi(APIView):
         reverses = serializers.IntegerField()
         balance = serializers.CharField()
 
-    @idempotent_schema(
+    @idempotent_action(
         {200: ReversalOut},
-        request=ReversalIn,
+        body=ReversalIn,
         summary="Reverse a manual adjustment (posts its mirror image)",
     )
-    def post(self, request, transaction_id: int):
-        data = parse(ReversalIn, request)
-
-        def run():
-            txn = ledger.transaction_reverse(
-                transaction_id=transaction_id,
-                reason=data["reason"],
-                actor=actor(request),
-            )
-            return 200, posted_out(txn, reverses=transaction_id)
-
-        return idempotent(request, run)
+    def post(self, request, data, transaction_id: int):
+        txn = ledger.transaction_reverse(
+            transaction_id=transaction_id, reason=data["reason"], actor=actor(request)
+        )
+        return 200, posted_out(txn, reverses=transaction_id)
 
 
 @cursor_list_schema(

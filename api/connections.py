@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERRORS
-from api.idempotency import idempotent, idempotent_schema
+from api.idempotency import idempotent_action
 from api.inputs import StrictCharField, StrictSerializer, actor, parse
 from members import stream_selectors
 from members.inputs import refuse_control_chars
@@ -102,7 +102,7 @@ class MemberConnectionsDisconnectApi(APIView):
         )
         connections = ConnectionOut(many=True, help_text="the connections closed")
 
-    @idempotent_schema(
+    @idempotent_action(
         {200: MemberDisconnectOut},
         request=DisconnectIn,
         summary="Close one or all of the member's WebSocket connections",
@@ -113,16 +113,14 @@ class MemberConnectionsDisconnectApi(APIView):
         "closes nothing new.",
     )
     def post(self, request, uid):
-        def run():
-            data = parse(DisconnectIn, request)
-            closed = streams.member_connections_disconnect(
-                uid=uid, connection=data.get("connection"), actor=actor(request)
-            )
-            return 200, {
-                "success": True,
-                "uid": uid,
-                "disconnected": len(closed),
-                "connections": [connection_out(c) for c in closed],
-            }
-
-        return idempotent(request, run)
+        # Parsed under the key: a refused body's answer is replayed.
+        data = parse(DisconnectIn, request)
+        closed = streams.member_connections_disconnect(
+            uid=uid, connection=data.get("connection"), actor=actor(request)
+        )
+        return 200, {
+            "success": True,
+            "uid": uid,
+            "disconnected": len(closed),
+            "connections": [connection_out(c) for c in closed],
+        }

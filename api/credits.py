@@ -6,8 +6,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERRORS
-from api.idempotency import idempotent, idempotent_schema
-from api.inputs import StrictSerializer, actor, parse, parse_query
+from api.idempotency import idempotent_action
+from api.inputs import StrictSerializer, actor, parse_query
 from billing import pricing
 from billing.money import format_amount
 from billing.selectors import wallet_balance
@@ -90,47 +90,33 @@ class QuoteApi(APIView):
 class PurchaseApi(APIView):
     PurchaseOut = wallet_change_serializer("PurchaseOut", "unit_price", "total")
 
-    @idempotent_schema(
-        {200: PurchaseOut},
-        request=CreditsIn,
-        summary="Record a credit purchase",
+    @idempotent_action(
+        {200: PurchaseOut}, body=CreditsIn, summary="Record a credit purchase"
     )
-    def post(self, request):
-        data = parse(CreditsIn, request)
-
-        def run():
-            lot = ledger.credits_purchase(credits=data["credits"], actor=actor(request))
-            return 200, wallet_change_out(
-                credits=lot.credits,
-                transaction_id=lot.transaction_id,
-                unit_price=lot.unit_price_cents,
-                total=lot.total_cents,
-            )
-
-        return idempotent(request, run)
+    def post(self, request, data):
+        lot = ledger.credits_purchase(credits=data["credits"], actor=actor(request))
+        return 200, wallet_change_out(
+            credits=lot.credits,
+            transaction_id=lot.transaction_id,
+            unit_price=lot.unit_price_cents,
+            total=lot.total_cents,
+        )
 
 
 class RefundApi(APIView):
     RefundOut = wallet_change_serializer("RefundOut", "gross", "fee", "net")
 
-    @idempotent_schema(
+    @idempotent_action(
         {200: RefundOut},
-        request=CreditsIn,
+        body=CreditsIn,
         summary="Refund credits for cash (at lot cost, minus a 10% fee)",
     )
-    def post(self, request):
-        data = parse(CreditsIn, request)
-
-        def run():
-            refund = ledger.credits_refund(
-                credits=data["credits"], actor=actor(request)
-            )
-            return 200, wallet_change_out(
-                credits=data["credits"],
-                transaction_id=refund.transaction_id,
-                gross=refund.gross_cents,
-                fee=refund.fee_cents,
-                net=refund.net_cents,
-            )
-
-        return idempotent(request, run)
+    def post(self, request, data):
+        refund = ledger.credits_refund(credits=data["credits"], actor=actor(request))
+        return 200, wallet_change_out(
+            credits=data["credits"],
+            transaction_id=refund.transaction_id,
+            gross=refund.gross_cents,
+            fee=refund.fee_cents,
+            net=refund.net_cents,
+        )

@@ -4,7 +4,7 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from api.cursors import CursorListApi, cursor_fields, cursor_list_schema, next_cursor
-from api.idempotency import idempotent, idempotent_schema
+from api.idempotency import idempotent_action
 from api.inputs import actor
 from api.webhooks import EVENTS, EventNameField
 from notifications import selectors as reads
@@ -146,21 +146,19 @@ class DeliveryListApi(CursorListApi):
 
 
 class DeliveryRedeliverApi(APIView):
-    @idempotent_schema(
+    # It sends the webhook now: never inside a database transaction.
+    @idempotent_action(
         {200: DeliveryEnvelope},
+        local=False,
         request=None,
         operation_id="organization_deliveries_redeliver",
         summary="Send a delivery again now (delivered and dead ones too)",
     )
     def post(self, request, delivery_id: int):
-        def run():
-            delivery = service.delivery_redeliver(
-                delivery_id=delivery_id, actor=actor(request)
-            )
-            return 200, {
-                "success": True,
-                "delivery": delivery_out(delivery, event=delivery.notification.event),
-            }
-
-        # It sends the webhook now: never inside a database transaction.
-        return idempotent(request, run, local=False)
+        delivery = service.delivery_redeliver(
+            delivery_id=delivery_id, actor=actor(request)
+        )
+        return 200, {
+            "success": True,
+            "delivery": delivery_out(delivery, event=delivery.notification.event),
+        }

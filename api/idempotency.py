@@ -2,14 +2,17 @@
 the view's change, store or replay its response. The rules live in
 `members.services.idempotency`."""
 
+import functools
 from collections.abc import Callable
 
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 
 from api.errors import ERRORS
+from api.inputs import parse
 from members.errors import api_exception_handler
 from members.services import idempotency
 
@@ -35,6 +38,39 @@ def idempotent_schema(responses: dict, *, errors: dict = ERRORS, **kwargs):
     return extend_schema(
         parameters=[IDEMPOTENCY_HEADER], responses={**responses, **errors}, **kwargs
     )
+
+
+def idempotent_action(
+    responses: dict,
+    *,
+    body: type[Serializer] | None = None,
+    local: bool = True,
+    **schema,
+):
+    """Make a view method that returns (status, body) answer under the request's
+    Idempotency-Key (`idempotent`, `local` as it takes it), described by
+    `idempotent_schema(responses, **schema)`.
+
+    `body`: the JSON body's serializer. The body is parsed before the key is claimed, so
+    a refused body is not stored against the key, and the method gets it as `data`. A
+    method that parses its body itself does so under the key (a refused body replays);
+    it names the serializer as `request=` for the document."""
+    if body is not None:
+        schema["request"] = body
+
+    def decorate(method: Callable[..., tuple[int, dict]]):
+        @idempotent_schema(responses, **schema)
+        @functools.wraps(method)
+        def view(self, request: Request, **path) -> Response:
+            if body is not None:
+                path["data"] = parse(body, request)
+            return idempotent(
+                request, lambda: method(self, request, **path), local=local
+            )
+
+        return view
+
+    return decorate
 
 
 def idempotency_key(request: Request) -> str:

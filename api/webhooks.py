@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERRORS
-from api.idempotency import idempotent, idempotent_schema
+from api.idempotency import idempotent_action
 from api.inputs import StrictCharField, StrictSerializer, actor, parse
 from notifications import selectors as reads
 from notifications.models import Notification, WebhookEndpoint
@@ -67,6 +67,11 @@ def webhook_out(endpoint: WebhookEndpoint) -> dict:
     }
 
 
+def secret_out(endpoint: WebhookEndpoint, secret: str) -> dict:
+    """WebhookSecretEnvelope's body: the endpoint, and its signing secret (once)."""
+    return {"success": True, "webhook": webhook_out(endpoint), "secret": secret}
+
+
 class WebhookCreateIn(StrictSerializer):
     url = StrictCharField(
         max_length=500, help_text="http:// or https:// URL that receives the POSTs"
@@ -115,28 +120,22 @@ class WebhookListApi(APIView):
             {"success": True, "webhooks": [webhook_out(e) for e in endpoints]}
         )
 
-    @idempotent_schema(
+    @idempotent_action(
         {201: WebhookSecretEnvelope},
         request=WebhookCreateIn,
         operation_id="organization_webhooks_create",
         summary="Add a webhook endpoint (its signing secret is shown once)",
     )
     def post(self, request):
-        def run():
-            data = parse(WebhookCreateIn, request)
-            endpoint, secret = service.webhook_endpoint_create(
-                url=data["url"],
-                description=data.get("description", ""),
-                events=data.get("events"),
-                actor=actor(request),
-            )
-            return 201, {
-                "success": True,
-                "webhook": webhook_out(endpoint),
-                "secret": secret,
-            }
-
-        return idempotent(request, run)
+        # Parsed under the key, as in patch: a refused body's answer is replayed.
+        data = parse(WebhookCreateIn, request)
+        endpoint, secret = service.webhook_endpoint_create(
+            url=data["url"],
+            description=data.get("description", ""),
+            events=data.get("events"),
+            actor=actor(request),
+        )
+        return 201, secret_out(endpoint, secret)
 
 
 class WebhookDetailApi(APIView):
@@ -156,59 +155,44 @@ class WebhookDetailApi(APIView):
         endpoint = reads.webhook_endpoint_get(endpoint_id)
         return Response({"success": True, "webhook": webhook_out(endpoint)})
 
-    @idempotent_schema(
+    @idempotent_action(
         {200: WebhookEnvelope},
         request=WebhookUpdateIn,
         operation_id="organization_webhooks_update",
         summary="Change a webhook endpoint's URL, description, events or active flag",
     )
     def patch(self, request, endpoint_id: int):
-        def run():
-            data = parse(WebhookUpdateIn, request)
-            endpoint = service.webhook_endpoint_update(
-                endpoint_id=endpoint_id,
-                actor=actor(request),
-                url=data.get("url"),
-                description=data.get("description"),
-                events=data.get("events"),
-                active=data.get("active"),
-            )
-            return 200, {"success": True, "webhook": webhook_out(endpoint)}
+        data = parse(WebhookUpdateIn, request)
+        endpoint = service.webhook_endpoint_update(
+            endpoint_id=endpoint_id,
+            actor=actor(request),
+            url=data.get("url"),
+            description=data.get("description"),
+            events=data.get("events"),
+            active=data.get("active"),
+        )
+        return 200, {"success": True, "webhook": webhook_out(endpoint)}
 
-        return idempotent(request, run)
-
-    @idempotent_schema(
+    @idempotent_action(
         {200: WebhookDeletedOut},
         operation_id="organization_webhooks_delete",
         summary="Delete a webhook endpoint (deactivated instead if it has deliveries)",
     )
     def delete(self, request, endpoint_id: int):
-        def run():
-            service.webhook_endpoint_delete(
-                endpoint_id=endpoint_id, actor=actor(request)
-            )
-            kept = any(e.pk == endpoint_id for e in reads.webhook_endpoints_list())
-            return 200, {"success": True, "id": endpoint_id, "deactivated": kept}
-
-        return idempotent(request, run)
+        service.webhook_endpoint_delete(endpoint_id=endpoint_id, actor=actor(request))
+        kept = any(e.pk == endpoint_id for e in reads.webhook_endpoints_list())
+        return 200, {"success": True, "id": endpoint_id, "deactivated": kept}
 
 
 class WebhookRotateSecretApi(APIView):
-    @idempotent_schema(
+    @idempotent_action(
         {200: WebhookSecretEnvelope},
         request=None,
         operation_id="organization_webhooks_rotate_secret",
         summary="Replace a webhook endpoint's signing secret (shown once)",
     )
     def post(self, request, endpoint_id: int):
-        def run():
-            endpoint, secret = service.webhook_endpoint_rotate_secret(
-                endpoint_id=endpoint_id, actor=actor(request)
-            )
-            return 200, {
-                "success": True,
-                "webhook": webhook_out(endpoint),
-                "secret": secret,
-            }
-
-        return idempotent(request, run)
+        endpoint, secret = service.webhook_endpoint_rotate_secret(
+            endpoint_id=endpoint_id, actor=actor(request)
+        )
+        return 200, secret_out(endpoint, secret)

@@ -344,48 +344,31 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 _QUOTA_RESET_AT = env.time_of_day("QUOTA_RESET_AT", default="00:01")
 _USAGE_ROLLUP_AT = env.time_of_day("USAGE_ROLLUP_AT", default="00:10")
 # Every interval is configurable; the scheduled work itself is safe to run twice.
+# (entry, task, schedule): seconds between runs, or a crontab.
 CELERY_BEAT_SCHEDULE = {
-    "resolve-pending-operations": {
-        "task": "members.tasks.operations_resolve_pending",
-        "schedule": env.float("OPERATION_RESOLVE_INTERVAL", default=60.0),
-    },
-    # Reminders, auto-renewals, expiries and the low-balance forecast.
-    "renewals": {
-        "task": "members.tasks.renewals_run",
-        "schedule": env.float("RENEWALS_INTERVAL", default=300.0),
-    },
-    "deliver-notifications": {
-        "task": "members.tasks.deliveries_retry_due",
-        "schedule": env.float("DELIVERY_RETRY_INTERVAL", default=30.0),
-    },
-    "quota-exceeded-notify": {
-        "task": "members.tasks.quota_exceeded_notify",
-        "schedule": env.float("QUOTA_NOTIFY_INTERVAL", default=300.0),
-    },
-    "monthly-quota-reset": {
-        "task": "members.tasks.quota_reset",
-        "schedule": crontab(
-            minute=_QUOTA_RESET_AT[1], hour=_QUOTA_RESET_AT[0], day_of_month=1
-        ),
-    },
-    "daily-usage-rollup": {
-        "task": "members.tasks.usage_rollup",
-        "schedule": crontab(minute=_USAGE_ROLLUP_AT[1], hour=_USAGE_ROLLUP_AT[0]),
-    },
-    "reconcile-with-upstream": {
-        "task": "members.tasks.reconcile",
-        "schedule": env.float("RECONCILE_INTERVAL", default=3600.0),
-    },
-    "clean-idempotency-keys": {
-        "task": "members.tasks.idempotency_keys_clean",
-        "schedule": 3600.0,
-    },
-    # Brokerage links due within BROKERAGE_REFRESH_LEAD_SECONDS get a new token pair.
-    "brokerage-refresh": {
-        "task": "brokerage.tasks.brokerage_refresh_due",
-        "schedule": env.float("BROKERAGE_REFRESH_INTERVAL", default=60.0),
-    },
-}
+    name: {"task": f"{app}.tasks.{task}", "schedule": schedule}
+    for name, app, task, schedule in (
+        ("resolve-pending-operations", "members", "operations_resolve_pending",
+         env.float("OPERATION_RESOLVE_INTERVAL", default=60.0)),
+        # Reminders, auto-renewals, expiries and the low-balance forecast.
+        ("renewals", "members", "renewals_run",
+         env.float("RENEWALS_INTERVAL", default=300.0)),
+        ("deliver-notifications", "members", "deliveries_retry_due",
+         env.float("DELIVERY_RETRY_INTERVAL", default=30.0)),
+        ("quota-exceeded-notify", "members", "quota_exceeded_notify",
+         env.float("QUOTA_NOTIFY_INTERVAL", default=300.0)),
+        ("monthly-quota-reset", "members", "quota_reset",
+         crontab(minute=_QUOTA_RESET_AT[1], hour=_QUOTA_RESET_AT[0], day_of_month=1)),
+        ("daily-usage-rollup", "members", "usage_rollup",
+         crontab(minute=_USAGE_ROLLUP_AT[1], hour=_USAGE_ROLLUP_AT[0])),
+        ("reconcile-with-upstream", "members", "reconcile",
+         env.float("RECONCILE_INTERVAL", default=3600.0)),
+        ("clean-idempotency-keys", "members", "idempotency_keys_clean", 3600.0),
+        # Links due within BROKERAGE_REFRESH_LEAD_SECONDS get a new token pair.
+        ("brokerage-refresh", "brokerage", "brokerage_refresh_due",
+         env.float("BROKERAGE_REFRESH_INTERVAL", default=60.0)),
+    )
+}  # fmt: skip
 
 # --- REST API ----------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -10,6 +10,7 @@ them), so narrow charts show fewer dates and none collide. Every point or bar ca
 text shown (e.g. portal.display.amount for hundredths of a credit).
 """
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from itertools import count
@@ -166,19 +167,30 @@ def _empty(empty: str) -> SafeString:
     return mark_safe(f'<p class="chart-empty">{escape(empty)}</p>')
 
 
-def bar_chart(
-    points: Sequence[tuple[str, Number]],
-    *,
-    title: str,
-    unit: str = "",
-    fmt: Callable[[Number], str] | None = None,
-    empty: str = "No data yet.",
-) -> SafeString:
-    """One bar per (label, value); negative values hang below the zero line. No
-    points, or only zeros: `empty` in place of the chart."""
-    if not any(v for _, v in points):
-        return _empty(empty)
-    plot = _Plot(points, unit=unit, fmt=fmt)
+def _chart(draw: Callable[[_Plot, str], SafeString]):
+    """A chart of (label, value) points: `draw(plot, title)` renders them, scaled by
+    `_Plot`. No points, or only zeros: `empty` in place of the chart."""
+
+    @functools.wraps(draw)
+    def chart(
+        points: Sequence[tuple[str, Number]],
+        *,
+        title: str,
+        unit: str = "",
+        fmt: Callable[[Number], str] | None = None,
+        empty: str = "No data yet.",
+    ) -> SafeString:
+        if not any(v for _, v in points):
+            return _empty(empty)
+        return draw(_Plot(points, unit=unit, fmt=fmt), title)
+
+    return chart
+
+
+@_chart
+def bar_chart(plot: _Plot, title: str) -> SafeString:
+    """One bar per (label, value); negative values hang below the zero line."""
+    points = plot.points
     slot = _W / len(points)
     zero = plot.y_of(0)
     marks = []
@@ -198,19 +210,10 @@ def bar_chart(
     )
 
 
-def line_chart(
-    points: Sequence[tuple[str, Number]],
-    *,
-    title: str,
-    unit: str = "",
-    fmt: Callable[[Number], str] | None = None,
-    empty: str = "No data yet.",
-) -> SafeString:
-    """A line through (label, value) points, with a dot and a tooltip at each. No
-    points, or only zeros: `empty` in place of the chart."""
-    if not any(v for _, v in points):
-        return _empty(empty)
-    plot = _Plot(points, unit=unit, fmt=fmt)
+@_chart
+def line_chart(plot: _Plot, title: str) -> SafeString:
+    """A line through (label, value) points, with a dot and a tooltip at each."""
+    points = plot.points
     last = max(1, len(points) - 1)
 
     def x_of(i: int) -> float:

@@ -77,21 +77,39 @@ def member_not_found(request, uid: str, *, hint: str = ""):
     return not_found(request, f"{message} {hint}" if hint else message)
 
 
-def with_live_member(*, hint: str = ""):
-    """Hand the view the live member its URL's `uid` names, as `member`; a 404 page
-    (ending with `hint`) when there is none."""
+def _with_found(find, missing):
+    """Hand the view what `find(key)` finds for its URL's one argument, after the key;
+    `missing(request, key)` answers when it finds nothing."""
 
     def decorate(view):
         @wraps(view)
-        def wrapped(request, uid: str):
-            member = live_member(uid)
-            if member is None:
-                return member_not_found(request, uid, hint=hint)
-            return view(request, uid, member)
+        def wrapped(request, *args, **kwargs):
+            (key,) = (*args, *kwargs.values())
+            found = find(key)
+            if found is None:
+                return missing(request, key)
+            return view(request, key, found)
 
         return wrapped
 
     return decorate
+
+
+def with_live_member(*, hint: str = ""):
+    """Hand the view the live member its URL's `uid` names, as `member`; a 404 page
+    (ending with `hint`) when there is none."""
+    return _with_found(
+        live_member, lambda request, uid: member_not_found(request, uid, hint=hint)
+    )
+
+
+def with_row(model, *, noun: str):
+    """Hand the view the `model` row its URL's one id names; a 404 page saying there
+    is no such `noun` when there is none."""
+    return _with_found(
+        lambda pk: model.objects.filter(pk=pk).first(),
+        lambda request, pk: not_found(request, f"There is no {noun} #{pk}."),
+    )
 
 
 def render_form(request, template: str, context: dict):

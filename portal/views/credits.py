@@ -115,6 +115,23 @@ def _wallet_row(moved: int) -> tuple[str, str, str]:
     )
 
 
+def _review(
+    credits: int, *, moving: str, moved: int, rows: list, **page: str | int
+) -> dict:
+    """A review page's context: `page` (title, total, button), then its rows: the
+    `credits` as `moving` names them, `rows`, and the wallet before and after `moved`
+    hundredths of a credit. Credits leaving the wallet get a red button."""
+    return {
+        **page,
+        "rows": [
+            (moving, display.count(credits), "review-credits"),
+            *rows,
+            _wallet_row(moved),
+        ],
+        "danger": moved < 0,
+    }
+
+
 def _purchase_review(credits: int) -> dict:
     quote = pricing.quote(credits)
     tier = _tier_of(credits)
@@ -125,22 +142,19 @@ def _purchase_review(credits: int) -> dict:
         else ""
     )
     total = f"{display.amount(quote.total_cents)} USD"
-    return {
-        "title": f"Buy {display.count(credits)} credits",
-        "total": quote.total_cents,
-        "rows": [
-            ("Credits added to the wallet", display.count(credits), "review-credits"),
-            (
-                "Price per credit",
-                f"{display.amount(quote.unit_price_cents)} USD{tier_text}",
-                "review-unit",
-            ),
+    unit = f"{display.amount(quote.unit_price_cents)} USD{tier_text}"
+    return _review(
+        credits,
+        title=f"Buy {display.count(credits)} credits",
+        total=quote.total_cents,
+        button=f"Buy and pay {total}",
+        moving="Credits added to the wallet",
+        moved=credits_to_hundredths(credits),
+        rows=[
+            ("Price per credit", unit, "review-unit"),
             ("Total to pay", total, "review-total"),
-            _wallet_row(credits_to_hundredths(credits)),
         ],
-        "button": f"Buy and pay {total}",
-        "danger": False,
-    }
+    )
 
 
 def _purchase(credits: int, request) -> str:
@@ -155,23 +169,20 @@ def _purchase(credits: int, request) -> str:
 def _refund_review(credits: int) -> dict:
     valuation = ledger.refund_quote(credits=credits)
     net = f"{display.amount(valuation.net_cents)} USD"
-    return {
-        "title": f"Refund {display.count(credits)} credits for cash",
-        "total": valuation.net_cents,
-        "rows": [
-            ("Credits leave the wallet", display.count(credits), "review-credits"),
+    fee = f"{display.amount(valuation.fee_cents)} USD"
+    return _review(
+        credits,
+        title=f"Refund {display.count(credits)} credits for cash",
+        total=valuation.net_cents,
+        button=f"Refund and pay out {net}",
+        moving="Credits leave the wallet",
+        moved=-credits_to_hundredths(credits),
+        rows=[
             ("What they cost", f"{display.amount(valuation.gross_cents)} USD", ""),
-            (
-                f"Fee ({pricing.REFUND_FEE_PERCENT}%)",
-                f"{display.amount(valuation.fee_cents)} USD",
-                "refund-fee",
-            ),
+            (f"Fee ({pricing.REFUND_FEE_PERCENT}%)", fee, "refund-fee"),
             ("Paid out", net, "refund-net"),
-            _wallet_row(-credits_to_hundredths(credits)),
         ],
-        "button": f"Refund and pay out {net}",
-        "danger": True,
-    }
+    )
 
 
 def _refund(credits: int, request) -> str:

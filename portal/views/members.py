@@ -231,6 +231,12 @@ def member_detail(request, uid: str):
     return render(request, "portal/members/detail.html", context)
 
 
+def _admin_member_page(view):
+    """An admin's page about one live member: GET shows it, POST acts."""
+    guarded = with_live_member(hint=_HINT)(view)
+    return role_required("admin")(require_http_methods(["GET", "POST"])(guarded))
+
+
 def _confirm_money(
     request,
     *,
@@ -286,9 +292,7 @@ def _confirm_money(
     )
 
 
-@role_required("admin")
-@require_http_methods(["GET", "POST"])
-@with_live_member(hint=_HINT)
+@_admin_member_page
 def member_change(request, uid: str, member: Member):
     form = PlanChangeForm(request.POST or request.GET or None, current=member.plan.name)
     if not form.is_bound or not form.is_valid():
@@ -319,9 +323,7 @@ def member_change_preview(request, uid: str):
     return _plan_preview(request, lambda plan: _change_figures(uid, plan))
 
 
-@role_required("admin")
-@require_http_methods(["GET", "POST"])
-@with_live_member(hint=_HINT)
+@_admin_member_page
 def member_renew(request, uid: str, member: Member):
     return _confirm_money(
         request,
@@ -358,8 +360,7 @@ def _ending_view(verb: str, done: str, run, note: str):
         )
 
     view.__name__ = view.__qualname__ = f"member_{verb.lower()}"
-    guarded = with_live_member(hint=_HINT)(view)
-    return role_required("admin")(require_http_methods(["GET", "POST"])(guarded))
+    return _admin_member_page(view)
 
 
 member_cancel = _ending_view(
@@ -378,9 +379,7 @@ member_delete = _ending_view(
 )
 
 
-@role_required("admin")
-@require_http_methods(["GET", "POST"])
-@with_live_member(hint=_HINT)
+@_admin_member_page
 def member_settings(request, uid: str, member: Member):
     def save(data):
         operations.member_settings_update(
@@ -403,9 +402,7 @@ def member_settings(request, uid: str, member: Member):
     )
 
 
-@role_required("admin")
-@require_http_methods(["GET", "POST"])
-@with_live_member(hint=_HINT)
+@_admin_member_page
 def member_key_rotate(request, uid: str, member: Member):
     if request.method == "POST":
         try:
@@ -430,9 +427,7 @@ def member_key_rotate(request, uid: str, member: Member):
     )
 
 
-@role_required("admin")
-@require_http_methods(["GET", "POST"])
-@with_live_member(hint=_HINT)
+@_admin_member_page
 def member_keys_revoke(request, uid: str, member: Member):
     return confirm_then_act(
         request,

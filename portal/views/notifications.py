@@ -25,6 +25,7 @@ from portal.views.common import (
     no_store,
     not_found,
     role_required,
+    with_row,
 )
 
 DELIVERY_FILTERS = [
@@ -120,6 +121,19 @@ def _secret_page(request, endpoint, secret, created: bool):
     )
 
 
+def _endpoint_form(request, endpoint: WebhookEndpoint | None, save, *, initial: dict):
+    """The page adding (`endpoint` None) or changing an endpoint, its form filled from
+    `initial`; `save(data)` answers a valid submit."""
+    form = WebhookEndpointForm(request.POST or None, initial=initial)
+    return form_page(
+        request,
+        form,
+        save,
+        "portal/notifications/webhook_form.html",
+        {"endpoint": endpoint},
+    )
+
+
 @role_required("owner")
 @require_http_methods(["GET", "POST"])
 def webhook_new(request):
@@ -132,32 +146,13 @@ def webhook_new(request):
         )
         return _secret_page(request, endpoint, secret, created=True)
 
-    form = WebhookEndpointForm(request.POST or None, initial={"active": True})
-    return form_page(
-        request,
-        form,
-        save,
-        "portal/notifications/webhook_form.html",
-        {"endpoint": None},
-    )
+    return _endpoint_form(request, None, save, initial={"active": True})
 
 
 @role_required("owner")
 @require_http_methods(["GET", "POST"])
-def webhook_edit(request, endpoint_id: int):
-    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
-    if endpoint is None:
-        return not_found(request, f"There is no webhook endpoint #{endpoint_id}.")
-    form = WebhookEndpointForm(
-        request.POST or None,
-        initial={
-            "url": endpoint.url,
-            "description": endpoint.description,
-            "events": endpoint.events,
-            "active": endpoint.active,
-        },
-    )
-
+@with_row(WebhookEndpoint, noun="webhook endpoint")
+def webhook_edit(request, endpoint_id: int, endpoint: WebhookEndpoint):
     def save(data):
         webhook_endpoint_update(
             endpoint_id=endpoint_id,
@@ -170,21 +165,15 @@ def webhook_edit(request, endpoint_id: int):
         messages.success(request, f"Saved the webhook endpoint {data['url']}.")
         return redirect("portal:notifications")
 
-    return form_page(
-        request,
-        form,
-        save,
-        "portal/notifications/webhook_form.html",
-        {"endpoint": endpoint},
-    )
+    fields = ("url", "description", "events", "active")
+    initial = {name: getattr(endpoint, name) for name in fields}
+    return _endpoint_form(request, endpoint, save, initial=initial)
 
 
 @role_required("owner")
 @require_http_methods(["GET", "POST"])
-def webhook_rotate(request, endpoint_id: int):
-    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
-    if endpoint is None:
-        return not_found(request, f"There is no webhook endpoint #{endpoint_id}.")
+@with_row(WebhookEndpoint, noun="webhook endpoint")
+def webhook_rotate(request, endpoint_id: int, endpoint: WebhookEndpoint):
     if request.method == "POST":
         try:
             endpoint, secret = webhook_endpoint_rotate_secret(
@@ -206,10 +195,8 @@ def webhook_rotate(request, endpoint_id: int):
 
 @role_required("owner")
 @require_http_methods(["GET", "POST"])
-def webhook_delete(request, endpoint_id: int):
-    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
-    if endpoint is None:
-        return not_found(request, f"There is no webhook endpoint #{endpoint_id}.")
+@with_row(WebhookEndpoint, noun="webhook endpoint")
+def webhook_delete(request, endpoint_id: int, endpoint: WebhookEndpoint):
     return confirm_then_act(
         request,
         act=lambda: webhook_endpoint_delete(

@@ -20,9 +20,9 @@ from portal.views.common import (
     form_errors_from,
     form_page,
     no_store,
-    not_found,
     render_form,
     role_required,
+    with_row,
 )
 
 # --- plans ----------------------------------------------------------------------------
@@ -120,10 +120,8 @@ def token_list(request):
 
 @role_required("owner")
 @require_http_methods(["GET", "POST"])
-def token_revoke(request, token_id: int):
-    record = ServiceToken.objects.filter(pk=token_id).first()
-    if record is None:
-        return not_found(request, f"There is no service token #{token_id}.")
+@with_row(ServiceToken, noun="service token")
+def token_revoke(request, token_id: int, record: ServiceToken):
     if request.method == "POST":
         service_token_revoke(token_id=token_id, actor=actor(request))
         messages.success(request, f"Revoked the service token “{record.name}”.")

@@ -196,12 +196,12 @@ async def _order_place(request: web.Request) -> web.Response:
         account_id=account_id,
         symbol=symbol,
         side=side,
+        type=kind,
+        time_in_force=tif,
         qty=qty,
-        kind=kind,
         price=price,
         stop_price=stop,
-        time_in_force=tif,
-        client_order_id=client_id,
+        cl_ord_id=client_id,
     )
     return ok({"ord_id": order.id, "order": order.as_json()})
 

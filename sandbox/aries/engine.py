@@ -64,36 +64,20 @@ class Engine:
 
     # --- placing ----------------------------------------------------------------------
 
-    def place(
-        self,
-        *,
-        account_id: str,
-        symbol: str,
-        side: str,
-        qty: Decimal,
-        kind: str,
-        price: Decimal | None,
-        stop_price: Decimal | None,
-        time_in_force: str,
-        client_order_id: str | None,
-    ) -> Order:
+    def place(self, *, symbol: str, cl_ord_id: str | None, **fields) -> Order:
+        """A new order of `fields` (account_id, side, type, time_in_force, qty, price,
+        stop_price, as Order names them), working from now."""
         book = self.runtime.state.aries
         t = _now()
         found = tradable(symbol)
         ord_id = book.next_order_id()
         order = Order(
             id=ord_id,
-            cl_ord_id=client_order_id or f"CL-{ord_id.removeprefix('ORD-')}",
-            account_id=account_id,
+            cl_ord_id=cl_ord_id or f"CL-{ord_id.removeprefix('ORD-')}",
             symbol=found.ticker if found is not None else symbol.upper(),
-            side=side,
-            type=kind,
-            time_in_force=time_in_force,
-            qty=qty,
-            price=price,
-            stop_price=stop_price,
             created_at=t,
             updated_at=t,
+            **fields,
         )
         book.orders[order.id] = order
         self._changed(book, order)
