@@ -10,7 +10,7 @@ from billing import pricing
 from billing import selectors as wallet
 from billing.models import Account, LedgerEntry, LedgerTransaction
 from billing.money import format_amount
-from members import tiers
+from members import caches, tiers
 from members.errors import NotFound
 from members.models import Member, OrgSettings, Plan, UsageDay
 from orgportal import clock
@@ -277,7 +277,7 @@ def ledger_page(
 def org_settings() -> OrgSettings:
     """The one settings row; until an operator first saves settings, the environment's
     defaults (an unsaved row: reading settings never writes)."""
-    found = OrgSettings.objects.filter(pk=1).first()
+    found = caches.org_settings_row()
     return found if found is not None else org_settings_defaults()
 
 

@@ -7,6 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from members.services import cache_events
+from members import caches
 from orgportal import clock
 from sandbox.server import SandboxServer
 from tests.migrations import apps_before
@@ -44,6 +45,7 @@ def _isolated(settings, request):
     """Every test starts with the real clock, default upstream settings for the sandbox,
     and retries that do not sleep for long."""
     clock.reset()
+    caches.caches_reset()  # rows cached by an earlier test's database are gone
     settings.UPSTREAM_ORG_KEY = ORG_KEY
     settings.REDIS_KEY_PREFIX = REDIS_PREFIX
     settings.UPSTREAM_TIMEOUT = 1.0

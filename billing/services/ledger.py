@@ -57,16 +57,18 @@ def account_system(code: str) -> Account:
 
 
 def account_for_member(member: Member, *, new: bool = False) -> Account:
-    """The member's account; `new`: the member was created in this transaction, so its
-    account is too. Only a settle (holding the member's row lock) creates one, so no
-    other transaction can create it meanwhile."""
-    code = f"member:{member.pk}"
-    account = None if new else Account.objects.filter(code=code).first()
-    if account is None:
-        account = Account.objects.create(
-            code=code, kind=Account.Kind.MEMBER, member=member
-        )
-    return account
+    """The member's account (read with the member where it was selected with it);
+    `new`: the member was created in this transaction, so its account is too. Only a
+    settle (holding the member's row lock) creates one, so no other transaction can
+    create it meanwhile."""
+    if not new:
+        try:
+            return member.account
+        except Account.DoesNotExist:
+            pass
+    return Account.objects.create(
+        code=f"member:{member.pk}", kind=Account.Kind.MEMBER, member=member
+    )
 
 
 def _wallet_lock_timed() -> None:

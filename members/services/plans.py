@@ -1,7 +1,7 @@
 from django.db import transaction
 
 from billing.money import parse_amount
-from members import tiers
+from members import caches, tiers
 from members.errors import UpstreamFailed, ValidationFailed
 from members.models import Plan
 from members.upstream import OrgClient, UpstreamError, shared_client
@@ -19,6 +19,7 @@ def plans_sync(*, client: OrgClient | None = None) -> list[Plan]:
             for raw in data.get(key, []):
                 seen.append(_upsert(now=now, **_plan_fields(raw, custom=custom)))
         Plan.objects.exclude(name__in=seen).update(available=False)
+        caches.caches_clear()
     return list(Plan.objects.filter(name__in=seen))
 
 
@@ -68,8 +69,8 @@ def plan_for_new_term(name: str) -> Plan:
         raise ValidationFailed(
             "plan is required", details={"plan": ["This field is required."]}
         )
-    plan = Plan.objects.filter(name=name, available=True).first()
-    if plan is None:
+    plan = caches.plan_named(name)
+    if plan is None or not plan.available:
         try:
             plans_sync()
         except UpstreamError as exc:

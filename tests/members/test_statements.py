@@ -18,9 +18,9 @@ pytestmark = [
 # Statements per mutation (with an Idempotency-Key) at most, and the ones issued while
 # the wallet's row is locked, counted from the first wallet statement to COMMIT.
 BUDGET = {
-    "create": (28, 2),
-    "update": (29, 2),
-    "cancel": (24, 2),
+    "create": (20, 2),
+    "update": (20, 2),
+    "cancel": (18, 2),
 }
 
 
@@ -39,12 +39,20 @@ def _wallet_locked_statements(sqls: list[str]) -> list[int]:
     return counts
 
 
-def test_a_mutation_stays_within_its_statement_budget(api, funded):
-    calls = [
-        ("create", "/api/organization/members/create", {"uid": "s1", "plan": "pro"}),
-        ("update", "/api/organization/members/s1/update", {"plan": "ultra"}),
-        ("cancel", "/api/organization/members/s1/cancel", {}),
+def _calls(uid: str):
+    base = "/api/organization/members"
+    return [
+        ("create", f"{base}/create", {"uid": uid, "plan": "pro"}),
+        ("update", f"{base}/{uid}/update", {"plan": "ultra"}),
+        ("cancel", f"{base}/{uid}/cancel", {}),
     ]
+
+
+def test_a_mutation_stays_within_its_statement_budget(api, funded):
+    # given: the process has served these calls once (its caches are warm)
+    for name, path, body in _calls("w1"):
+        api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=f"w-{name}")
+    calls = _calls("s1")
     for name, path, body in calls:
         with CaptureQueriesContext(connection) as captured:
             response = api.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=name)

@@ -13,7 +13,7 @@ from billing import proration
 from billing.models import LedgerTransaction
 from billing.money import format_amount
 from billing.services import ledger
-from members import schedule
+from members import caches, schedule
 from members.crypto import encrypt
 from members.models import Member, MemberTerm, Operation, Plan
 from members.selectors import org_settings
@@ -120,7 +120,14 @@ def _member_locked(member_id: int | None) -> Member | None:
     if member_id is None:
         return None
     # Its plan is read after the lock (see `state.member_get_live`).
-    return Member.objects.select_for_update().get(pk=member_id)
+    # Its ledger account joins safely: the join's key (the member's id) never changes.
+    member = (
+        Member.objects.select_for_update(of=("self",))
+        .select_related("account")
+        .get(pk=member_id)
+    )
+    member.plan = caches.plan_by_id(member.plan_id)
+    return member
 
 
 def _settle_create(
@@ -264,7 +271,7 @@ def _upstream_fields(upstream: dict, *, known: Plan | None = None) -> dict:
     when it is the one upstream names."""
     plan = known if known is not None and known.name == upstream["plan"] else None
     if plan is None:
-        plan = Plan.objects.filter(name=upstream["plan"]).first()
+        plan = caches.plan_named(upstream["plan"])
     if plan is None:
         plans_sync()
         plan = Plan.objects.get(name=upstream["plan"])

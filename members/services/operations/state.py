@@ -3,6 +3,7 @@
 import datetime as dt
 
 from billing import proration
+from members import caches
 from members.errors import NotFound
 from members.models import Member, MemberTerm
 
@@ -33,4 +34,6 @@ def member_get_live(uid: str, *, lock: bool = False) -> Member:
         raise NotFound(
             f"No member with uid {uid!r}", code="MEMBER_NOT_FOUND", details={"uid": uid}
         )
+    if lock:
+        member.plan = caches.plan_by_id(member.plan_id)
     return member
