@@ -46,6 +46,7 @@ from _common import (
     free_port,
     migrate,
     sandbox_env,
+    solo_worker_command,
     stop_processes,
 )
 
@@ -205,20 +206,9 @@ def start_worker(name: str) -> subprocess.Popen:
     LOGS.mkdir(parents=True, exist_ok=True)
     with open(LOGS / f"renewals-{name}.log", "wb") as log:
         proc = subprocess.Popen(
-            [
-                PY,
-                "-m",
-                "celery",
-                "-A",
-                "orgportal",
-                "worker",
-                "--pool=solo",
-                f"--hostname={name}@bench",
-                f"--queues={os.environ['CELERY_QUEUE']}",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel=INFO",
-            ],
+            solo_worker_command(
+                PY, f"--hostname={name}@bench", f"--queues={os.environ['CELERY_QUEUE']}"
+            ),
             cwd=ROOT,
             env=dict(os.environ),
             stdout=log,

@@ -41,6 +41,25 @@ def web_command(python: str, port: int, *options: str) -> list[str]:
     ]
 
 
+def worker_command(python: str, *options: str) -> list[str]:
+    """The Celery worker of the project, with `options`."""
+    return [python, "-m", "celery", "-A", "orgportal", "worker", *options]
+
+
+def solo_worker_command(python: str, *options: str) -> list[str]:
+    """One Celery worker process that runs its tasks itself (no pool), quiet on the
+    cluster's chatter: what tests and benchmarks start, with `options` (its hostname,
+    its queues)."""
+    return worker_command(
+        python,
+        "--pool=solo",
+        *options,
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel=INFO",
+    )
+
+
 def say(message: str = "") -> None:
     print(message, flush=True)
 

@@ -33,6 +33,7 @@ from launcher.common import (
     rotate_logs,
     say,
     web_command,
+    worker_command,
 )
 
 
@@ -383,8 +384,7 @@ def command_serve() -> int:
         Child("web", web_command(python, web_port)),
         Child(
             "worker",
-            [python, "-m", "celery", "-A", "orgportal", "worker", "-B"]
-            + ["--loglevel", "INFO"],
+            worker_command(python, "-B", "--loglevel", "INFO"),
         ),
     ]
     # Ctrl-C must stop us even where SIGINT was inherited as ignored (a background job).

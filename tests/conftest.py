@@ -6,8 +6,8 @@ import uuid
 import pytest
 from rest_framework.test import APIClient
 
-from members.services import cache_events
 from members import caches
+from members.services import cache_events
 from orgportal import clock
 from sandbox.server import SandboxServer
 from tests.migrations import apps_before

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 
 from billing.ledgercheck import ledger_violations
 from billing.services import ledger
+from launcher.common import solo_worker_command
 from members.models import Member, Operation
 from members.selectors import org_settings
 from members.services import operations
@@ -59,20 +60,9 @@ class Workers:
     def start(self, name: str) -> subprocess.Popen:
         log = open(self.logs / f"{name}.log", "ab")
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "orgportal",
-                "worker",
-                "--pool=solo",
-                f"--hostname={name}@e2e",
-                f"--queues={self.queue}",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel=INFO",
-            ],
+            solo_worker_command(
+                sys.executable, f"--hostname={name}@e2e", f"--queues={self.queue}"
+            ),
             cwd=ROOT,
             env=self.env,
             stdout=log,
