@@ -8,32 +8,28 @@ from billing.models import Account, CreditLot, LotRefund
 from billing.money import credits_to_hundredths
 
 
-def wallet_balance() -> int:
-    """The wallet's balance in hundredths of a credit."""
-    balance = (
+def _wallet(field: str):
+    """One column of the wallet's row; None when there is no wallet yet."""
+    return (
         Account.objects.filter(kind=Account.Kind.WALLET)
-        .values_list("balance", flat=True)
+        .values_list(field, flat=True)
         .first()
     )
-    return balance or 0
+
+
+def wallet_balance() -> int:
+    """The wallet's balance in hundredths of a credit."""
+    return _wallet("balance") or 0
 
 
 def wallet_account_id() -> int | None:
-    return (
-        Account.objects.filter(kind=Account.Kind.WALLET)
-        .values_list("id", flat=True)
-        .first()
-    )
+    return _wallet("id")
 
 
 def wallet_holds() -> int:
-    """Hundredths reserved by operations still in flight against the upstream."""
-    held = (
-        Account.objects.filter(kind=Account.Kind.WALLET)
-        .values_list("held", flat=True)
-        .first()
-    )
-    return held or 0
+    """Hundredths reserved by operations still in flight against the upstream (the
+    wallet's `held`)."""
+    return _wallet("held") or 0
 
 
 def lots_unrefunded() -> list[tuple[int, int, int]]:
