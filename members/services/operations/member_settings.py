@@ -66,12 +66,7 @@ def member_settings_update(
     """Local-only settings: no upstream call, no money."""
     changes = settings_checked(auto_renew=auto_renew, overrides=overrides)
     with transaction.atomic():
-        member = (
-            Member.objects.select_for_update()
-            .select_related("plan")
-            .filter(pk=member_get_live(uid).pk)
-            .get()
-        )
+        member = member_get_live(uid, lock=True)
         before = {"auto_renew": member.auto_renew, **_overrides(member)}
         settings_apply(member, changes)
         member.updated_at = clock.now()
