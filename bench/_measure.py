@@ -20,6 +20,39 @@ def cpu_seconds(pid: int | None = None) -> float:
     return used / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_by_process(groups: dict[str, int | str]) -> dict[str, float]:
+    """CPU time so far of each group: a pid with all its descendants (an int), or
+    every process whose command line starts with a word (a str: "postgres")."""
+    stats, parents, commands = {}, {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+            command = (entry / "cmdline").read_bytes().split(b"\0")[0].decode()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        stats[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        parents[pid], commands[pid] = int(fields[1]), command
+
+    def descends(pid: int, root: int) -> bool:
+        while pid > 1:
+            if pid == root:
+                return True
+            pid = parents.get(pid, 0)
+        return False
+
+    totals = {}
+    for name, group in groups.items():
+        if isinstance(group, str):
+            pids = [p for p, c in commands.items() if c.startswith(group)]
+        else:
+            pids = [p for p in stats if descends(p, group)]
+        totals[name] = sum(stats[p] for p in pids)
+    return totals
+
+
 def py_spy(out: str, seconds: int, rate: int = 100, nonblocking: bool = True):
     """What starts `py-spy record` of a process (its pid the argument) for `seconds`,
     `rate` samples a second, raw stacks into `out`; `nonblocking`: without pausing it."""

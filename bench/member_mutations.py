@@ -40,6 +40,7 @@ from _common import (
     sandbox_env,
     stop_processes,
 )
+from _measure import cpu_by_process, cpu_seconds
 
 ORG_KEY = "bench-org-key"
 SEQUENCE = (
@@ -171,14 +172,14 @@ def main() -> None:
     token = manage(env, "createservicetoken", "bench", "--quiet").stdout.strip()
     runs = len(clients_list) * len(workers_list) + 2
     with Processes() as procs:
-        procs.sandbox(sandbox_port, env)
+        sandbox = procs.sandbox(sandbox_port, env)
         direct = httpx.Client(
             base_url=sandbox_url + "/api/organization",
             headers={"Authorization": f"Bearer {ORG_KEY}"},
             timeout=30,
             limits=httpx.Limits(max_connections=64),
         )
-        rows, holds = [], {}
+        rows, holds, shares = [], {}, {}
         run_load(sequence(direct), 5, 1)  # warm up
         for clients in clients_list:
             rows.append(("sandbox direct", clients, *_measure(direct, args, clients)))
@@ -187,6 +188,11 @@ def main() -> None:
             web_port = free_port()
             web_url = f"http://{LOCAL}:{web_port}"
             web = procs.web(web_port, env, "--workers", str(workers))
+            groups = {
+                "web": web.pid,
+                "sandbox": sandbox.pid,
+                "PostgreSQL": "postgres",
+            }
             api = httpx.Client(
                 base_url=web_url + "/api/organization",
                 headers={"Authorization": f"Bearer {token}"},
@@ -200,7 +206,19 @@ def main() -> None:
             name = f"API, {workers} web"
             for clients in clients_list:
                 before = lock_buckets(web_url) if workers == 1 else None
+                cpu_before = {
+                    **cpu_by_process(groups),
+                    "client": cpu_seconds(os.getpid()),
+                }
                 rows.append((name, clients, *_measure(api, args, clients)))
+                cpu_after = {
+                    **cpu_by_process(groups),
+                    "client": cpu_seconds(os.getpid()),
+                }
+                shares[(workers, clients)] = {
+                    k: (cpu_after[k] - cpu_before[k]) / (args.members * len(SEQUENCE))
+                    for k in cpu_after
+                }
                 if before is not None:
                     after = lock_buckets(web_url)
                     holds[clients] = (
@@ -213,12 +231,21 @@ def main() -> None:
         counts = statement_counts(env, token)
         _report(args, rows, holds, counts, clients_list, workers_list)
         print()
+        print("CPU ms per mutation by process (API runs):")
+        for (workers, clients), share in shares.items():
+            parts = ", ".join(f"{k} {v * 1000:.2f}" for k, v in share.items())
+            print(f"  {workers} web, {clients} client(s): {parts}")
+        print()
         print(ledgercheck(env))
 
 
-def _measure(client, args, clients) -> tuple[float, float, float]:
+def _measure(client, args, clients) -> tuple[float, float, float, float]:
+    """mutations/s, p50 and p99 latency, and the machine's busy CPU time per mutation
+    (every process: client, web, sandbox, PostgreSQL)."""
+    busy = cpu_seconds()
     rate, lat = run_load(sequence(client), args.members, clients)
-    return rate, percentile(lat, 0.5), percentile(lat, 0.99)
+    busy = cpu_seconds() - busy
+    return rate, percentile(lat, 0.5), percentile(lat, 0.99), busy / len(lat)
 
 
 def _report(args, rows, holds, counts, clients_list, workers_list) -> None:
@@ -229,12 +256,19 @@ def _report(args, rows, holds, counts, clients_list, workers_list) -> None:
         "loopback"
     )
     print(
-        f"{'path':<16} {'clients':>7} {'mutations/s':>12} {'p50 ms':>8} {'p99 ms':>8}"
+        f"{'path':<16} {'clients':>7} {'mutations/s':>12} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'CPU ms/mutation':>16}"
     )
-    for name, clients, rate, p50, p99 in rows:
+    for name, clients, rate, p50, p99, cpu in rows:
         print(
-            f"{name:<16} {clients:>7} {rate:>12.1f} {p50 * 1000:>8.2f} {p99 * 1000:>8.2f}"
+            f"{name:<16} {clients:>7} {rate:>12.1f} {p50 * 1000:>8.2f} "
+            f"{p99 * 1000:>8.2f} {cpu * 1000:>16.2f}"
         )
+    cores = os.cpu_count()
+    print(
+        "(CPU ms/mutation: the machine's busy time per mutation, every process: "
+        f"client, web, sandbox, PostgreSQL; {cores} cores give {cores} s a second)"
+    )
     print()
     direct = {c: r for n, c, *r in rows if n == "sandbox direct"}
     for workers in workers_list:
