@@ -124,10 +124,18 @@ def statement_counts(env: dict, token: str) -> dict[str, tuple[int, int]]:
     from django.test.utils import CaptureQueriesContext
 
     client = Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_HOST=LOCAL)
-    uid = f"q{uuid.uuid4().hex[:12]}"
+    counts = {}
+    # The first sequence warms this process (token, plans, settings); the second counts.
+    for uid in (f"w{uuid.uuid4().hex[:12]}", f"q{uuid.uuid4().hex[:12]}"):
+        counts = _sequence_counts(client, uid, connection, CaptureQueriesContext)
+    connection.close()
+    return counts
+
+
+def _sequence_counts(client, uid, connection, capture) -> dict[str, tuple[int, int]]:
     counts = {}
     for name, path, body in SEQUENCE:
-        with CaptureQueriesContext(connection) as captured:
+        with capture(connection) as captured:
             response = client.post(
                 "/api/organization" + path.format(uid=uid),
                 body(uid) or {},
@@ -146,7 +154,6 @@ def statement_counts(env: dict, token: str) -> dict[str, tuple[int, int]]:
             elif not in_transaction and not sql.startswith("SELECT"):
                 commits += 1  # a write outside a transaction commits by itself
         counts[name] = (len(sqls), commits)
-    connection.close()
     return counts
 
 
