@@ -1,14 +1,12 @@
 """A member's open market data WebSocket connections (/live, /newsfeed) across every web
 process, and disconnecting them."""
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import ERRORS
 from api.idempotency import idempotent_action
 from api.inputs import StrictCharField, StrictSerializer, actor, parse
+from api.outputs import MemberAnswerOut, read_action
 from members import stream_selectors
 from members.inputs import refuse_control_chars
 from members.services import operations, streams
@@ -68,13 +66,11 @@ class DisconnectIn(StrictSerializer):
 
 
 class MemberConnectionsApi(APIView):
-    class MemberConnectionsOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        uid = serializers.CharField()
+    class MemberConnectionsOut(MemberAnswerOut):
         connections = ConnectionOut(many=True, help_text="oldest first")
 
-    @extend_schema(
-        responses={200: MemberConnectionsOut, **ERRORS},
+    @read_action(
+        MemberConnectionsOut,
         summary="The member's open market data WebSocket connections",
         description="Every web process's connections of the member on /live and "
         "/newsfeed, with their subscriptions. With several web processes (Redis) the "
@@ -84,19 +80,15 @@ class MemberConnectionsApi(APIView):
     def get(self, request, uid):
         member = operations.member_get_live(uid)
         connections = stream_selectors.member_connections(member)
-        return Response(
-            {
-                "success": True,
-                "uid": member.uid,
-                "connections": [connection_out(c) for c in connections],
-            }
-        )
+        return {
+            "success": True,
+            "uid": member.uid,
+            "connections": [connection_out(c) for c in connections],
+        }
 
 
 class MemberConnectionsDisconnectApi(APIView):
-    class MemberDisconnectOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        uid = serializers.CharField()
+    class MemberDisconnectOut(MemberAnswerOut):
         disconnected = serializers.IntegerField(
             help_text="connections closed, as listed when the request ran"
         )

@@ -1,18 +1,16 @@
 """Webhook endpoints: add, list, change, delete, and rotate their signing secrets. The
 webhooks themselves are described in `notifications.payloads`."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import ERRORS
 from api.idempotency import idempotent_action
 from api.inputs import StrictCharField, StrictSerializer, actor, parse
+from api.outputs import SuccessOut, out_fields, read_action, row_out
 from notifications import selectors as reads
 from notifications.models import Notification, WebhookEndpoint
 from notifications.services import endpoints as service
-from orgportal.clock import iso
 
 EVENTS = list(Notification.Event.values)
 
@@ -42,29 +40,18 @@ class WebhookOut(serializers.Serializer):
     updated_at = serializers.CharField()
 
 
-class WebhookEnvelope(serializers.Serializer):
-    success = serializers.BooleanField()
+class WebhookEnvelope(SuccessOut):
     webhook = WebhookOut()
 
 
-class WebhookSecretEnvelope(serializers.Serializer):
-    success = serializers.BooleanField()
-    webhook = WebhookOut()
+class WebhookSecretEnvelope(WebhookEnvelope):
     secret = serializers.CharField(
         help_text="The signing secret (whsec_...): shown only in this response."
     )
 
 
 def webhook_out(endpoint: WebhookEndpoint) -> dict:
-    return {
-        "id": endpoint.pk,
-        "url": endpoint.url,
-        "description": endpoint.description,
-        "events": endpoint.events,
-        "active": endpoint.active,
-        "created_at": iso(endpoint.created_at),
-        "updated_at": iso(endpoint.updated_at),
-    }
+    return row_out(endpoint, out_fields(WebhookOut))
 
 
 def secret_out(endpoint: WebhookEndpoint, secret: str) -> dict:
@@ -105,20 +92,17 @@ class WebhookUpdateIn(StrictSerializer):
 
 
 class WebhookListApi(APIView):
-    class WebhookListOut(serializers.Serializer):
-        success = serializers.BooleanField()
+    class WebhookListOut(SuccessOut):
         webhooks = WebhookOut(many=True)
 
-    @extend_schema(
-        responses={200: WebhookListOut, **ERRORS},
+    @read_action(
+        WebhookListOut,
         operation_id="organization_webhooks_list",
         summary="List webhook endpoints",
     )
     def get(self, request):
         endpoints = reads.webhook_endpoints_list()
-        return Response(
-            {"success": True, "webhooks": [webhook_out(e) for e in endpoints]}
-        )
+        return {"success": True, "webhooks": [webhook_out(e) for e in endpoints]}
 
     @idempotent_action(
         {201: WebhookSecretEnvelope},
@@ -139,21 +123,20 @@ class WebhookListApi(APIView):
 
 
 class WebhookDetailApi(APIView):
-    class WebhookDeletedOut(serializers.Serializer):
-        success = serializers.BooleanField()
+    class WebhookDeletedOut(SuccessOut):
         id = serializers.IntegerField()
         deactivated = serializers.BooleanField(
             help_text="true: it had deliveries, so it is kept (inactive) with its log"
         )
 
-    @extend_schema(
-        responses={200: WebhookEnvelope, **ERRORS},
+    @read_action(
+        WebhookEnvelope,
         operation_id="organization_webhooks_retrieve",
         summary="Get a webhook endpoint",
     )
     def get(self, request, endpoint_id: int):
         endpoint = reads.webhook_endpoint_get(endpoint_id)
-        return Response({"success": True, "webhook": webhook_out(endpoint)})
+        return {"success": True, "webhook": webhook_out(endpoint)}
 
     @idempotent_action(
         {200: WebhookEnvelope},
