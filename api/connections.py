@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from api.idempotency import idempotent_action
-from api.inputs import StrictCharField, StrictSerializer, actor, parse
+from api.inputs import StrictCharField, StrictSerializer, actor
 from api.outputs import MemberAnswerOut, read_action
 from members import stream_selectors
 from members.inputs import refuse_control_chars
@@ -96,7 +96,8 @@ class MemberConnectionsDisconnectApi(APIView):
 
     @idempotent_action(
         {200: MemberDisconnectOut},
-        request=DisconnectIn,
+        body=DisconnectIn,
+        body_under_key=True,
         summary="Close one or all of the member's WebSocket connections",
         description='The client sees close code 1008 with reason "disconnected by '
         'the operator" and may reconnect (revoke its key or cancel the member to '
@@ -104,9 +105,7 @@ class MemberConnectionsDisconnectApi(APIView):
         "open. A replayed Idempotency-Key answers what the first request closed and "
         "closes nothing new.",
     )
-    def post(self, request, uid):
-        # Parsed under the key: a refused body's answer is replayed.
-        data = parse(DisconnectIn, request)
+    def post(self, request, uid, data):
         closed = streams.member_connections_disconnect(
             uid=uid, connection=data.get("connection"), actor=actor(request)
         )

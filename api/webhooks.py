@@ -6,7 +6,7 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from api.idempotency import idempotent_action
-from api.inputs import StrictCharField, StrictSerializer, actor, parse
+from api.inputs import StrictCharField, StrictSerializer, actor
 from api.outputs import SuccessOut, out_fields, read_action, row_out
 from notifications import selectors as reads
 from notifications.models import Notification, WebhookEndpoint
@@ -59,28 +59,28 @@ def secret_out(endpoint: WebhookEndpoint, secret: str) -> dict:
     return {"success": True, "webhook": webhook_out(endpoint), "secret": secret}
 
 
+def _events_in(help_text: str) -> serializers.ListField:
+    """The optional list of events an endpoint is sent, as a request body names it."""
+    return serializers.ListField(
+        child=EventNameField(max_length=40),
+        required=False,
+        max_length=len(EVENTS),
+        help_text=help_text,
+    )
+
+
 class WebhookCreateIn(StrictSerializer):
     url = StrictCharField(
         max_length=500, help_text="http:// or https:// URL that receives the POSTs"
     )
     description = StrictCharField(max_length=200, required=False, allow_blank=True)
-    events = serializers.ListField(
-        child=EventNameField(max_length=40),
-        required=False,
-        max_length=len(EVENTS),
-        help_text="events to send; empty or absent = every event",
-    )
+    events = _events_in("events to send; empty or absent = every event")
 
 
 class WebhookUpdateIn(StrictSerializer):
     url = StrictCharField(max_length=500, required=False)
     description = StrictCharField(max_length=200, required=False, allow_blank=True)
-    events = serializers.ListField(
-        child=EventNameField(max_length=40),
-        required=False,
-        max_length=len(EVENTS),
-        help_text="replaces the list; empty = every event",
-    )
+    events = _events_in("replaces the list; empty = every event")
     active = serializers.BooleanField(required=False)
 
     def validate(self, attrs):
@@ -106,13 +106,12 @@ class WebhookListApi(APIView):
 
     @idempotent_action(
         {201: WebhookSecretEnvelope},
-        request=WebhookCreateIn,
+        body=WebhookCreateIn,
+        body_under_key=True,
         operation_id="organization_webhooks_create",
         summary="Add a webhook endpoint (its signing secret is shown once)",
     )
-    def post(self, request):
-        # Parsed under the key, as in patch: a refused body's answer is replayed.
-        data = parse(WebhookCreateIn, request)
+    def post(self, request, data):
         endpoint, secret = service.webhook_endpoint_create(
             url=data["url"],
             description=data.get("description", ""),
@@ -140,12 +139,12 @@ class WebhookDetailApi(APIView):
 
     @idempotent_action(
         {200: WebhookEnvelope},
-        request=WebhookUpdateIn,
+        body=WebhookUpdateIn,
+        body_under_key=True,
         operation_id="organization_webhooks_update",
         summary="Change a webhook endpoint's URL, description, events or active flag",
     )
-    def patch(self, request, endpoint_id: int):
-        data = parse(WebhookUpdateIn, request)
+    def patch(self, request, endpoint_id: int, data):
         endpoint = service.webhook_endpoint_update(
             endpoint_id=endpoint_id,
             actor=actor(request),
