@@ -1,13 +1,10 @@
 """The wallet: its balance and renewal forecast, the ledger, and manual adjustments.
 Amounts are decimal strings of credits ("12.50"); the ledger keeps hundredths."""
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.cursors import CursorListApi, cursor_fields, cursor_list_schema
-from api.errors import ERRORS
 from api.idempotency import idempotent_action
 from api.inputs import (
     StrictCharField,
@@ -15,6 +12,7 @@ from api.inputs import (
     actor,
     query_text,
 )
+from api.outputs import SuccessOut, read_action
 from billing.models import LedgerTransaction
 from billing.money import format_amount, parse_amount
 from billing.selectors import wallet_balance
@@ -67,24 +65,21 @@ class ForecastOut(serializers.Serializer):
 
 
 class BalanceApi(APIView):
-    class BalanceOut(serializers.Serializer):
-        success = serializers.BooleanField()
+    class BalanceOut(SuccessOut):
         balance = serializers.CharField()
         held = serializers.CharField()
         available = serializers.CharField()
         refundable = serializers.CharField()
         forecast = ForecastOut(help_text="can the wallet pay for the coming renewals")
 
-    @extend_schema(responses={200: BalanceOut, **ERRORS}, summary="Wallet balance")
+    @read_action(BalanceOut, summary="Wallet balance")
     def get(self, request):
-        return Response(
-            {
-                "success": True,
-                **balance_out(
-                    selectors.wallet_summary(), forecast=selectors.balance_forecast()
-                ),
-            }
-        )
+        return {
+            "success": True,
+            **balance_out(
+                selectors.wallet_summary(), forecast=selectors.balance_forecast()
+            ),
+        }
 
 
 class AdjustmentIn(StrictSerializer):
@@ -97,8 +92,7 @@ class AdjustmentIn(StrictSerializer):
 
 
 class AdjustmentApi(APIView):
-    class AdjustmentOut(serializers.Serializer):
-        success = serializers.BooleanField()
+    class AdjustmentOut(SuccessOut):
         transaction_id = serializers.IntegerField()
         balance = serializers.CharField()
 
@@ -119,8 +113,7 @@ class ReversalIn(StrictSerializer):
 
 
 class ReversalApi(APIView):
-    class ReversalOut(serializers.Serializer):
-        success = serializers.BooleanField()
+    class ReversalOut(SuccessOut):
         transaction_id = serializers.IntegerField(help_text="the reversal's own id")
         reverses = serializers.IntegerField()
         balance = serializers.CharField()

@@ -1,14 +1,12 @@
 """A member's open market data WebSocket connections (/live, /newsfeed) across every web
 process, and disconnecting them."""
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import ERRORS
 from api.idempotency import idempotent_action
-from api.inputs import StrictCharField, StrictSerializer, actor, parse
+from api.inputs import StrictCharField, StrictSerializer, actor
+from api.outputs import MemberAnswerOut, read_action
 from members import stream_selectors
 from members.inputs import refuse_control_chars
 from members.services import operations, streams
@@ -68,13 +66,11 @@ class DisconnectIn(StrictSerializer):
 
 
 class MemberConnectionsApi(APIView):
-    class MemberConnectionsOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        uid = serializers.CharField()
+    class MemberConnectionsOut(MemberAnswerOut):
         connections = ConnectionOut(many=True, help_text="oldest first")
 
-    @extend_schema(
-        responses={200: MemberConnectionsOut, **ERRORS},
+    @read_action(
+        MemberConnectionsOut,
         summary="The member's open market data WebSocket connections",
         description="Every web process's connections of the member on /live and "
         "/newsfeed, with their subscriptions. With several web processes (Redis) the "
@@ -84,19 +80,15 @@ class MemberConnectionsApi(APIView):
     def get(self, request, uid):
         member = operations.member_get_live(uid)
         connections = stream_selectors.member_connections(member)
-        return Response(
-            {
-                "success": True,
-                "uid": member.uid,
-                "connections": [connection_out(c) for c in connections],
-            }
-        )
+        return {
+            "success": True,
+            "uid": member.uid,
+            "connections": [connection_out(c) for c in connections],
+        }
 
 
 class MemberConnectionsDisconnectApi(APIView):
-    class MemberDisconnectOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        uid = serializers.CharField()
+    class MemberDisconnectOut(MemberAnswerOut):
         disconnected = serializers.IntegerField(
             help_text="connections closed, as listed when the request ran"
         )
@@ -104,7 +96,8 @@ class MemberConnectionsDisconnectApi(APIView):
 
     @idempotent_action(
         {200: MemberDisconnectOut},
-        request=DisconnectIn,
+        body=DisconnectIn,
+        body_under_key=True,
         summary="Close one or all of the member's WebSocket connections",
         description='The client sees close code 1008 with reason "disconnected by '
         'the operator" and may reconnect (revoke its key or cancel the member to '
@@ -112,9 +105,7 @@ class MemberConnectionsDisconnectApi(APIView):
         "open. A replayed Idempotency-Key answers what the first request closed and "
         "closes nothing new.",
     )
-    def post(self, request, uid):
-        # Parsed under the key: a refused body's answer is replayed.
-        data = parse(DisconnectIn, request)
+    def post(self, request, uid, data):
         closed = streams.member_connections_disconnect(
             uid=uid, connection=data.get("connection"), actor=actor(request)
         )

@@ -1,13 +1,11 @@
 """Credits: the price of a purchase (volume tiers), purchases, and cash refunds."""
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import ERRORS
 from api.idempotency import idempotent_action
-from api.inputs import StrictSerializer, actor, parse_query
+from api.inputs import StrictSerializer, actor
+from api.outputs import SuccessOut, read_action
 from billing import pricing
 from billing.money import format_amount
 from billing.selectors import wallet_balance
@@ -36,9 +34,8 @@ def wallet_change_serializer(name: str, *amounts: str) -> type[serializers.Seria
     """The serializer `name` that documents wallet_change_out with these amounts."""
     return type(
         name,
-        (serializers.Serializer,),
+        (SuccessOut,),
         {
-            "success": serializers.BooleanField(),
             "credits": serializers.IntegerField(),
             **{amount: serializers.CharField() for amount in amounts},
             "currency": serializers.CharField(),
@@ -56,35 +53,29 @@ class QuoteApi(APIView):
     class QuoteQuery(serializers.Serializer):
         credits = credits_field()
 
-    class QuoteOut(serializers.Serializer):
-        success = serializers.BooleanField()
+    class QuoteOut(SuccessOut):
         credits = serializers.IntegerField()
         unit_price = serializers.CharField()
         total = serializers.CharField()
         currency = serializers.CharField()
         tiers = serializers.ListField(child=serializers.DictField())
 
-    @extend_schema(
-        parameters=[QuoteQuery],
-        responses={200: QuoteOut, **ERRORS},
-        summary="Price of a credit purchase (volume tiers)",
+    @read_action(
+        QuoteOut, query=QuoteQuery, summary="Price of a credit purchase (volume tiers)"
     )
-    def get(self, request):
-        query = parse_query(self.QuoteQuery, request)
+    def get(self, request, query):
         q = pricing.quote(query["credits"])
-        return Response(
-            {
-                "success": True,
-                "credits": q.credits,
-                "unit_price": format_amount(q.unit_price_cents),
-                "total": format_amount(q.total_cents),
-                "currency": "USD",
-                "tiers": [
-                    {"from": lowest, "unit_price": format_amount(price)}
-                    for lowest, price in pricing.VOLUME_TIERS
-                ],
-            }
-        )
+        return {
+            "success": True,
+            "credits": q.credits,
+            "unit_price": format_amount(q.unit_price_cents),
+            "total": format_amount(q.total_cents),
+            "currency": "USD",
+            "tiers": [
+                {"from": lowest, "unit_price": format_amount(price)}
+                for lowest, price in pricing.VOLUME_TIERS
+            ],
+        }
 
 
 class PurchaseApi(APIView):

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from api.errors import ERRORS
 from api.inputs import parse_query
+from api.outputs import SuccessOut
 from members import selectors
 from members.errors import ValidationFailed
 
@@ -63,11 +64,6 @@ class CursorListApi(APIView):
         return Response({"success": True, self.key: rows, "next_cursor": cursor})
 
 
-class _Success(serializers.Serializer):
-    # A base class's fields come first, whenever the subclass's fields were made.
-    success = serializers.BooleanField()
-
-
 def cursor_list_schema(answer: str, rows: serializers.Field, **kwargs):
     """Document a CursorListApi's GET: its Query's parameters and the answer
     serializer `answer`, whose `rows` stand under the view's `key`."""
@@ -75,7 +71,7 @@ def cursor_list_schema(answer: str, rows: serializers.Field, **kwargs):
     def document(view: type[CursorListApi]) -> type[CursorListApi]:
         out = type(
             answer,
-            (_Success,),
+            (SuccessOut,),
             {
                 view.key: rows,
                 "next_cursor": serializers.CharField(allow_null=True),

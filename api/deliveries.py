@@ -6,11 +6,11 @@ from rest_framework.views import APIView
 from api.cursors import CursorListApi, cursor_fields, cursor_list_schema, next_cursor
 from api.idempotency import idempotent_action
 from api.inputs import actor
+from api.outputs import SuccessOut, out_fields, row_out
 from api.webhooks import EVENTS, EventNameField
 from notifications import selectors as reads
 from notifications.models import Delivery, DeliveryAttempt, Notification
 from notifications.services import deliveries as service
-from orgportal.clock import iso
 
 
 class AttemptOut(serializers.Serializer):
@@ -40,8 +40,7 @@ class DeliveryOut(serializers.Serializer):
     attempt_log = AttemptOut(many=True, help_text="newest first")
 
 
-class DeliveryEnvelope(serializers.Serializer):
-    success = serializers.BooleanField()
+class DeliveryEnvelope(SuccessOut):
     delivery = DeliveryOut()
 
 
@@ -56,49 +55,31 @@ class NotificationOut(serializers.Serializer):
 
 
 def attempt_out(attempt: DeliveryAttempt) -> dict:
-    return {
-        "number": attempt.number,
-        "manual": attempt.manual,
-        "ok": attempt.ok,
-        "status_code": attempt.status_code,
-        "error": attempt.error,
-        "duration_ms": attempt.duration_ms,
-        "started_at": iso(attempt.started_at),
-    }
+    return row_out(attempt, out_fields(AttemptOut))
 
 
 def delivery_out(delivery: Delivery, *, event: str) -> dict:
-    return {
-        "id": delivery.pk,
-        "notification_id": f"evt_{delivery.notification_id}",
-        "event": event,
-        "channel": delivery.channel,
-        "endpoint_id": delivery.endpoint_id,
-        "destination": delivery.destination,
-        "status": delivery.status,
-        "attempts": delivery.attempts,
-        "next_attempt_at": iso(delivery.next_attempt_at),
-        "last_status_code": delivery.last_status_code,
-        "last_error": delivery.last_error,
-        "delivered_at": iso(delivery.delivered_at),
-        "created_at": iso(delivery.created_at),
-        "attempt_log": [attempt_out(a) for a in delivery.attempt_log.all()],
-    }
+    return row_out(
+        delivery,
+        out_fields(DeliveryOut),
+        notification_id=f"evt_{delivery.notification_id}",
+        event=event,
+        attempt_log=[attempt_out(a) for a in delivery.attempt_log.all()],
+    )
 
 
 def notification_out(notification: Notification) -> dict:
-    return {
-        "id": f"evt_{notification.pk}",
-        "event": notification.event,
-        "dedupe_key": notification.dedupe_key,
-        "member": notification.member.uid if notification.member else None,
-        "data": notification.payload,
-        "created_at": iso(notification.created_at),
-        "deliveries": [
+    return row_out(
+        notification,
+        out_fields(NotificationOut),
+        id=f"evt_{notification.pk}",
+        member=notification.member.uid if notification.member else None,
+        data=notification.payload,
+        deliveries=[
             delivery_out(d, event=notification.event)
             for d in notification.deliveries.all()
         ],
-    }
+    )
 
 
 @cursor_list_schema(

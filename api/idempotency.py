@@ -44,6 +44,7 @@ def idempotent_action(
     responses: dict,
     *,
     body: type[Serializer] | None = None,
+    body_under_key: bool = False,
     local: bool = True,
     **schema,
 ):
@@ -51,10 +52,10 @@ def idempotent_action(
     Idempotency-Key (`idempotent`, `local` as it takes it), described by
     `idempotent_schema(responses, **schema)`.
 
-    `body`: the JSON body's serializer. The body is parsed before the key is claimed, so
-    a refused body is not stored against the key, and the method gets it as `data`. A
-    method that parses its body itself does so under the key (a refused body replays);
-    it names the serializer as `request=` for the document."""
+    `body`: the JSON body's serializer; the method gets the body as `data`. It is
+    parsed before the key is claimed, so a refused body is not stored against the key;
+    with `body_under_key`, under the key, so a retry of a refused body replays its
+    refusal."""
     if body is not None:
         schema["request"] = body
 
@@ -62,11 +63,15 @@ def idempotent_action(
         @idempotent_schema(responses, **schema)
         @functools.wraps(method)
         def view(self, request: Request, **path) -> Response:
-            if body is not None:
+            if body is not None and not body_under_key:
                 path["data"] = parse(body, request)
-            return idempotent(
-                request, lambda: method(self, request, **path), local=local
-            )
+
+            def run() -> tuple[int, dict]:
+                if body_under_key:
+                    path["data"] = parse(body, request)
+                return method(self, request, **path)
+
+            return idempotent(request, run, local=local)
 
         return view
 

@@ -2,15 +2,13 @@
 
 from collections.abc import Callable
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import ERRORS
 from api.idempotency import idempotent_schema
-from api.inputs import parse_query, query_text
+from api.inputs import query_text
 from api.members import MemberEnvelope, PendingOut, member_operation
+from api.outputs import MemberAnswerOut, read_action
 from billing.money import format_amount
 from members import inputs
 from members.services import operations
@@ -51,9 +49,7 @@ class MemberPreviewApi(APIView):
             required=False, validators=[inputs.refuse_far_dates]
         )
 
-    class MemberPreviewOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        uid = serializers.CharField()
+    class MemberPreviewOut(MemberAnswerOut):
         from_plan = serializers.CharField()
         to_plan = serializers.CharField()
         kind = serializers.CharField()
@@ -66,30 +62,27 @@ class MemberPreviewApi(APIView):
         term_start = serializers.CharField()
         term_end = serializers.CharField()
 
-    @extend_schema(
-        parameters=[MemberPreviewQuery],
-        responses={200: MemberPreviewOut, **ERRORS},
+    @read_action(
+        MemberPreviewOut,
+        query=MemberPreviewQuery,
         summary="What a plan change would cost (no side effects)",
     )
-    def get(self, request, uid):
-        query = parse_query(self.MemberPreviewQuery, request)
+    def get(self, request, uid, query):
         preview = operations.member_preview(
             uid=uid, plan=query["plan"], at=query.get("at")
         )
-        return Response(
-            {
-                "success": True,
-                "uid": uid,
-                "from_plan": preview.from_plan,
-                "to_plan": preview.to_plan,
-                "kind": "renew" if preview.from_plan == preview.to_plan else "change",
-                "charge": format_amount(preview.charge),
-                "refund": format_amount(preview.refund),
-                "balance": format_amount(preview.balance),
-                "available": format_amount(preview.available),
-                "balance_after": format_amount(preview.balance_after),
-                "sufficient": preview.amount <= preview.available,
-                "term_start": iso(preview.term_start),
-                "term_end": iso(preview.term_end),
-            }
-        )
+        return {
+            "success": True,
+            "uid": uid,
+            "from_plan": preview.from_plan,
+            "to_plan": preview.to_plan,
+            "kind": "renew" if preview.from_plan == preview.to_plan else "change",
+            "charge": format_amount(preview.charge),
+            "refund": format_amount(preview.refund),
+            "balance": format_amount(preview.balance),
+            "available": format_amount(preview.available),
+            "balance_after": format_amount(preview.balance_after),
+            "sufficient": preview.amount <= preview.available,
+            "term_start": iso(preview.term_start),
+            "term_end": iso(preview.term_end),
+        }

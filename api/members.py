@@ -11,7 +11,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import ERRORS
 from api.idempotency import idempotency_key, idempotent, idempotent_schema
 from api.inputs import (
     StrictCharField,
@@ -19,10 +18,10 @@ from api.inputs import (
     actor,
     count,
     parse,
-    parse_query,
     query_text,
 )
 from api.operations import operation_out
+from api.outputs import SuccessOut, read_action
 from members import selectors
 from members.models import Member, Operation
 from members.services import idempotency, operations
@@ -58,13 +57,11 @@ class MemberOut(serializers.Serializer):
     )
 
 
-class MemberEnvelope(serializers.Serializer):
-    success = serializers.BooleanField()
+class MemberEnvelope(SuccessOut):
     member = MemberOut()
 
 
-class PendingOut(serializers.Serializer):
-    success = serializers.BooleanField()
+class PendingOut(SuccessOut):
     pending = serializers.BooleanField()
     operation = serializers.DictField()
 
@@ -221,8 +218,7 @@ class MemberCreateApi(APIView):
 
 
 class MemberListApi(APIView):
-    class MemberListOut(serializers.Serializer):
-        success = serializers.BooleanField()
+    class MemberListOut(SuccessOut):
         members = MemberOut(many=True)
         page = serializers.IntegerField()
         limit = serializers.IntegerField()
@@ -236,43 +232,39 @@ class MemberListApi(APIView):
         plan = query_text(required=False)
         search = query_text(required=False)
 
-    @extend_schema(
-        parameters=[MemberListQuery],
-        responses={200: MemberListOut, **ERRORS},
+    @read_action(
+        MemberListOut,
+        query=MemberListQuery,
         operation_id="organization_members_list",
         summary="List members (paginated)",
     )
-    def get(self, request):
-        q = parse_query(self.MemberListQuery, request)
+    def get(self, request, query):
         members, total = selectors.members_page(
-            page=q["page"],
-            limit=q["limit"],
-            status=q.get("status"),
-            plan=q.get("plan"),
-            search=q.get("search"),
+            page=query["page"],
+            limit=query["limit"],
+            status=query.get("status"),
+            plan=query.get("plan"),
+            search=query.get("search"),
         )
-        return Response(
-            {
-                "success": True,
-                "members": [member_out(m) for m in members],
-                "page": q["page"],
-                "limit": q["limit"],
-                "total": total,
-                "total_pages": math.ceil(total / q["limit"]) if total else 0,
-            }
-        )
+        return {
+            "success": True,
+            "members": [member_out(m) for m in members],
+            "page": query["page"],
+            "limit": query["limit"],
+            "total": total,
+            "total_pages": math.ceil(total / query["limit"]) if total else 0,
+        }
 
 
 class MemberDetailApi(APIView):
-    class MemberDetailDeletedOut(serializers.Serializer):
-        success = serializers.BooleanField()
+    class MemberDetailDeletedOut(SuccessOut):
         message = serializers.CharField()
         operation = serializers.DictField()
 
-    @extend_schema(responses={200: MemberEnvelope, **ERRORS}, summary="Get a member")
+    @read_action(MemberEnvelope, summary="Get a member")
     def get(self, request, uid):
         member = operations.member_get_live(uid)
-        return Response({"success": True, "member": member_out(member)})
+        return {"success": True, "member": member_out(member)}
 
     @idempotent_schema(
         {200: MemberDetailDeletedOut, 202: PendingOut},

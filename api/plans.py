@@ -1,11 +1,9 @@
 """Plans: what upstream offers, regular and custom, as the Organization API lists them."""
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import ERRORS
+from api.outputs import SuccessOut, read_action
 from billing.money import format_amount
 from members import selectors
 from members.models import Plan
@@ -39,17 +37,14 @@ def plans_out(plans: list[Plan]) -> dict:
 
 
 class PlansApi(APIView):
-    class PlansOut(serializers.Serializer):
-        success = serializers.BooleanField()
+    class PlansOut(SuccessOut):
         regular_plans = serializers.ListField(child=serializers.DictField())
         custom_plans = serializers.ListField(child=serializers.DictField())
 
-    @extend_schema(
-        responses={200: PlansOut, **ERRORS}, summary="List plans (regular and custom)"
-    )
+    @read_action(PlansOut, summary="List plans (regular and custom)")
     def get(self, request):
         plans = selectors.plans_available()
         if not plans:
             plans_sync()
             plans = selectors.plans_available()
-        return Response(plans_out(plans))
+        return plans_out(plans)

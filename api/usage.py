@@ -1,12 +1,9 @@
 """A member's gateway usage per UTC day, REST and WebSocket."""
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import ERRORS
-from api.inputs import parse_query
+from api.outputs import MemberAnswerOut, read_action
 from members import selectors
 from members.services import operations
 
@@ -62,30 +59,23 @@ class MemberUsageApi(APIView):
     class MemberUsageQuery(serializers.Serializer):
         days = serializers.IntegerField(min_value=1, max_value=366, default=30)
 
-    class MemberUsageOut(serializers.Serializer):
-        success = serializers.BooleanField()
-        uid = serializers.CharField()
+    class MemberUsageOut(MemberAnswerOut):
         quota = serializers.IntegerField()
         quota_exceeded = serializers.BooleanField()
         days = UsageDayOut(many=True, help_text="oldest first")
         totals = UsageTotalsOut(help_text="sums over `days`")
 
-    @extend_schema(
-        parameters=[MemberUsageQuery],
-        responses={200: MemberUsageOut, **ERRORS},
-        summary="Gateway usage per day",
+    @read_action(
+        MemberUsageOut, query=MemberUsageQuery, summary="Gateway usage per day"
     )
-    def get(self, request, uid):
-        query = parse_query(self.MemberUsageQuery, request)
+    def get(self, request, uid, query):
         member = operations.member_get_live(uid)
         days = selectors.member_usage(member=member, days=query["days"])
-        return Response(
-            {
-                "success": True,
-                "uid": member.uid,
-                "quota": selectors.member_limits(member)["quota"],
-                "quota_exceeded": member.quota_exceeded,
-                "days": days,
-                "totals": selectors.member_usage_totals(days),
-            }
-        )
+        return {
+            "success": True,
+            "uid": member.uid,
+            "quota": selectors.member_limits(member)["quota"],
+            "quota_exceeded": member.quota_exceeded,
+            "days": days,
+            "totals": selectors.member_usage_totals(days),
+        }

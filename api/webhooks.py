@@ -1,18 +1,16 @@
 """Webhook endpoints: add, list, change, delete, and rotate their signing secrets. The
 webhooks themselves are described in `notifications.payloads`."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.errors import ERRORS
 from api.idempotency import idempotent_action
-from api.inputs import StrictCharField, StrictSerializer, actor, parse
+from api.inputs import StrictCharField, StrictSerializer, actor
+from api.outputs import SuccessOut, out_fields, read_action, row_out
 from notifications import selectors as reads
 from notifications.models import Notification, WebhookEndpoint
 from notifications.services import endpoints as service
-from orgportal.clock import iso
 
 EVENTS = list(Notification.Event.values)
 
@@ -42,29 +40,18 @@ class WebhookOut(serializers.Serializer):
     updated_at = serializers.CharField()
 
 
-class WebhookEnvelope(serializers.Serializer):
-    success = serializers.BooleanField()
+class WebhookEnvelope(SuccessOut):
     webhook = WebhookOut()
 
 
-class WebhookSecretEnvelope(serializers.Serializer):
-    success = serializers.BooleanField()
-    webhook = WebhookOut()
+class WebhookSecretEnvelope(WebhookEnvelope):
     secret = serializers.CharField(
         help_text="The signing secret (whsec_...): shown only in this response."
     )
 
 
 def webhook_out(endpoint: WebhookEndpoint) -> dict:
-    return {
-        "id": endpoint.pk,
-        "url": endpoint.url,
-        "description": endpoint.description,
-        "events": endpoint.events,
-        "active": endpoint.active,
-        "created_at": iso(endpoint.created_at),
-        "updated_at": iso(endpoint.updated_at),
-    }
+    return row_out(endpoint, out_fields(WebhookOut))
 
 
 def secret_out(endpoint: WebhookEndpoint, secret: str) -> dict:
@@ -72,28 +59,28 @@ def secret_out(endpoint: WebhookEndpoint, secret: str) -> dict:
     return {"success": True, "webhook": webhook_out(endpoint), "secret": secret}
 
 
+def _events_in(help_text: str) -> serializers.ListField:
+    """The optional list of events an endpoint is sent, as a request body names it."""
+    return serializers.ListField(
+        child=EventNameField(max_length=40),
+        required=False,
+        max_length=len(EVENTS),
+        help_text=help_text,
+    )
+
+
 class WebhookCreateIn(StrictSerializer):
     url = StrictCharField(
         max_length=500, help_text="http:// or https:// URL that receives the POSTs"
     )
     description = StrictCharField(max_length=200, required=False, allow_blank=True)
-    events = serializers.ListField(
-        child=EventNameField(max_length=40),
-        required=False,
-        max_length=len(EVENTS),
-        help_text="events to send; empty or absent = every event",
-    )
+    events = _events_in("events to send; empty or absent = every event")
 
 
 class WebhookUpdateIn(StrictSerializer):
     url = StrictCharField(max_length=500, required=False)
     description = StrictCharField(max_length=200, required=False, allow_blank=True)
-    events = serializers.ListField(
-        child=EventNameField(max_length=40),
-        required=False,
-        max_length=len(EVENTS),
-        help_text="replaces the list; empty = every event",
-    )
+    events = _events_in("replaces the list; empty = every event")
     active = serializers.BooleanField(required=False)
 
     def validate(self, attrs):
@@ -105,30 +92,26 @@ class WebhookUpdateIn(StrictSerializer):
 
 
 class WebhookListApi(APIView):
-    class WebhookListOut(serializers.Serializer):
-        success = serializers.BooleanField()
+    class WebhookListOut(SuccessOut):
         webhooks = WebhookOut(many=True)
 
-    @extend_schema(
-        responses={200: WebhookListOut, **ERRORS},
+    @read_action(
+        WebhookListOut,
         operation_id="organization_webhooks_list",
         summary="List webhook endpoints",
     )
     def get(self, request):
         endpoints = reads.webhook_endpoints_list()
-        return Response(
-            {"success": True, "webhooks": [webhook_out(e) for e in endpoints]}
-        )
+        return {"success": True, "webhooks": [webhook_out(e) for e in endpoints]}
 
     @idempotent_action(
         {201: WebhookSecretEnvelope},
-        request=WebhookCreateIn,
+        body=WebhookCreateIn,
+        body_under_key=True,
         operation_id="organization_webhooks_create",
         summary="Add a webhook endpoint (its signing secret is shown once)",
     )
-    def post(self, request):
-        # Parsed under the key, as in patch: a refused body's answer is replayed.
-        data = parse(WebhookCreateIn, request)
+    def post(self, request, data):
         endpoint, secret = service.webhook_endpoint_create(
             url=data["url"],
             description=data.get("description", ""),
@@ -139,30 +122,29 @@ class WebhookListApi(APIView):
 
 
 class WebhookDetailApi(APIView):
-    class WebhookDeletedOut(serializers.Serializer):
-        success = serializers.BooleanField()
+    class WebhookDeletedOut(SuccessOut):
         id = serializers.IntegerField()
         deactivated = serializers.BooleanField(
             help_text="true: it had deliveries, so it is kept (inactive) with its log"
         )
 
-    @extend_schema(
-        responses={200: WebhookEnvelope, **ERRORS},
+    @read_action(
+        WebhookEnvelope,
         operation_id="organization_webhooks_retrieve",
         summary="Get a webhook endpoint",
     )
     def get(self, request, endpoint_id: int):
         endpoint = reads.webhook_endpoint_get(endpoint_id)
-        return Response({"success": True, "webhook": webhook_out(endpoint)})
+        return {"success": True, "webhook": webhook_out(endpoint)}
 
     @idempotent_action(
         {200: WebhookEnvelope},
-        request=WebhookUpdateIn,
+        body=WebhookUpdateIn,
+        body_under_key=True,
         operation_id="organization_webhooks_update",
         summary="Change a webhook endpoint's URL, description, events or active flag",
     )
-    def patch(self, request, endpoint_id: int):
-        data = parse(WebhookUpdateIn, request)
+    def patch(self, request, endpoint_id: int, data):
         endpoint = service.webhook_endpoint_update(
             endpoint_id=endpoint_id,
             actor=actor(request),

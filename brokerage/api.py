@@ -5,14 +5,14 @@ without its tokens, `DELETE` unlinks. Views parse input, call one service or sel
 and shape the output; the rules live in brokerage.rules and brokerage.services.
 """
 
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.errors import ERROR
-from api.idempotency import idempotent, idempotent_schema
-from api.inputs import StrictSerializer, actor, parse
+from api.idempotency import idempotent_action
+from api.inputs import StrictSerializer, actor
+from api.outputs import MemberAnswerOut, read_action
 from brokerage import rules, selectors, services
 from brokerage.models import BrokerageLink
 from orgportal.clock import iso
@@ -113,15 +113,11 @@ class LinkOut(serializers.Serializer):
     )
 
 
-class LinkEnvelope(serializers.Serializer):
-    success = serializers.BooleanField()
-    uid = serializers.CharField()
+class LinkEnvelope(MemberAnswerOut):
     brokerage = LinkOut()
 
 
-class UnlinkOut(serializers.Serializer):
-    success = serializers.BooleanField()
-    uid = serializers.CharField()
+class UnlinkOut(MemberAnswerOut):
     message = serializers.CharField()
 
 
@@ -149,8 +145,9 @@ def link_envelope(link: BrokerageLink) -> dict:
 
 
 class MemberBrokerageApi(APIView):
-    @extend_schema(
-        responses={200: LinkEnvelope, **BROKERAGE_ERRORS},
+    @read_action(
+        LinkEnvelope,
+        errors=BROKERAGE_ERRORS,
         summary="The member's brokerage link (without tokens)",
         description="404 BROKERAGE_NOT_LINKED when the member has no link, "
         "MEMBER_NOT_FOUND when there is no such member; 410 MEMBER_DELETED for a "
@@ -158,12 +155,12 @@ class MemberBrokerageApi(APIView):
     )
     def get(self, request, uid):
         link = selectors.link_get(uid)
-        return Response(link_envelope(link))
+        return link_envelope(link)
 
-    @idempotent_schema(
+    @idempotent_action(
         {200: LinkEnvelope},
         errors=BROKERAGE_ERRORS,
-        request=LinkIn,
+        body=LinkIn,
         summary="Link the member to a brokerage user, or replace its link",
         description="Stores the Aries token pair (encrypted) and the accounts the "
         "member may stream through /v1/accounts/ws. A replacement drops the previous "
@@ -171,18 +168,11 @@ class MemberBrokerageApi(APIView):
         "seconds. 400 VALIDATION_ERROR (or UNKNOWN_FIELD) for bad input; 410 "
         "MEMBER_DELETED for a deleted member.",
     )
-    def put(self, request, uid):
-        data = parse(LinkIn, request)
+    def put(self, request, uid, data):
+        link, _created = services.brokerage_link(uid=uid, actor=actor(request), **data)
+        return 200, link_envelope(link)
 
-        def run():
-            link, _created = services.brokerage_link(
-                uid=uid, actor=actor(request), **data
-            )
-            return 200, link_envelope(link)
-
-        return idempotent(request, run)
-
-    @idempotent_schema(
+    @idempotent_action(
         {200: UnlinkOut},
         errors=BROKERAGE_ERRORS,
         summary="Unlink the member from its brokerage user",
@@ -190,12 +180,9 @@ class MemberBrokerageApi(APIView):
         "within seconds. 404 BROKERAGE_NOT_LINKED when there is no link.",
     )
     def delete(self, request, uid):
-        def run():
-            member = services.brokerage_unlink(uid=uid, actor=actor(request))
-            return 200, {
-                "success": True,
-                "uid": member.uid,
-                "message": "Brokerage link removed",
-            }
-
-        return idempotent(request, run)
+        member = services.brokerage_unlink(uid=uid, actor=actor(request))
+        return 200, {
+            "success": True,
+            "uid": member.uid,
+            "message": "Brokerage link removed",
+        }

@@ -65,21 +65,42 @@ def claim_free(*, claimed_until: dt.datetime | None, now: dt.datetime) -> bool:
 # --- input ------------------------------------------------------------------------------
 
 
-def _printable_ascii(value: str) -> bool:
-    return all("!" <= c <= "~" for c in value)
+# What a refused token or account id is told, by the check it failed (_text_problem);
+# "long" may name the limit ({max}) and the length sent ({got}).
+_TOKEN_REFUSALS = {
+    "type": "Must be a string.",
+    "empty": "Must not be empty.",
+    "long": "Must be at most {max} characters (got {got}).",
+    "printable": "Must be printable ASCII without spaces or control characters.",
+}
+_ACCOUNT_ID_REFUSALS = {
+    "type": "Every account id must be a string.",
+    "empty": "An account id must not be empty.",
+    "long": "An account id is at most {max} characters.",
+    "printable": "An account id must be printable ASCII without spaces or control "
+    "characters.",
+}
+
+
+def _text_problem(
+    value: object, *, max_chars: int, refusals: dict[str, str]
+) -> str | None:
+    """Why `value` cannot be a stored string of at most `max_chars` printable ASCII
+    characters without spaces, worded by `refusals`, or None."""
+    if not isinstance(value, str):
+        return refusals["type"]
+    if not value:
+        return refusals["empty"]
+    if len(value) > max_chars:
+        return refusals["long"].format(max=max_chars, got=len(value))
+    if not all("!" <= c <= "~" for c in value):
+        return refusals["printable"]
+    return None
 
 
 def token_problem(value: object) -> str | None:
     """Why `value` cannot be a stored token (access or refresh), or None."""
-    if not isinstance(value, str):
-        return "Must be a string."
-    if not value:
-        return "Must not be empty."
-    if len(value) > TOKEN_MAX_CHARS:
-        return f"Must be at most {TOKEN_MAX_CHARS} characters (got {len(value)})."
-    if not _printable_ascii(value):
-        return "Must be printable ASCII without spaces or control characters."
-    return None
+    return _text_problem(value, max_chars=TOKEN_MAX_CHARS, refusals=_TOKEN_REFUSALS)
 
 
 def access_token_problem(value: object) -> str | None:
@@ -103,17 +124,11 @@ def account_ids_problem(value: object) -> str | None:
     if len(value) > ACCOUNTS_MAX:
         return f"At most {ACCOUNTS_MAX} accounts (got {len(value)})."
     for item in value:
-        if not isinstance(item, str):
-            return "Every account id must be a string."
-        if not item:
-            return "An account id must not be empty."
-        if len(item) > ACCOUNT_ID_MAX_CHARS:
-            return f"An account id is at most {ACCOUNT_ID_MAX_CHARS} characters."
-        if not _printable_ascii(item):
-            return (
-                "An account id must be printable ASCII without spaces or control "
-                "characters."
-            )
+        problem = _text_problem(
+            item, max_chars=ACCOUNT_ID_MAX_CHARS, refusals=_ACCOUNT_ID_REFUSALS
+        )
+        if problem:
+            return problem
     duplicates = _duplicates(value)
     if duplicates:
         return f"Account ids must be unique: {', '.join(duplicates)} repeated."
