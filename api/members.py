@@ -87,13 +87,7 @@ def member_out(member: Member, *, api_key: str | None = None) -> dict:
         "quota_exceeded": member.quota_exceeded,
         "auto_renew": member.auto_renew,
         "term_start": iso(member.term_start),
-        "overrides": {
-            "rate_limit": member.override_rate_limit,
-            "quota": member.override_quota,
-            "websocket_symbols": member.override_websocket_symbols,
-            "websocket_connections": member.override_websocket_connections,
-            "newsfeed": member.override_newsfeed,
-        },
+        "overrides": selectors.member_overrides(member),
     }
 
 

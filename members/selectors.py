@@ -20,6 +20,17 @@ def plans_available() -> list[Plan]:
     return list(Plan.objects.filter(available=True))
 
 
+def member_overrides(member: Member) -> dict:
+    """The limits an admin set on the member over its plan's (None: the plan's)."""
+    return {
+        "rate_limit": member.override_rate_limit,
+        "quota": member.override_quota,
+        "websocket_symbols": member.override_websocket_symbols,
+        "websocket_connections": member.override_websocket_connections,
+        "newsfeed": member.override_newsfeed,
+    }
+
+
 def member_limits(member: Member) -> dict:
     """What the member may use: upstream's limits, tightened by any override."""
     return {

@@ -5,6 +5,7 @@ from django.db import transaction
 
 from members.errors import ServiceError
 from members.models import Member
+from members.selectors import member_overrides
 from members.services import cache_events
 from members.services.audit import audit_record
 from members.services.operations.state import member_get_live
@@ -46,16 +47,6 @@ def settings_apply(member: Member, changes: dict) -> None:
         setattr(member, f"override_{name}", value)
 
 
-def _overrides(member: Member) -> dict:
-    return {
-        "rate_limit": member.override_rate_limit,
-        "quota": member.override_quota,
-        "websocket_symbols": member.override_websocket_symbols,
-        "websocket_connections": member.override_websocket_connections,
-        "newsfeed": member.override_newsfeed,
-    }
-
-
 def member_settings_update(
     *,
     uid: str,
@@ -67,7 +58,7 @@ def member_settings_update(
     changes = settings_checked(auto_renew=auto_renew, overrides=overrides)
     with transaction.atomic():
         member = member_get_live(uid, lock=True)
-        before = {"auto_renew": member.auto_renew, **_overrides(member)}
+        before = {"auto_renew": member.auto_renew, **member_overrides(member)}
         settings_apply(member, changes)
         member.updated_at = clock.now()
         member.save()
@@ -76,7 +67,7 @@ def member_settings_update(
             action="member.settings",
             obj=("member", member.uid),
             before=before,
-            after={"auto_renew": member.auto_renew, **_overrides(member)},
+            after={"auto_renew": member.auto_renew, **member_overrides(member)},
         )
     transaction.on_commit(lambda: cache_events.member_changed(member.pk))
     return member
