@@ -115,7 +115,7 @@ class LiveGateway(WebSocketGateway):
         self.runtime.off_member_change(self._member_changed)
         registry.stop_serving_locally(self)
         for client in [c for group in self.clients.values() for c in group]:
-            client.close(*closes.shutting_down())
+            client.close(*closes.SHUTTING_DOWN)
         # Their usage is metered before the runtime's last flush.
         late = await self._end_connections()
         await asyncio.gather(*late, return_exceptions=True)
@@ -191,9 +191,7 @@ class LiveGateway(WebSocketGateway):
         access = rt.access.cached(key_hash) or await rt.access.get(key_hash)
         if access is None:
             self._refused(None, "INVALID_API_KEY")
-            client.close(
-                *closes.invalid_key(), message=closes.message("Invalid API key")
-            )
+            client.close(*closes.INVALID_KEY, message=closes.message("Invalid API key"))
             return False
         refusal = access.refusal(clock.now())
         if refusal:
@@ -205,7 +203,7 @@ class LiveGateway(WebSocketGateway):
         if client.path == "/newsfeed" and not access.newsfeed:
             self._refused(access.member_id, "NEWSFEED_NOT_IN_PLAN")
             client.close(
-                *closes.newsfeed_not_in_plan(),
+                *closes.NEWSFEED_NOT_IN_PLAN,
                 message=closes.message("News feed not in plan"),
             )
             return False
@@ -218,7 +216,7 @@ class LiveGateway(WebSocketGateway):
                     access.member_id, slot, access.websocket_connections
                 )
             except RedisError:
-                client.close(*closes.limits_unavailable())
+                client.close(*closes.LIMITS_UNAVAILABLE)
                 return False
             if not held:
                 limit = access.websocket_connections
@@ -349,9 +347,7 @@ class LiveGateway(WebSocketGateway):
             return
         access = await self.runtime.access.get(client.key_hash)
         if access is None:
-            client.close(
-                *closes.key_revoked(), message=closes.message("API key revoked")
-            )
+            client.close(*closes.KEY_REVOKED, message=closes.message("API key revoked"))
             return
         refusal = access.refusal(clock.now())
         if refusal:
@@ -362,7 +358,7 @@ class LiveGateway(WebSocketGateway):
         if client.path == "/newsfeed":
             if not access.newsfeed:
                 client.close(
-                    *closes.newsfeed_not_in_plan(),
+                    *closes.NEWSFEED_NOT_IN_PLAN,
                     message=closes.message("News feed not in plan"),
                 )
             client.access = access
@@ -450,7 +446,7 @@ class LiveGateway(WebSocketGateway):
         for client in list(self.clients.get(member_id, ())):
             if connection_id is None or client.id == connection_id:
                 client.close(
-                    *closes.disconnected_by_operator(),
+                    *closes.DISCONNECTED_BY_OPERATOR,
                     message=closes.message("Disconnected by the operator"),
                 )
                 closed += 1
