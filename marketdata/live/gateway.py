@@ -39,6 +39,7 @@ from marketdata.live.slots import (
     MemorySlots,
     RedisSlots,
 )
+from marketdata.once import StartOnce
 from orgportal import clock
 from orgportal.metrics import WS_CONNECTIONS, WS_REFUSALS, WS_SUBSCRIPTIONS
 
@@ -62,52 +63,48 @@ class LiveGateway(WebSocketGateway):
         super().__init__()
         self.runtime = runtime
         self.clients: dict[int, set[Client]] = {}  # member id -> open connections
-        self._start_lock: asyncio.Lock | None = None
+        self._once = StartOnce(lambda: self._started)
         self.feed = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
     async def startup(self) -> None:
-        if self._started:
-            return
-        if self._start_lock is None:
-            self._start_lock = asyncio.Lock()
-        async with self._start_lock:
-            if self._started:
-                return
-            await self.runtime.startup()
-            rt = self.runtime
-            lease = settings.MARKET_WS_LEASE_SECONDS
-            if rt.redis is not None:
-                self.slots = RedisSlots(rt.redis, settings.REDIS_KEY_PREFIX, lease)
-            else:
-                self.slots = MemorySlots(lease)
-            backoff = (settings.MARKET_WS_BACKOFF_BASE, settings.MARKET_WS_BACKOFF_CAP)
-            if settings.MARKET_WS_MODE == "pooled":
-                self.feed = PooledFeed(
-                    rt.streams_session,
-                    ws_base_url(),
-                    settings.MARKET_WS_POOL_KEY,
-                    stale_after=settings.MARKET_WS_STALE_SECONDS,
-                    backoff=backoff,
-                    per_connection=settings.MARKET_WS_POOL_SUBSCRIPTIONS,
-                    max_connections=settings.MARKET_WS_POOL_CONNECTIONS,
-                    grace_s=settings.MARKET_WS_POOL_GRACE_SECONDS,
-                )
-            else:
-                self.feed = MemberFeed(
-                    rt.streams_session,
-                    ws_base_url(),
-                    stale_after=settings.MARKET_WS_STALE_SECONDS,
-                    backoff=backoff,
-                )
-            await self.feed.start()
-            rt.on_member_change(self._member_changed)
-            rt.spawn(self._sweep())
-            registry.serve_locally(asyncio.get_running_loop(), self)
-            if rt.redis is not None:
-                rt.spawn(registry.listen(rt.redis, self))
-            self._started = True
+        await self._once.run(self._start)
+
+    async def _start(self) -> None:
+        await self.runtime.startup()
+        rt = self.runtime
+        lease = settings.MARKET_WS_LEASE_SECONDS
+        if rt.redis is not None:
+            self.slots = RedisSlots(rt.redis, settings.REDIS_KEY_PREFIX, lease)
+        else:
+            self.slots = MemorySlots(lease)
+        backoff = (settings.MARKET_WS_BACKOFF_BASE, settings.MARKET_WS_BACKOFF_CAP)
+        if settings.MARKET_WS_MODE == "pooled":
+            self.feed = PooledFeed(
+                rt.streams_session,
+                ws_base_url(),
+                settings.MARKET_WS_POOL_KEY,
+                stale_after=settings.MARKET_WS_STALE_SECONDS,
+                backoff=backoff,
+                per_connection=settings.MARKET_WS_POOL_SUBSCRIPTIONS,
+                max_connections=settings.MARKET_WS_POOL_CONNECTIONS,
+                grace_s=settings.MARKET_WS_POOL_GRACE_SECONDS,
+            )
+        else:
+            self.feed = MemberFeed(
+                rt.streams_session,
+                ws_base_url(),
+                stale_after=settings.MARKET_WS_STALE_SECONDS,
+                backoff=backoff,
+            )
+        await self.feed.start()
+        rt.on_member_change(self._member_changed)
+        rt.spawn(self._sweep())
+        registry.serve_locally(asyncio.get_running_loop(), self)
+        if rt.redis is not None:
+            rt.spawn(registry.listen(rt.redis, self))
+        self._started = True
 
     async def shutdown(self) -> None:
         if not self._started:
@@ -121,6 +118,7 @@ class LiveGateway(WebSocketGateway):
         await asyncio.gather(*late, return_exceptions=True)
         await self.feed.stop()
         self._started = False
+        self._once.reset()
 
     # --- a connection -------------------------------------------------------------------
 
