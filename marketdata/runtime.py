@@ -18,6 +18,7 @@ from django.conf import settings
 from marketdata.access import AccessCache
 from marketdata.limits import MemoryLimiter, RedisLimiter, redis_client
 from marketdata.metering import Meter
+from marketdata.once import StartOnce
 from members.services import cache_events
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class Runtime:
 
     def __init__(self) -> None:
         self.started = False
-        self._start_lock: asyncio.Lock | None = None
+        self._once = StartOnce(lambda: self.started)
         self._tasks: set[asyncio.Task] = set()
         self._callbacks: list[Callable[[int], None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -48,49 +49,45 @@ class Runtime:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def startup(self) -> None:
-        if self.started:
-            return
-        if self._start_lock is None:
-            self._start_lock = asyncio.Lock()
-        async with self._start_lock:
-            if self.started:
-                return
-            self._loop = asyncio.get_running_loop()
-            self._loop_thread = threading.get_ident()
-            # The default timeouts are the market REST gateway's: a call that needs
-            # others passes its own.
-            self.session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(
-                    total=settings.MARKET_TIMEOUT,
-                    connect=settings.UPSTREAM_CONNECT_TIMEOUT,
-                ),
-                connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
-                auto_decompress=False,
-            )
-            # Upstream WebSockets (market data streams, account streams) hold their
-            # connection for hours: one each, never queued behind the REST pool's
-            # limit, never counted in it.
-            self.streams_session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(
-                    total=None, connect=settings.UPSTREAM_CONNECT_TIMEOUT
-                ),
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
-            )
-            self.redis = None
-            if settings.REDIS_URL:
-                self.redis = redis_client(settings.REDIS_URL)
-                self.limiter = RedisLimiter(self.redis, settings.REDIS_KEY_PREFIX)
-                self.spawn(self._listen_changes())
-            else:
-                self.limiter = MemoryLimiter()
-                cache_events.listen(self.limiter.bump)
-            # Registered after the cache's own listener, so a callback always finds
-            # the member's record already dropped.
-            self.access = AccessCache(self.limiter.generation)
-            cache_events.listen(self._member_changed)
-            self.meter = Meter()
-            self.spawn(self.meter.run(settings.USAGE_FLUSH_INTERVAL))
-            self.started = True
+        await self._once.run(self._start)
+
+    async def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        # The default timeouts are the market REST gateway's: a call that needs
+        # others passes its own.
+        self.session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(
+                total=settings.MARKET_TIMEOUT,
+                connect=settings.UPSTREAM_CONNECT_TIMEOUT,
+            ),
+            connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
+            auto_decompress=False,
+        )
+        # Upstream WebSockets (market data streams, account streams) hold their
+        # connection for hours: one each, never queued behind the REST pool's
+        # limit, never counted in it.
+        self.streams_session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(
+                total=None, connect=settings.UPSTREAM_CONNECT_TIMEOUT
+            ),
+            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
+        )
+        self.redis = None
+        if settings.REDIS_URL:
+            self.redis = redis_client(settings.REDIS_URL)
+            self.limiter = RedisLimiter(self.redis, settings.REDIS_KEY_PREFIX)
+            self.spawn(self._listen_changes())
+        else:
+            self.limiter = MemoryLimiter()
+            cache_events.listen(self.limiter.bump)
+        # Registered after the cache's own listener, so a callback always finds
+        # the member's record already dropped.
+        self.access = AccessCache(self.limiter.generation)
+        cache_events.listen(self._member_changed)
+        self.meter = Meter()
+        self.spawn(self.meter.run(settings.USAGE_FLUSH_INTERVAL))
+        self.started = True
 
     async def shutdown(self) -> None:
         if not self.started:
@@ -110,9 +107,7 @@ class Runtime:
             await self.redis.aclose()
         else:
             cache_events.unlisten(self.limiter.bump)
-        # A lock is bound to the loop it first waited on; the next start may be on
-        # another loop (a new server in the same process).
-        self._start_lock = None
+        self._once.reset()
         self._loop = self._loop_thread = None
         self.started = False
 

@@ -20,6 +20,11 @@ def amount(hundredths: int) -> str:
     return format_amount(int(hundredths), grouped=True, minus=MINUS)
 
 
+def usd(cents: int) -> str:
+    """USD cents as text with the currency: 123456 → "1,234.56 USD"."""
+    return f"{amount(cents)} USD"
+
+
 def signed_amount(hundredths: int) -> str:
     """A wallet movement: 120000 → "+1,200.00", -3500 → "−35.00", 0 → "0.00"."""
     value = int(hundredths)

@@ -16,6 +16,19 @@ STATUS_CHOICES = [("", "Any status")] + [
     (value, display.words(value)) for value in Member.Status.values
 ]
 TRI_STATE = [("", "Follow upstream"), ("yes", "Allowed"), ("no", "Blocked")]
+AUTO_RENEW_CHOICES = [
+    ("", "Organisation default"),
+    ("yes", "Renew automatically"),
+    ("no", "Do not renew"),
+]
+MEMBER_SORTS = [
+    ("uid", "uid A→Z"),
+    ("-uid", "uid Z→A"),
+    ("newest", "newest first"),
+    ("oldest", "oldest first"),
+    ("term_end", "term ends soonest"),
+    ("-term_end", "term ends latest"),
+]
 
 
 class FilterText(forms.CharField):
@@ -83,18 +96,7 @@ class MemberFilterForm(forms.Form):
         choices=partial(_plan_choices, blank="Any plan", only_available=False),
     )
     status = forms.ChoiceField(label="Status", required=False, choices=STATUS_CHOICES)
-    sort = forms.ChoiceField(
-        label="Sort",
-        required=False,
-        choices=[
-            ("uid", "uid A→Z"),
-            ("-uid", "uid Z→A"),
-            ("newest", "newest first"),
-            ("oldest", "oldest first"),
-            ("term_end", "term ends soonest"),
-            ("-term_end", "term ends latest"),
-        ],
-    )
+    sort = forms.ChoiceField(label="Sort", required=False, choices=MEMBER_SORTS)
     page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
 
 
@@ -109,13 +111,7 @@ class MemberCreateForm(forms.Form):
         label="Plan", choices=partial(_plan_choices, blank="Choose a plan")
     )
     auto_renew = forms.ChoiceField(
-        label="Auto-renew",
-        required=False,
-        choices=[
-            ("", "Organisation default"),
-            ("yes", "Renew automatically"),
-            ("no", "Do not renew"),
-        ],
+        label="Auto-renew", required=False, choices=AUTO_RENEW_CHOICES
     )
 
     def clean_uid(self):

@@ -39,7 +39,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from sandbox.live_streams import SeriesSpec
-from sandbox.settings import deadlines_json, flag, integer, number, number_setting
+from sandbox.settings import (
+    deadlines_json,
+    flag,
+    integer,
+    is_integer_in,
+    number,
+    number_setting,
+)
 from sandbox.state.errors import invalid
 from sandbox.state.live_settings import LiveConfig
 from sandbox.state.members import Member
@@ -242,11 +249,7 @@ def _max_dp(value: Any, most: int) -> int:
 def _interval(value: Any) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not 1 <= value <= MAX_BAR_INTERVAL
-    ):
+    if not is_integer_in(value, 1, MAX_BAR_INTERVAL):
         raise Refused(
             f"Invalid bar_interval: must be an integer between 1 and {MAX_BAR_INTERVAL}"
         )

@@ -82,6 +82,7 @@ def garbled(payload: bytes) -> bytes:
     return text_frame(payload[: len(payload) // 2])
 
 
+@dataclasses.dataclass(slots=True, eq=False)
 class Conn:
     """One open WebSocket of `/live` or `/newsfeed`.
 
@@ -93,45 +94,22 @@ class Conn:
     frames.
     """
 
-    __slots__ = (
-        "access",
-        "closing",
-        "dropped",
-        "gone",
-        "id",
-        "items",
-        "last_heartbeat",
-        "news_mark",
-        "opened_at",
-        "path",
-        "sent",
-        "streams",
-        "transport",
-        "ws",
-    )
-
-    def __init__(
-        self,
-        conn_id: int,
-        path: str,
-        ws: web.WebSocketResponse,
-        transport: asyncio.Transport | None,
-        opened_at: str,
-    ) -> None:
-        self.id = conn_id
-        self.path = path
-        self.ws = ws
-        self.transport = transport
-        self.opened_at = opened_at
-        self.access: Any = None  # who authenticated (`sandbox.live.Access`), or None
-        self.streams: dict[tuple, Any] = {}  # subscribed streams by key
-        self.items: list[dict[str, Any]] = []  # the accepted subscription items
-        self.news_mark = 0.0  # newest published_at sent on /newsfeed
-        self.last_heartbeat = 0.0  # monotonic
-        self.sent = 0
-        self.dropped = 0
-        self.closing = False  # no more frames: closing or closed
-        self.gone = False  # the handler has finished
+    id: int
+    path: str
+    ws: web.WebSocketResponse
+    transport: asyncio.Transport | None
+    opened_at: str
+    access: Any = None  # who authenticated (`sandbox.live.Access`), or None
+    # subscribed streams by key
+    streams: dict[tuple, Any] = dataclasses.field(default_factory=dict)
+    # the accepted subscription items
+    items: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    news_mark: float = 0.0  # newest published_at sent on /newsfeed
+    last_heartbeat: float = 0.0  # monotonic
+    sent: int = 0
+    dropped: int = 0
+    closing: bool = False  # no more frames: closing or closed
+    gone: bool = False  # the handler has finished
 
     def write(self, data: bytes, frames: int = 1) -> bool:
         """Queue complete frames; False when they were dropped."""

@@ -6,7 +6,6 @@ import contextlib
 import signal
 import threading
 from collections.abc import Callable
-from types import TracebackType
 
 from aiohttp import web
 
@@ -103,12 +102,7 @@ class SandboxServer:
     def __enter__(self) -> "SandboxServer":
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def _serve(self) -> None:

@@ -8,7 +8,15 @@ from typing import Any
 
 from sandbox.state.errors import invalid
 
-__all__ = ["DEADLINES", "deadlines_json", "flag", "integer", "number", "number_setting"]
+__all__ = [
+    "DEADLINES",
+    "deadlines_json",
+    "flag",
+    "integer",
+    "is_integer_in",
+    "number",
+    "number_setting",
+]
 
 # Shown as seconds left; stored as monotonic deadlines.
 DEADLINES = {"refuse_seconds": "refuse_until", "stall_seconds": "stall_until"}
@@ -25,12 +33,15 @@ def number(field: str, value: Any, low: float, high: float) -> float:
     return float(value)
 
 
+def is_integer_in(value: Any, low: int, high: int) -> bool:
+    """An int (a bool is not one) from `low` to `high`."""
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+    )
+
+
 def integer(field: str, value: Any, low: int, high: int) -> int:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int)
-        or not low <= value <= high
-    ):
+    if not is_integer_in(value, low, high):
         raise invalid(field, f"'{field}' must be an integer between {low} and {high}")
     return value
 

@@ -54,8 +54,19 @@ def pool_full(codes: list[str]) -> str:
 
 
 # (code, reason) pairs
-def invalid_key() -> tuple[int, str]:
-    return POLICY, "invalid api key"
+INVALID_KEY = POLICY, "invalid api key"
+KEY_REVOKED = POLICY, "api key revoked or rotated"
+NEWSFEED_NOT_IN_PLAN = POLICY, "news feed not in plan"
+LIMITS_UNAVAILABLE = (
+    TRY_AGAIN,
+    "usage limits cannot be checked right now; retry shortly",
+)
+UPSTREAM_REFUSED_KEY = (
+    INTERNAL,
+    "upstream refused this member's data key; the operator is told",
+)
+SHUTTING_DOWN = GOING_AWAY, "server restarting; reconnect"
+DISCONNECTED_BY_OPERATOR = POLICY, "disconnected by the operator"
 
 
 def first_message_timeout(seconds: float) -> tuple[int, str]:
@@ -67,33 +78,9 @@ def member_refused(code: str) -> tuple[int, str]:
     return POLICY, code.lower().replace("_", " ")
 
 
-def key_revoked() -> tuple[int, str]:
-    return POLICY, "api key revoked or rotated"
-
-
 def connection_limit(limit: int) -> tuple[int, str]:
     return POLICY, f"connection limit of {limit} reached"
 
 
-def newsfeed_not_in_plan() -> tuple[int, str]:
-    return POLICY, "news feed not in plan"
-
-
-def limits_unavailable() -> tuple[int, str]:
-    return TRY_AGAIN, "usage limits cannot be checked right now; retry shortly"
-
-
 def slow_client(pending: int) -> tuple[int, str]:
     return SLOW, f"client too slow: {pending} updates behind"
-
-
-def upstream_refused_key() -> tuple[int, str]:
-    return INTERNAL, "upstream refused this member's data key; the operator is told"
-
-
-def shutting_down() -> tuple[int, str]:
-    return GOING_AWAY, "server restarting; reconnect"
-
-
-def disconnected_by_operator() -> tuple[int, str]:
-    return POLICY, "disconnected by the operator"

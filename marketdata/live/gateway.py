@@ -39,6 +39,7 @@ from marketdata.live.slots import (
     MemorySlots,
     RedisSlots,
 )
+from marketdata.once import StartOnce
 from orgportal import clock
 from orgportal.metrics import WS_CONNECTIONS, WS_REFUSALS, WS_SUBSCRIPTIONS
 
@@ -62,52 +63,48 @@ class LiveGateway(WebSocketGateway):
         super().__init__()
         self.runtime = runtime
         self.clients: dict[int, set[Client]] = {}  # member id -> open connections
-        self._start_lock: asyncio.Lock | None = None
+        self._once = StartOnce(lambda: self._started)
         self.feed = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
     async def startup(self) -> None:
-        if self._started:
-            return
-        if self._start_lock is None:
-            self._start_lock = asyncio.Lock()
-        async with self._start_lock:
-            if self._started:
-                return
-            await self.runtime.startup()
-            rt = self.runtime
-            lease = settings.MARKET_WS_LEASE_SECONDS
-            if rt.redis is not None:
-                self.slots = RedisSlots(rt.redis, settings.REDIS_KEY_PREFIX, lease)
-            else:
-                self.slots = MemorySlots(lease)
-            backoff = (settings.MARKET_WS_BACKOFF_BASE, settings.MARKET_WS_BACKOFF_CAP)
-            if settings.MARKET_WS_MODE == "pooled":
-                self.feed = PooledFeed(
-                    rt.streams_session,
-                    ws_base_url(),
-                    settings.MARKET_WS_POOL_KEY,
-                    stale_after=settings.MARKET_WS_STALE_SECONDS,
-                    backoff=backoff,
-                    per_connection=settings.MARKET_WS_POOL_SUBSCRIPTIONS,
-                    max_connections=settings.MARKET_WS_POOL_CONNECTIONS,
-                    grace_s=settings.MARKET_WS_POOL_GRACE_SECONDS,
-                )
-            else:
-                self.feed = MemberFeed(
-                    rt.streams_session,
-                    ws_base_url(),
-                    stale_after=settings.MARKET_WS_STALE_SECONDS,
-                    backoff=backoff,
-                )
-            await self.feed.start()
-            rt.on_member_change(self._member_changed)
-            rt.spawn(self._sweep())
-            registry.serve_locally(asyncio.get_running_loop(), self)
-            if rt.redis is not None:
-                rt.spawn(registry.listen(rt.redis, self))
-            self._started = True
+        await self._once.run(self._start)
+
+    async def _start(self) -> None:
+        await self.runtime.startup()
+        rt = self.runtime
+        lease = settings.MARKET_WS_LEASE_SECONDS
+        if rt.redis is not None:
+            self.slots = RedisSlots(rt.redis, settings.REDIS_KEY_PREFIX, lease)
+        else:
+            self.slots = MemorySlots(lease)
+        backoff = (settings.MARKET_WS_BACKOFF_BASE, settings.MARKET_WS_BACKOFF_CAP)
+        if settings.MARKET_WS_MODE == "pooled":
+            self.feed = PooledFeed(
+                rt.streams_session,
+                ws_base_url(),
+                settings.MARKET_WS_POOL_KEY,
+                stale_after=settings.MARKET_WS_STALE_SECONDS,
+                backoff=backoff,
+                per_connection=settings.MARKET_WS_POOL_SUBSCRIPTIONS,
+                max_connections=settings.MARKET_WS_POOL_CONNECTIONS,
+                grace_s=settings.MARKET_WS_POOL_GRACE_SECONDS,
+            )
+        else:
+            self.feed = MemberFeed(
+                rt.streams_session,
+                ws_base_url(),
+                stale_after=settings.MARKET_WS_STALE_SECONDS,
+                backoff=backoff,
+            )
+        await self.feed.start()
+        rt.on_member_change(self._member_changed)
+        rt.spawn(self._sweep())
+        registry.serve_locally(asyncio.get_running_loop(), self)
+        if rt.redis is not None:
+            rt.spawn(registry.listen(rt.redis, self))
+        self._started = True
 
     async def shutdown(self) -> None:
         if not self._started:
@@ -115,12 +112,13 @@ class LiveGateway(WebSocketGateway):
         self.runtime.off_member_change(self._member_changed)
         registry.stop_serving_locally(self)
         for client in [c for group in self.clients.values() for c in group]:
-            client.close(*closes.shutting_down())
+            client.close(*closes.SHUTTING_DOWN)
         # Their usage is metered before the runtime's last flush.
         late = await self._end_connections()
         await asyncio.gather(*late, return_exceptions=True)
         await self.feed.stop()
         self._started = False
+        self._once.reset()
 
     # --- a connection -------------------------------------------------------------------
 
@@ -191,9 +189,7 @@ class LiveGateway(WebSocketGateway):
         access = rt.access.cached(key_hash) or await rt.access.get(key_hash)
         if access is None:
             self._refused(None, "INVALID_API_KEY")
-            client.close(
-                *closes.invalid_key(), message=closes.message("Invalid API key")
-            )
+            client.close(*closes.INVALID_KEY, message=closes.message("Invalid API key"))
             return False
         refusal = access.refusal(clock.now())
         if refusal:
@@ -205,7 +201,7 @@ class LiveGateway(WebSocketGateway):
         if client.path == "/newsfeed" and not access.newsfeed:
             self._refused(access.member_id, "NEWSFEED_NOT_IN_PLAN")
             client.close(
-                *closes.newsfeed_not_in_plan(),
+                *closes.NEWSFEED_NOT_IN_PLAN,
                 message=closes.message("News feed not in plan"),
             )
             return False
@@ -218,7 +214,7 @@ class LiveGateway(WebSocketGateway):
                     access.member_id, slot, access.websocket_connections
                 )
             except RedisError:
-                client.close(*closes.limits_unavailable())
+                client.close(*closes.LIMITS_UNAVAILABLE)
                 return False
             if not held:
                 limit = access.websocket_connections
@@ -349,9 +345,7 @@ class LiveGateway(WebSocketGateway):
             return
         access = await self.runtime.access.get(client.key_hash)
         if access is None:
-            client.close(
-                *closes.key_revoked(), message=closes.message("API key revoked")
-            )
+            client.close(*closes.KEY_REVOKED, message=closes.message("API key revoked"))
             return
         refusal = access.refusal(clock.now())
         if refusal:
@@ -362,7 +356,7 @@ class LiveGateway(WebSocketGateway):
         if client.path == "/newsfeed":
             if not access.newsfeed:
                 client.close(
-                    *closes.newsfeed_not_in_plan(),
+                    *closes.NEWSFEED_NOT_IN_PLAN,
                     message=closes.message("News feed not in plan"),
                 )
             client.access = access
@@ -450,7 +444,7 @@ class LiveGateway(WebSocketGateway):
         for client in list(self.clients.get(member_id, ())):
             if connection_id is None or client.id == connection_id:
                 client.close(
-                    *closes.disconnected_by_operator(),
+                    *closes.DISCONNECTED_BY_OPERATOR,
                     message=closes.message("Disconnected by the operator"),
                 )
                 closed += 1

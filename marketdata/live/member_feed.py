@@ -40,7 +40,7 @@ class MemberFeed:
             )
 
         def on_fatal(reason: str) -> None:
-            client.close(*closes.upstream_refused_key(), message=closes.message(reason))
+            client.close(*closes.UPSTREAM_REFUSED_KEY, message=closes.message(reason))
 
         link = Link(
             self.session,

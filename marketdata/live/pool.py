@@ -482,5 +482,5 @@ class PooledFeed:
         for stream in list(self.streams.values()):
             for client in list(stream.subscribers):
                 client.close(
-                    *closes.upstream_refused_key(), message=closes.message(reason)
+                    *closes.UPSTREAM_REFUSED_KEY, message=closes.message(reason)
                 )

@@ -78,10 +78,11 @@ def credits_quote(request):
     )
 
 
-def _review_then_act(request, *, prefix: str, review, act):
+def _review_then_act(request, *, prefix: str, review, act, done):
     """First POST: the review page `review(credits)` describes, with the exact total
-    in USD cents to confirm. A POST confirming the total the review still gives:
-    `act(credits)`, whose text is shown back on the credits page."""
+    in USD cents to confirm. A POST confirming the total the review still gives: the
+    service `act(credits=, actor=)`, and `done(credits, its result)` shown back on the
+    credits page."""
     form = CreditsForm(request.POST, prefix=prefix)
     if form.is_valid():
         credits = form.cleaned_data["credits"]
@@ -99,7 +100,9 @@ def _review_then_act(request, *, prefix: str, review, act):
                         "changed": confirmed is not None,
                     },
                 )
-            messages.success(request, act(credits))
+            messages.success(
+                request, done(credits, act(credits=credits, actor=actor(request)))
+            )
             return redirect("portal:credits")
         except ServiceError as exc:
             form_errors_from(form, exc, default_field="credits")
@@ -141,8 +144,8 @@ def _purchase_review(credits: int) -> dict:
         if tier
         else ""
     )
-    total = f"{display.amount(quote.total_cents)} USD"
-    unit = f"{display.amount(quote.unit_price_cents)} USD{tier_text}"
+    total = display.usd(quote.total_cents)
+    unit = f"{display.usd(quote.unit_price_cents)}{tier_text}"
     return _review(
         credits,
         title=f"Buy {display.count(credits)} credits",
@@ -157,19 +160,18 @@ def _purchase_review(credits: int) -> dict:
     )
 
 
-def _purchase(credits: int, request) -> str:
-    lot = ledger.credits_purchase(credits=credits, actor=actor(request))
+def _bought(credits: int, lot: CreditLot) -> str:
     return (
-        f"Bought {display.count(lot.credits)} credits at "
-        f"{display.amount(lot.unit_price_cents)} USD each: "
-        f"{display.amount(lot.total_cents)} USD."
+        f"Bought {display.count(credits)} credits at "
+        f"{display.usd(lot.unit_price_cents)} each: "
+        f"{display.usd(lot.total_cents)}."
     )
 
 
 def _refund_review(credits: int) -> dict:
     valuation = ledger.refund_quote(credits=credits)
-    net = f"{display.amount(valuation.net_cents)} USD"
-    fee = f"{display.amount(valuation.fee_cents)} USD"
+    net = display.usd(valuation.net_cents)
+    fee = display.usd(valuation.fee_cents)
     return _review(
         credits,
         title=f"Refund {display.count(credits)} credits for cash",
@@ -178,19 +180,18 @@ def _refund_review(credits: int) -> dict:
         moving="Credits leave the wallet",
         moved=-credits_to_hundredths(credits),
         rows=[
-            ("What they cost", f"{display.amount(valuation.gross_cents)} USD", ""),
+            ("What they cost", display.usd(valuation.gross_cents), ""),
             (f"Fee ({pricing.REFUND_FEE_PERCENT}%)", fee, "refund-fee"),
             ("Paid out", net, "refund-net"),
         ],
     )
 
 
-def _refund(credits: int, request) -> str:
-    refund = ledger.credits_refund(credits=credits, actor=actor(request))
+def _refunded(credits: int, refund: CashRefund) -> str:
     return (
         f"Refunded {display.count(credits)} credits: "
-        f"{display.amount(refund.net_cents)} USD paid out after a "
-        f"{display.amount(refund.fee_cents)} USD fee."
+        f"{display.usd(refund.net_cents)} paid out after a "
+        f"{display.usd(refund.fee_cents)} fee."
     )
 
 
@@ -201,7 +202,8 @@ def credits_purchase(request):
         request,
         prefix="buy",
         review=_purchase_review,
-        act=lambda credits: _purchase(credits, request),
+        act=ledger.credits_purchase,
+        done=_bought,
     )
 
 
@@ -214,5 +216,6 @@ def credits_refund(request):
         request,
         prefix="refund",
         review=_refund_review,
-        act=lambda credits: _refund(credits, request),
+        act=ledger.credits_refund,
+        done=_refunded,
     )

@@ -323,54 +323,66 @@ def member_change_preview(request, uid: str):
     return _plan_preview(request, lambda plan: _change_figures(uid, plan))
 
 
-@_admin_member_page
-def member_renew(request, uid: str, member: Member):
-    return _confirm_money(
-        request,
-        member=member,
-        title=f"Renew {member.uid} on {member.plan.name}",
-        figures_fn=lambda: {
-            "preview": operations.member_preview(uid=uid, plan=member.plan.name)
-        },
-        run_fn=lambda: operations.member_renew(uid=uid, actor=actor(request)),
-        done=f"Renewed {uid}.",
-        button="Renew and charge {amount} credits",
-        note="A renewal before the term ends starts when the current term ends.",
-    )
-
-
-def _ending_view(verb: str, done: str, run, note: str):
-    """Cancel and delete both end the term now, crediting what the cancel preview
-    gives back: `run(uid=, actor=)` is the service that does it."""
+def _money_action(verb: str, *, title: str, figures_fn, run, done: str, **page):
+    """An action on a member that moves credits once its amount is confirmed: the
+    view `member_<verb>`. `title` and `done` name the member as `{uid}` and its plan
+    as `{plan}`; `figures_fn(member)` gives the preview and what else the page shows;
+    `run(uid=, actor=)` is the service that acts; `page`: the rest of what
+    `_confirm_money` shows."""
 
     def view(request, uid: str, member: Member):
+        names = {"uid": uid, "plan": member.plan.name}
         return _confirm_money(
             request,
             member=member,
-            title=f"{verb} {uid}",
-            figures_fn=lambda: {
-                "preview": operations.member_cancel_preview(uid=uid),
-                "ends_now": True,
-            },
+            title=title.format(**names),
+            figures_fn=lambda: figures_fn(member),
             run_fn=lambda: run(uid=uid, actor=actor(request)),
-            done=f"{done} {uid}.",
-            button=f"{verb} the member",
-            danger=True,
-            note=note,
+            done=done.format(**names),
+            **page,
         )
 
-    view.__name__ = view.__qualname__ = f"member_{verb.lower()}"
+    view.__name__ = view.__qualname__ = f"member_{verb}"
     return _admin_member_page(view)
 
 
-member_cancel = _ending_view(
+def _ending_action(verb: str, done: str, run, note: str):
+    """Cancel and delete both end the term now, crediting what the cancel preview
+    gives back."""
+    return _money_action(
+        verb.lower(),
+        title=f"{verb} {{uid}}",
+        figures_fn=lambda member: {
+            "preview": operations.member_cancel_preview(uid=member.uid),
+            "ends_now": True,
+        },
+        run=run,
+        done=f"{done} {{uid}}.",
+        button=f"{verb} the member",
+        danger=True,
+        note=note,
+    )
+
+
+member_renew = _money_action(
+    "renew",
+    title="Renew {uid} on {plan}",
+    figures_fn=lambda member: {
+        "preview": operations.member_preview(uid=member.uid, plan=member.plan.name)
+    },
+    run=operations.member_renew,
+    done="Renewed {uid}.",
+    button="Renew and charge {amount} credits",
+    note="A renewal before the term ends starts when the current term ends.",
+)
+member_cancel = _ending_action(
     "Cancel",
     "Cancelled",
     operations.member_cancel,
     note="The member loses data access at once; the unused time is credited to the "
     "wallet.",
 )
-member_delete = _ending_view(
+member_delete = _ending_action(
     "Delete",
     "Deleted",
     operations.member_delete,

@@ -46,6 +46,7 @@ from sandbox.aries.news import news_item
 from sandbox.aries.orders import SIDES, TIME_IN_FORCE, TYPES
 from sandbox.aries.prices import tradable
 from sandbox.aries.runtime import RUNTIME_KEY, Runtime
+from sandbox.settings import integer
 from sandbox.state.errors import SandboxError
 
 __all__ = ["control_routes"]
@@ -94,15 +95,7 @@ async def _settings_set(request: web.Request) -> web.Response:
 async def _user_create(request: web.Request) -> web.Response:
     body = await json_body(request)
     only(body, ("accounts", "cash", "account_type"))
-    accounts = body.get("accounts", 1)
-    if (
-        isinstance(accounts, bool)
-        or not isinstance(accounts, int)
-        or not 1 <= accounts <= MAX_ACCOUNTS
-    ):
-        raise invalid(
-            "accounts", f"'accounts' must be an integer between 1 and {MAX_ACCOUNTS}"
-        )
+    accounts = integer("accounts", body.get("accounts", 1), 1, MAX_ACCOUNTS)
     cash = amount(body, "cash", required=False, positive=False)
     if cash is not None and cash < 0:
         raise invalid("cash", "'cash' must not be negative")

@@ -9,6 +9,7 @@ a credit; rounding is half-to-even, once per charge.
 
 import asyncio
 import calendar
+import contextlib
 import dataclasses
 import datetime as dt
 import math
@@ -17,7 +18,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import jwt
@@ -173,6 +174,13 @@ class SandboxState:
                 404, "MEMBER_NOT_FOUND", f"Member '{uid}' not found", {"uid": uid}
             ) from None
 
+    @contextlib.contextmanager
+    def _member_now(self, uid: str) -> Iterator[tuple[Member, dt.datetime]]:
+        """Under the lock: the member `uid` names (404 MEMBER_NOT_FOUND if none) and
+        the time now."""
+        with self._lock:
+            yield self.member(uid), _now()
+
     def member_by_api_key(self, api_key: str) -> Member | None:
         """The member holding a key, for simulated endpoints that authenticate members."""
         return self._members_by_key.get(api_key)
@@ -211,10 +219,8 @@ class SandboxState:
         self, *, uid: str, plan: str, full_name: str | None = None
     ) -> Member:
         """Change plan (prorated) or, with the same plan, renew at full price."""
-        with self._lock:
-            member = self.member(uid)
+        with self._member_now(uid) as (member, now):
             chosen = self._plan(plan)
-            now = _now()
             status = member.status_at(now)
             if chosen.name == member.plan.name:
                 charge = chosen.price_hundredths
@@ -241,9 +247,7 @@ class SandboxState:
             return member
 
     def member_cancel(self, *, uid: str) -> Member:
-        with self._lock:
-            member = self.member(uid)
-            now = _now()
+        with self._member_now(uid) as (member, now):
             status = member.status_at(now)
             if status != "active":
                 raise SandboxError(
@@ -258,9 +262,7 @@ class SandboxState:
             return member
 
     def member_delete(self, *, uid: str) -> None:
-        with self._lock:
-            member = self.member(uid)
-            now = _now()
+        with self._member_now(uid) as (member, now):
             if member.status_at(now) == "active":
                 self._refund_remaining(member, now)
             del self.members[uid]
@@ -268,9 +270,8 @@ class SandboxState:
 
     def member_expire(self, *, uid: str) -> Member:
         """Test hook: the member's paid time ends now."""
-        with self._lock:
-            member = self.member(uid)
-            member.plan_end_at = _now()
+        with self._member_now(uid) as (member, now):
+            member.plan_end_at = now
             return member
 
     def _refund_remaining(self, member: Member, now: dt.datetime) -> None:
