@@ -38,7 +38,13 @@ def ledger_list(request):
     page = reads.ledger_page(**filters, before=before)
     query = request.GET.copy()
     query.pop("before", None)
-    context = {"form": form, "page": page, "query": query.urlencode(), **filters}
+    context = {
+        "form": form,
+        "page": page,
+        "before": before,  # paged back: the table links to the newest again
+        "query": query.urlencode(),
+        **filters,
+    }
     if request.htmx and request.htmx.target == "ledger-table":
         return render(request, "portal/ledger/_table.html", context)
     # An invalid filter is shown next to its field, above the unfiltered ledger.

@@ -457,3 +457,16 @@ def test_webhook_endpoint_secret_shown_once_and_redelivery(
         assert AuditEvent.objects.filter(action="delivery.redeliver").exists()
     finally:
         receiver.stop()
+
+
+def test_an_older_ledger_page_links_back_to_the_newest(viewer_client, funded):
+    # given: more transactions than one page holds
+    for i in range(3):
+        ledger.credits_purchase(credits=10 + i, actor="tests")
+    newest = ledger_reads.ledger_page(limit=1)
+    # when: the first page, then an older one
+    first = viewer_client.get("/ledger/").content.decode()
+    older = viewer_client.get(f"/ledger/?before={newest.rows[0].pk}").content.decode()
+    # then: only the older page offers the way back
+    assert "← Newest" not in first
+    assert "← Newest" in older
