@@ -460,7 +460,7 @@ def test_webhook_endpoint_secret_shown_once_and_redelivery(
 
 
 def test_an_older_ledger_page_links_back_to_the_newest(viewer_client, funded):
-    # given: more transactions than one page holds
+    # given: a few transactions
     for i in range(3):
         ledger.credits_purchase(credits=10 + i, actor="tests")
     newest = ledger_reads.ledger_page(limit=1)
