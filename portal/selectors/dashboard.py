@@ -43,7 +43,8 @@ def members_by_plan_status() -> dict:
     return {
         "statuses": statuses,
         "rows": [
-            (p, [table[p][s] for s in statuses], sum(table[p].values())) for p in plans
+            (p, [(s, table[p][s]) for s in statuses], sum(table[p].values()))
+            for p in plans
         ],
         "by_status": [(s, sum(table[p][s] for p in table)) for s in statuses],
         "total": sum(sum(v.values()) for v in table.values()),

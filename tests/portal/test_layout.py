@@ -133,7 +133,11 @@ def test_phone_tables_show_term_end_and_balance_without_scrolling(
     page = context.new_page()
     try:
         sign_in_browser(page, "olivia")
-        for path, column in (("/members/", "Term ends"), ("/ledger/", "Balance")):
+        for path, column in (
+            ("/members/", "Term ends"),
+            ("/ledger/", "Balance"),
+            ("/", "Total"),  # the dashboard's members by plan and status
+        ):
             page.goto(path)
             cell = page.locator(f'td[data-label="{column}"]').first
             expect(cell).to_be_visible()
