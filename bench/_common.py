@@ -20,7 +20,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # benchmarks run as files from bench/
     sys.path.insert(0, str(ROOT))
 
-from launcher.common import solo_worker_command  # noqa: E402, F401  (for benchmarks)
 from launcher.common import web_command as launcher_web_command  # noqa: E402
 
 PY = sys.executable

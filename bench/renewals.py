@@ -46,9 +46,11 @@ from _common import (
     free_port,
     migrate,
     sandbox_env,
-    solo_worker_command,
     stop_processes,
 )
+
+# after _common, which puts the project's root on the path
+from launcher.common import solo_worker_command
 
 ORG_KEY = "bench-org-key"
 PLANS = ("pro", "ultra", "mega")

@@ -15,13 +15,13 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from rest_framework import authentication, exceptions, permissions
 
-from members import scopes
+from members import caches, scopes
 from members.crypto import sha256_hex
 from members.errors import ServiceError
 from members.models import ServiceToken
 from orgportal import clock
 
-CACHE_SECONDS = 5.0
+CACHE_SECONDS = caches.CACHE_SECONDS  # the bound every per-process cache keeps
 # last_used_at is a hint for operators, so it is written at most once a minute per token.
 _TOUCH_EVERY_SECONDS = 60
 # What a request's token carries, in the model's field order (ServiceToken.from_db).

@@ -14,6 +14,7 @@ cover it; the database's CHECK constraint refuses the same, as it refuses a nega
 balance.
 """
 
+import functools
 import time
 
 from django.db import IntegrityError, connection, transaction
@@ -243,6 +244,18 @@ RETURNING transaction_id
 """
 
 
+@functools.cache
+def _settle_sql() -> str:
+    names = {
+        "account": Account._meta.db_table,
+        "txn": LedgerTransaction._meta.db_table,
+        "entry": LedgerEntry._meta.db_table,
+    }
+    return _SETTLE_SQL.format(
+        **{k: connection.ops.quote_name(v) for k, v in names.items()}
+    )
+
+
 def operation_money_settle(
     *,
     hold: int,
@@ -273,14 +286,7 @@ def operation_money_settle(
     if not connection.in_atomic_block:
         raise RuntimeError("ledger postings must run inside transaction.atomic()")
     _wallet_lock_timed()
-    names = {
-        "account": Account._meta.db_table,
-        "txn": LedgerTransaction._meta.db_table,
-        "entry": LedgerEntry._meta.db_table,
-    }
-    sql = _SETTLE_SQL.format(
-        **{k: connection.ops.quote_name(v) for k, v in names.items()}
-    )
+    sql = _settle_sql()
     params = {
         "hold": hold,
         "wallet": WALLET,

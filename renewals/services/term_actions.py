@@ -13,8 +13,9 @@ import datetime as dt
 
 from django.db import IntegrityError, transaction
 
-from members import caches, selectors
+from members import selectors
 from members.models import Member
+from members.services.operations.state import member_locked as locked
 from renewals.models import TermAction
 
 ACTOR = "system:scheduler"
@@ -30,12 +31,7 @@ def renew_key(member_id: int, term_end: dt.datetime) -> str:
 def member_locked(member_id: int) -> Member | None:
     """The member's row, locked for this transaction: every scheduled action on one
     member queues behind this lock."""
-    # No join under the lock: its plan is read after it (members.caches), so members
-    # on one plan do not queue behind each other's plan row.
-    member = Member.objects.select_for_update().filter(pk=member_id).first()
-    if member is not None:
-        member.plan = caches.plan_by_id(member.plan_id)
-    return member
+    return locked(Member.objects.filter(pk=member_id))
 
 
 def action_claim(

@@ -22,7 +22,7 @@ from members.services.audit import audit_record
 from members.services.idempotency import idempotency_keep_issued_key
 from members.services.keys import gateway_key_issue, gateway_keys_revoke
 from members.services.operations.member_settings import settings_apply
-from members.services.operations.state import open_terms, paid_terms
+from members.services.operations.state import member_locked, open_terms, paid_terms
 from members.services.plans import plans_sync
 from orgportal import clock
 from orgportal.metrics import MEMBER_OPERATIONS
@@ -119,15 +119,7 @@ def operation_settle(op: Operation, upstream: dict | None) -> Outcome:
 def _member_locked(member_id: int | None) -> Member | None:
     if member_id is None:
         return None
-    # Its plan is read after the lock (see `state.member_get_live`).
-    # Its ledger account joins safely: the join's key (the member's id) never changes.
-    member = (
-        Member.objects.select_for_update(of=("self",))
-        .select_related("account")
-        .get(pk=member_id)
-    )
-    member.plan = caches.plan_by_id(member.plan_id)
-    return member
+    return member_locked(Member.objects.filter(pk=member_id), with_account=True)
 
 
 def _settle_create(

@@ -2,6 +2,8 @@
 
 import datetime as dt
 
+from django.db.models import QuerySet
+
 from billing import proration
 from members import caches
 from members.errors import NotFound
@@ -18,22 +20,30 @@ def paid_terms(terms: list[MemberTerm]) -> list[proration.PaidTerm]:
     return [proration.PaidTerm(price=t.price, start=t.start, end=t.end) for t in terms]
 
 
+def member_locked(members: QuerySet, *, with_account: bool = False) -> Member | None:
+    """The first member of `members`, its row locked for the rest of the transaction
+    (not its plan's: members on one plan must not queue behind each other). The lock's
+    query joins nothing that can change: after waiting for the lock, PostgreSQL rechecks
+    a join against the row as it was before the wait (a plan changed meanwhile would
+    lose the member), so the plan is read after the lock, from the process cache.
+    `with_account`: its ledger account joined too (that join's key, the member's id,
+    never changes)."""
+    members = members.select_for_update(of=("self",))
+    if with_account:
+        members = members.select_related("account")
+    member = members.first()
+    if member is not None:
+        member.plan = caches.plan_by_id(member.plan_id)
+    return member
+
+
 def member_get_live(uid: str, *, lock: bool = False) -> Member:
     """The member with `uid` unless deleted; `lock`: its row locked for the rest of the
-    transaction, the first lock of an operation on it."""
+    transaction (`member_locked`), the first lock of an operation on it."""
     members = Member.objects.filter(uid=uid).exclude(status=Member.Status.DELETED)
-    # A locked read joins nothing: after waiting for the lock, PostgreSQL rechecks a
-    # join against the row as it was before the wait (a plan changed meanwhile would
-    # lose the member). Its plan is read after the lock.
-    member = (
-        members.select_for_update().first()
-        if lock
-        else members.select_related("plan").first()
-    )
+    member = member_locked(members) if lock else members.select_related("plan").first()
     if member is None:
         raise NotFound(
             f"No member with uid {uid!r}", code="MEMBER_NOT_FOUND", details={"uid": uid}
         )
-    if lock:
-        member.plan = caches.plan_by_id(member.plan_id)
     return member
