@@ -52,8 +52,9 @@ class AccountClient:
         missing a fill."""
         self.outbox.push(frame, keep=True)
 
-    def deliver(self, frame: str) -> None:
-        if self.outbox.push(frame, keep=True):
+    def deliver(self, frame: str, wire: bytes | None = None) -> None:
+        """`wire`: the frame already encoded (marketdata.live.outbox.text_frame)."""
+        if self.outbox.push(frame, keep=True, wire=wire):
             self.events += 1
 
     def close(self, code: int, reason: str, message: str | None = None) -> None:

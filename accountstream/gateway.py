@@ -271,7 +271,6 @@ class AccountGateway(WebSocketGateway):
             )
 
         return Session(
-            self.runtime.streams_session,
             settings.UPSTREAM_ARIES_WS_URL,
             tokens=lambda: links.access_token(member_id),
             refresh=lambda rejected: links.refreshed_token(member_id, rejected),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from accountstream import protocol
 from accountstream.client import AccountClient
 from accountstream.upstream import Session
+from marketdata.live.outbox import text_frame
 from orgportal.metrics import ACCOUNT_DENIED, ACCOUNT_EVENTS
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ class MemberStreams:
 
     # --- from upstream (Session callbacks) ----------------------------------------------
 
-    def deliver(self, key: tuple, text: str, message: dict) -> None:
+    def deliver(self, key: tuple, text: str, message: dict, raw: bytes) -> None:
         if key[0] == "snapshot":
             self._snapshot(key[1:], text, message)
             return
@@ -110,11 +111,12 @@ class MemberStreams:
         if key[0] in protocol.ACCOUNT_TOPICS and key[1] not in self.link.account_ids:
             ACCOUNT_DENIED.inc()
             return
+        wire = text_frame(raw)  # framed once, for every subscriber
         if key[0] == "news":
-            self._news(group, text, message)
+            self._news(group, text, message, wire)
             return
         for client in group:
-            client.deliver(text)
+            client.deliver(text, wire)
         ACCOUNT_EVENTS.inc(len(group))
 
     def reply(self, ident: str, text: str, message: dict) -> None:
@@ -138,14 +140,14 @@ class MemberStreams:
         for client, client_ident in self.subscribers.get(key, {}).items():
             client.send(with_id(text, ident, client_ident))
 
-    def _news(self, group: dict, text: str, message: dict) -> None:
+    def _news(self, group: dict, text: str, message: dict, wire: bytes) -> None:
         data = message.get("payload", {}).get("data")
         items = data.get("items") if isinstance(data, dict) else None
         delivered = 0
         for client in group:
             sub, _ = client.subscriptions[("news",)]
             if not sub.params or _wanted(sub.params, items):
-                client.deliver(text)
+                client.deliver(text, wire)
                 delivered += 1
         ACCOUNT_EVENTS.inc(delivered)
 

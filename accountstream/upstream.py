@@ -4,17 +4,22 @@ through the link's refresh token when upstream warns (`refreshAuth`) or refuses 
 token, supervised (full-jitter backoff, re-auth, every subscription replayed), and
 reference-counted by its subscribers.
 
-Every upstream frame is parsed once to route it; clients get the very text upstream
-sent, so decimal strings reach them byte for byte. Routing (`Session.route`) checks
-each account event's account against the member's linked accounts.
+The connection is a picows WebSocket: its frames arrive in a callback straight from
+the socket's read (`_Frames.on_ws_frame`), with no message object, future or task
+switch per frame. At 25,000 events/s that per-frame machinery of a task-based client
+was most of what the gateway added over a byte relay (bench/README.md, account
+streams). Every upstream frame is parsed once to route it; clients get the very bytes
+upstream sent, so decimal strings reach them byte for byte. Routing (`Session._route`)
+checks each account event's account against the member's linked accounts.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 
-import aiohttp
+import picows
 
 from accountstream import protocol
 from accountstream.protocol import TokenFailed, TokenRetry
@@ -25,7 +30,58 @@ from orgportal.metrics import ACCOUNT_REAUTHS
 log = logging.getLogger(__name__)
 
 AUTH_REPLY_S = 10.0  # upstream answers an auth request within this, or it is broken
+HANDSHAKE_S = 10.0  # the WebSocket upgrade's answer
 PING_EVERY_S = 30.0  # the documentation asks for a ping every 30-60 s
+MAX_MESSAGE = 8 * 1024 * 1024  # a message (all its fragments) larger than this ends it
+
+_TEXT, _CONT, _CLOSE = (
+    picows.WSMsgType.TEXT,
+    picows.WSMsgType.CONTINUATION,
+    picows.WSMsgType.CLOSE,
+)
+
+
+class _Frames(picows.WSListener):
+    """A connection's frames, as they are read: whole text messages (fragments joined)
+    to the session; a close frame answered and the connection ended."""
+
+    def __init__(self, session: "Session") -> None:
+        self.session = session
+        self.parts: list[bytes] | None = None  # a fragmented text message so far
+        self.size = 0
+        self.closed = "dropped"  # why the connection ended, once it has
+
+    def on_ws_frame(self, transport: picows.WSTransport, frame: picows.WSFrame) -> None:
+        session = self.session
+        session._last_seen = time.monotonic()
+        kind = frame.msg_type
+        if kind == _TEXT:
+            if frame.fin:
+                session._frame(frame.get_payload_as_bytes())
+            else:
+                self.parts, self.size = (
+                    [frame.get_payload_as_bytes()],
+                    frame.payload_size,
+                )
+        elif kind == _CONT and self.parts is not None:
+            self.size += frame.payload_size
+            if self.size > MAX_MESSAGE:
+                self.parts = None
+                transport.send_close(picows.WSCloseCode.MESSAGE_TOO_BIG)
+                transport.disconnect()
+                return
+            self.parts.append(frame.get_payload_as_bytes())
+            if frame.fin:
+                parts, self.parts = self.parts, None
+                session._frame(b"".join(parts))
+        elif kind == _CLOSE:
+            code, reason = frame.get_close_code(), frame.get_close_reason() or ""
+            self.closed = f"closed ({int(code)} {reason})".strip()
+            transport.send_close(code)
+            transport.disconnect()
+
+    def on_ws_disconnected(self, transport: picows.WSTransport) -> None:
+        self.parts = None
 
 
 class Session:
@@ -33,24 +89,24 @@ class Session:
     - `tokens()` -> access token (awaitable): the link's current access token;
     - `refresh(rejected)` -> access token (awaitable): a fresh one (the link's refresh
       token spent), or TokenFailed;
-    - `deliver(key, text, message)`: an event for the subscribers of `key`;
+    - `deliver(key, text, message, raw)`: an event for the subscribers of `key`
+      (`raw`: the very bytes upstream sent);
     - `reply(ident, text, message)`: upstream's answer to the gateway request `ident`;
     - `failed(reason)`: the session gave up for good (TokenFailed)."""
 
     def __init__(
         self,
-        http: aiohttp.ClientSession,
         url: str,
         *,
         tokens: Callable[[], Awaitable[str]],
         refresh: Callable[[str], Awaitable[str]],
-        deliver: Callable[[tuple, str, dict], None],
+        deliver: Callable[[tuple, str, dict, bytes], None],
         reply: Callable[[str, str, dict], None],
         failed: Callable[[str], None],
         backoff: Backoff,
         stale_after: float = 90.0,
     ) -> None:
-        self.http, self.url = http, url
+        self.url = url
         self.tokens, self.refresh = tokens, refresh
         self.deliver, self.reply, self.failed = deliver, reply, failed
         self.backoff = backoff
@@ -59,7 +115,7 @@ class Session:
         self.subscribed: dict[tuple, dict] = {}
         self.connected = asyncio.Event()
         self.reconnects = 0
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._ws: picows.WSTransport | None = None
         self._task: asyncio.Task | None = None
         self._token = ""
         self._ids = 0
@@ -79,8 +135,8 @@ class Session:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         ws = self._ws
-        if ws is not None and not ws.closed:
-            await ws.close()
+        if ws is not None:
+            await _close(ws)
 
     def next_id(self) -> str:
         self._ids += 1
@@ -101,15 +157,9 @@ class Session:
 
     def _send(self, message: dict) -> None:
         ws = self._ws
-        if ws is None or ws.closed or not self.connected.is_set():
+        if ws is None or not self.connected.is_set():
             return  # sent on (re)connect from `subscribed`
-        asyncio.get_running_loop().create_task(self._write(ws, message))
-
-    async def _write(self, ws, message: dict) -> None:
-        try:
-            await ws.send_str(protocol.dumps(message))
-        except (aiohttp.ClientError, ConnectionError, RuntimeError):
-            pass  # the reader sees the broken connection and reconnects
+        _write(ws, message)
 
     # --- supervision --------------------------------------------------------------------
 
@@ -121,6 +171,9 @@ class Session:
                 self._stopped = True
                 self.failed(str(exc))
                 return
+            except Exception as exc:  # a fault of ours: said, and the session goes on
+                log.exception("upstream account stream failed")
+                cause = f"failed ({type(exc).__name__})"
             if self._stopped:
                 return
             self.connected.clear()
@@ -131,80 +184,89 @@ class Session:
 
     async def _session_once(self) -> str:
         try:
-            ws = await self.http.ws_connect(
-                self.url, timeout=aiohttp.ClientWSTimeout(ws_close=2.0), autoping=True
+            ws, frames = await picows.ws_connect(
+                lambda: _Frames(self),
+                self.url,
+                websocket_handshake_timeout=HANDSHAKE_S,
+                logger_name="accountstream",
+                # the event loop's own transport: measured cheaper per frame here
+                # than picows's alternative (bench/README.md, account streams)
+                use_aiofastnet=False,
             )
-        except aiohttp.WSServerHandshakeError as exc:
-            return f"refused (HTTP {exc.status})"
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        except picows.WSHandshakeError as exc:
+            status = exc.response.status if exc.response is not None else None
+            if status is not None:
+                return f"refused (HTTP {int(status)})"
+            return f"refused ({exc})"
+        except (picows.WSError, OSError, TimeoutError) as exc:
             return f"unreachable ({type(exc).__name__})"
         self._ws = ws
         self._last_seen = time.monotonic()
-        reader = asyncio.create_task(self._read(ws))
+        ended = asyncio.ensure_future(ws.wait_disconnected())
         try:
             if not self._token:
                 self._token = await self.tokens()
-            if not await self._authenticate(ws, reader):
-                try:
-                    self._token = await self.refresh(self._token)
-                except TokenRetry as exc:
-                    return f"no fresh token ({exc})"
-                if not await self._authenticate(ws, reader):
-                    raise TokenFailed("upstream refused a freshly refreshed token")
+            try:
+                if not await self._authenticate(ws, ended):
+                    try:
+                        self._token = await self.refresh(self._token)
+                    except TokenRetry as exc:
+                        return f"no fresh token ({exc})"
+                    if not await self._authenticate(ws, ended):
+                        raise TokenFailed("upstream refused a freshly refreshed token")
+            except _Lost as exc:
+                return str(exc)
             self.backoff.reset()
             self.connected.set()
             for key, payload in list(self.subscribed.items()):
-                await self._write(
+                _write(
                     ws, {"type": "subscribe", "id": f"replay:{key}", "payload": payload}
                 )
-            return await self._watch(ws, reader)
+            return await self._watch(ws, ended, frames)
         finally:
-            reader.cancel()
-            await asyncio.gather(reader, return_exceptions=True)
             self._ws = None
-            if not ws.closed:
-                await ws.close()
+            await _close(ws)
+            ended.cancel()
+            await asyncio.gather(ended, return_exceptions=True)
 
-    async def _authenticate(self, ws, reader: asyncio.Task) -> bool:
+    async def _authenticate(
+        self, ws: picows.WSTransport, ended: asyncio.Future
+    ) -> bool:
         """True once upstream accepted the current token."""
         loop = asyncio.get_running_loop()
         self._auth_waiter = waiter = loop.create_future()
         ident = self.next_id()
         body = {"method": "post", "path": "/auth", "body": {"token": self._token}}
-        await ws.send_str(
-            protocol.dumps({"type": "request", "id": ident, "payload": body})
-        )
+        _write(ws, {"type": "request", "id": ident, "payload": body})
         done, _ = await asyncio.wait(
-            {waiter, reader}, timeout=AUTH_REPLY_S, return_when=asyncio.FIRST_COMPLETED
+            {waiter, ended}, timeout=AUTH_REPLY_S, return_when=asyncio.FIRST_COMPLETED
         )
         if waiter not in done:
-            raise aiohttp.ClientError("no answer to the auth request")
+            raise _Lost("no answer to the auth request")
         return waiter.result()
 
-    async def _watch(self, ws, reader: asyncio.Task) -> str:
+    async def _watch(self, ws, ended: asyncio.Future, frames: _Frames) -> str:
         """Until the connection ends: pings, staleness."""
-        while not reader.done():
-            await asyncio.wait({reader}, timeout=PING_EVERY_S / 3)
+        while not ended.done():
+            await asyncio.wait({ended}, timeout=PING_EVERY_S / 3)
             now = time.monotonic()
             if now - self._last_seen > self.stale_after:
-                await ws.close(code=1001, message=b"stale")
+                ws.send_close(picows.WSCloseCode.GOING_AWAY, b"stale")
                 return "stale"
-            if not reader.done() and now - self._last_seen > PING_EVERY_S:
-                await self._write(ws, {"type": "ping", "id": self.next_id()})
-        return reader.result() if not reader.cancelled() else "stopped"
+            if not ended.done() and now - self._last_seen > PING_EVERY_S:
+                _write(ws, {"type": "ping", "id": self.next_id()})
+        if not ended.cancelled() and ended.exception() is not None:
+            log.error("upstream account stream failed", exc_info=ended.exception())
+            return f"failed ({type(ended.exception()).__name__})"
+        return frames.closed
 
-    async def _read(self, ws) -> str:
-        while True:
-            msg = await ws.receive()
-            self._last_seen = time.monotonic()
-            if msg.type is aiohttp.WSMsgType.TEXT:
-                await self._frame(ws, msg.data)
-            elif msg.type is aiohttp.WSMsgType.CLOSE:
-                return f"closed ({msg.data} {msg.extra or ''})".strip()
-            elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
-                return "dropped"
+    # --- frames (from _Frames, on the loop) -----------------------------------------------
 
-    async def _frame(self, ws, text: str) -> None:
+    def _frame(self, raw: bytes) -> None:
+        try:
+            text = raw.decode()
+        except UnicodeDecodeError:
+            return  # garbage is dropped, never forwarded
         message = json_object(text)
         if message is None:
             return
@@ -215,9 +277,9 @@ class Session:
         if kind == "event":
             action = payload.get("action")
             if action is not None:
-                await self._auth_event(ws, action, message)
+                self._auth_event(action)
                 return
-            self._route(text, message, payload)
+            self._route(raw, text, message, payload)
         elif kind in ("subscribed", "response"):
             ident = message.get("id")
             if not isinstance(ident, str):
@@ -228,23 +290,25 @@ class Session:
                     waiter.set_result(False)
                     return
             if ident.startswith("replay:"):
-                self._replayed(text, message, payload)
+                self._replayed(text, message)
             else:
                 self.reply(ident, text, message)
 
-    async def _auth_event(self, ws, action: str, message: dict) -> None:
+    def _auth_event(self, action: str) -> None:
         waiter = self._auth_waiter
+        ws = self._ws
         if action == "authSuccess":
             if waiter is not None and not waiter.done():
                 waiter.set_result(True)
-        elif action == "refreshAuth":
+        elif action == "refreshAuth" and ws is not None:
             # Before upstream's deadline: a fresh token, authenticated on this very
             # connection (subscriptions carry on).
             asyncio.get_running_loop().create_task(self._reauthenticate(ws))
-        elif action in ("authExpired", "authTimeout"):
-            await ws.close()
+        elif action in ("authExpired", "authTimeout") and ws is not None:
+            ws.send_close(picows.WSCloseCode.OK)
+            ws.disconnect()
 
-    async def _reauthenticate(self, ws) -> None:
+    async def _reauthenticate(self, ws: picows.WSTransport) -> None:
         backoff = Backoff(self.backoff.base, self.backoff.cap)
         while True:
             try:
@@ -254,19 +318,19 @@ class Session:
                 ACCOUNT_REAUTHS.labels("failed").inc()
                 self._stopped = True
                 self.failed(str(exc))
-                await ws.close()
+                await _close(ws)
                 return
             except TokenRetry:
                 ACCOUNT_REAUTHS.labels("retried").inc()
-                if ws.closed:
+                if ws.is_disconnected:
                     return  # the reconnect authenticates afresh
                 await asyncio.sleep(backoff.next_delay())
         ACCOUNT_REAUTHS.labels("refreshed").inc()
         ident = self.next_id()
         body = {"method": "post", "path": "/auth", "body": {"token": self._token}}
-        await self._write(ws, {"type": "request", "id": ident, "payload": body})
+        _write(ws, {"type": "request", "id": ident, "payload": body})
 
-    def _route(self, text: str, message: dict, payload: dict) -> None:
+    def _route(self, raw: bytes, text: str, message: dict, payload: dict) -> None:
         topic = payload.get("topic")
         data = payload.get("data") if isinstance(payload.get("data"), dict) else {}
         if topic == "account":
@@ -274,18 +338,38 @@ class Session:
             account = data.get("accountId") or data.get("id")
             if isinstance(target, str) and target.startswith("account:"):
                 account = target[8:]
-            self.deliver(("account", account), text, message)
+            self.deliver(("account", account), text, message, raw)
         elif topic == "pnl":
             key = ("pnl", data.get("accountId"), data.get("interval"))
-            self.deliver(key, text, message)
+            self.deliver(key, text, message, raw)
         elif topic in ("watchlist", "news"):
-            self.deliver((topic,), text, message)
+            self.deliver((topic,), text, message, raw)
 
-    def _replayed(self, text: str, message: dict, payload: dict) -> None:
+    def _replayed(self, text: str, message: dict) -> None:
         """The answer to a subscription replayed after a reconnect: a fresh snapshot
         for every subscriber of it."""
         ident = message.get("id", "")[len("replay:") :]
         for key in self.subscribed:
             if str(key) == ident:
-                self.deliver(("snapshot",) + key, text, message)
+                self.deliver(("snapshot",) + key, text, message, b"")
                 return
+
+
+class _Lost(Exception):
+    """The connection stopped answering."""
+
+
+def _write(ws: picows.WSTransport, message: dict) -> None:
+    """One text frame upstream (picows buffers it; a broken connection is seen by the
+    reader and reconnected)."""
+    if not ws.is_disconnected:
+        ws.send(_TEXT, protocol.dumps(message).encode())
+
+
+async def _close(ws: picows.WSTransport) -> None:
+    """Close the connection (a close frame if it still can), and wait until it has."""
+    if not ws.is_disconnected:
+        ws.send_close(picows.WSCloseCode.OK)
+        ws.disconnect()
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(ws.wait_disconnected(), 2.0)

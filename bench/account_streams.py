@@ -163,6 +163,8 @@ def report(args, runs: list[dict]) -> None:
     )
     for name in PATHS:
         mine = [r for r in runs if r["path"] == name]
+        if not mine:
+            continue
 
         def med(key, rs=mine):
             values = [r[key] for r in rs if r[key] is not None]
@@ -179,7 +181,7 @@ def report(args, runs: list[dict]) -> None:
             f"{cpu['sandbox']:>8.0f}%{cpu['load']:>5.0f}%{cpu['machine']:>8.0f}%"
         )
     direct = [r for r in runs if r["path"] == "sandbox direct"]
-    for name in PATHS[1:]:
+    for name in PATHS[1:] if direct else ():
         adds = [
             (g["p50"] - d["p50"], g["p99"] - d["p99"])
             for d, g in zip(direct, [r for r in runs if r["path"] == name], strict=True)
@@ -214,6 +216,11 @@ def main() -> None:
     add("--warmup", type=float, default=2)
     add("--rounds", type=int, default=3)
     add("--json", metavar="FILE")
+    add(
+        "--paths",
+        default=",".join(PATHS),
+        help=f"which of {', '.join(PATHS)} to measure (comma-separated)",
+    )
     add(
         "--profile",
         metavar="FILE",
@@ -255,6 +262,10 @@ def main() -> None:
             ({**relay, **common}, direct_specs),
             ({**gateway, **common}, gateway_specs),
         ]
+        wanted = {p.strip() for p in args.paths.split(",")}
+        if not wanted <= set(PATHS):
+            parser.error(f"--paths: one or more of {', '.join(PATHS)}")
+        paths = [p for p in paths if p[0]["name"] in wanted]
         runs = []
         for n in range(args.rounds):
             for target, specs in paths if n % 2 == 0 else paths[::-1]:
@@ -271,7 +282,10 @@ def main() -> None:
         if args.profile:
             # A further gateway window with py-spy attached, not in the table.
             args.seconds = PROFILE_S
-            target, specs = paths[2]
+            target, specs = (
+                {**gateway, **common},
+                gateway_specs,
+            )
             r = phase(load, target, specs, args, py_spy(args.profile, PROFILE_S))
             print(
                 f"\ngateway profile: py-spy, {PROFILE_S} s at {args.rate} events/s per "

@@ -39,5 +39,7 @@ def logging_config(level: str) -> dict:
             "django.request": {"level": "ERROR"},
             "httpx": {"level": "WARNING"},
             "httpcore": {"level": "WARNING"},
+            # a line per upstream account connection opened and closed
+            "picows": {"level": "WARNING"},
         },
     }
