@@ -2,7 +2,8 @@
 through a byte relay (the floor of any proxy), in one run.
 
 On loopback, each its own process: the sandbox (the Aries upstream), its own
-`redis-server`, the web process as deployed (uvicorn, one worker) and the load
+`redis-server`, the web process as deployed (uvicorn, `--web-workers` processes, 1
+unless told) and the load
 generator (2 processes of a minimal RFC 6455 client, bench/account_load.py). 500
 brokerage users with one account each are created in the sandbox and linked to 500
 members through the brokerage service. Each path in turn: 500 clients (one per
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import httpx
 from _common import AS_DEPLOYED, Processes, free_port, setup_shell
-from _measure import cpu_seconds, py_spy, top_frames
+from _measure import cpu_by_process, cpu_seconds, py_spy, top_frames
 from account_load import BINS, WORKERS, Load
 
 ORG_KEY = "sandbox-org-key"
@@ -91,6 +92,12 @@ def link_members(env: dict, users: list[dict]) -> list[str]:
     return [json.loads(ln) for ln in printed.splitlines() if ln.startswith('"')]
 
 
+def cpu_now(pids: dict[str, list]) -> dict[str, float]:
+    """CPU seconds so far per group; the server's with its worker processes."""
+    cpu = {k: sum(map(cpu_seconds, v)) for k, v in pids.items() if k != "server"}
+    return cpu | cpu_by_process({"server": pids["server"][0]})
+
+
 def phase(load: Load, target: dict, specs: list, args, spy=None) -> dict:
     """Connect every client, run the load for warm-up + window, stop, count."""
     sandbox = target["sandbox"]
@@ -111,12 +118,10 @@ def phase(load: Load, target: dict, specs: list, args, spy=None) -> dict:
     profiler = spy(target["pid"]) if spy else None
     pids = {"server": [target["pid"]], "sandbox": [target["sandbox_pid"]]}
     pids |= {"load": target["load_pids"], "machine": [None]}
-    cpu0 = {k: sum(map(cpu_seconds, v)) for k, v in pids.items()}
+    cpu0 = cpu_now(pids)
     time.sleep(max(0.0, t1 - time.time()))
-    cpu = {
-        k: round((sum(map(cpu_seconds, v)) - cpu0[k]) / args.seconds * 100, 1)
-        for k, v in pids.items()
-    }
+    cpu1 = cpu_now(pids)
+    cpu = {k: round((cpu1[k] - cpu0[k]) / args.seconds * 100, 1) for k in pids}
     hist, received = Counter(), 0
     for pipe in load.pipes:
         part, count = pipe.recv()
@@ -216,6 +221,7 @@ def main() -> None:
     add("--warmup", type=float, default=2)
     add("--rounds", type=int, default=3)
     add("--json", metavar="FILE")
+    add("--web-workers", type=int, default=1, help="uvicorn worker processes")
     add(
         "--paths",
         default=",".join(PATHS),
@@ -240,7 +246,8 @@ def main() -> None:
         print(f"Creating {args.members} brokerage users and members …", flush=True)
         users = create_users(sandbox, args.members)
         keys = link_members(env, users)
-        web_pid = procs.web(web_port, env, *AS_DEPLOYED).pid
+        workers = ("--workers", str(args.web_workers)) if args.web_workers > 1 else ()
+        web_pid = procs.web(web_port, env, *AS_DEPLOYED, *workers).pid
         load = Load()
         procs.stop_first.append(load.stop)
         common = {"sandbox": sandbox, "sandbox_pid": sandbox_pid}
