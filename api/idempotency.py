@@ -129,17 +129,75 @@ def idempotent(
         with idempotency.idempotency_scope(claim):
             status, body = _run(run, local=local, claim=claim)
     except Exception as exc:
-        response = api_exception_handler(exc, {})
-        idempotency.idempotency_finish(
-            claim,
-            status=response.status_code if response is not None else 500,
-            body=response.data if response is not None else None,
-        )
+        _finish_refused(claim, exc)
         raise
     if not local and status != 202:
         # 202: the key stays bound to the operation, which answers retries.
         idempotency.idempotency_finish(claim, status=status, body=body)
     return Response(body, status=status)
+
+
+def idempotent_operation(
+    request: Request,
+    mutate: Callable[[], object],
+    *,
+    respond: Callable[[object], tuple[int, dict]],
+    replay_operation: ReplayOperation,
+) -> Response:
+    """Answer a member mutation, `respond(mutate())`, under the request's
+    Idempotency-Key with no commit of the key's own: the key is claimed by the insert
+    that binds it in the transaction recording the operation, and the response stored
+    by the transaction settling it (members.services.idempotency, Deferred).
+
+    When the mutation fails before its operation is recorded (the key was in use, or a
+    refusal), nothing was changed: the request is then answered as `idempotent` answers
+    it, from the key's earlier use, or run again under a claim that stores its answer."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        status, body = respond(mutate())
+        return Response(body, status=status)
+    deferred = idempotency.idempotency_deferred(
+        scope=f"token:{request.user.pk}",
+        key=key,
+        method=request.method,
+        path=request.path,
+        body=request.body,
+        respond=respond,
+    )
+    try:
+        with idempotency.idempotency_scope(deferred):
+            outcome = mutate()
+    except Exception as exc:
+        claim = deferred.claim()
+        if claim is None:
+            return idempotent(
+                request,
+                lambda: respond(mutate()),
+                local=False,
+                replay_operation=replay_operation,
+            )
+        _finish_refused(claim, exc)
+        raise
+    if deferred.answer is not None:  # stored with the settle
+        status, body = deferred.answer
+        return Response(body, status=status)
+    status, body = respond(outcome)
+    if status != 202:
+        # Settled by another process meanwhile; 202: the key stays bound to the
+        # operation, which answers retries.
+        idempotency.idempotency_finish(deferred.claim(), status=status, body=body)
+    return Response(body, status=status)
+
+
+def _finish_refused(claim: idempotency.Claim, exc: Exception) -> None:
+    """Store the error answer `exc` makes (or free the key, for answers a retry may
+    redo)."""
+    response = api_exception_handler(exc, {})
+    idempotency.idempotency_finish(
+        claim,
+        status=response.status_code if response is not None else 500,
+        body=response.data if response is not None else None,
+    )
 
 
 def _run(

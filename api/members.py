@@ -11,7 +11,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.idempotency import idempotency_key, idempotent, idempotent_schema
+from api.idempotency import (
+    idempotency_key,
+    idempotent,
+    idempotent_operation,
+    idempotent_schema,
+)
 from api.inputs import (
     StrictCharField,
     StrictSerializer,
@@ -67,7 +72,6 @@ class PendingOut(SuccessOut):
 
 
 def member_out(member: Member, *, api_key: str | None = None) -> dict:
-    live = operations.member_live_key(member) if api_key is None else None
     tier = selectors.member_limits(member)
     return {
         "uid": member.uid,
@@ -78,7 +82,7 @@ def member_out(member: Member, *, api_key: str | None = None) -> dict:
         "status": status_at(member.status, member.term_end, clock.now()),
         "created_at": iso(member.upstream_created_at),
         "plan_end_at": iso(member.term_end),
-        "api_key": api_key or (live.masked if live else None),
+        "api_key": api_key or operations.member_key_masked(member),
         "websocket_symbols": tier["websocket_symbols"],
         "websocket_connections": tier["websocket_connections"],
         "newsfeed": tier["newsfeed"],
@@ -133,13 +137,12 @@ def member_operation(
 ) -> Response:
     """Answer a member mutation that calls upstream: `mutate(actor=...,
     idempotency_key=...)` runs outside any transaction, its operation binds the
-    request's Idempotency-Key, and a retry replays that operation's outcome."""
-    return idempotent(
+    request's Idempotency-Key, the settle stores its answer, and a retry replays that
+    operation's outcome."""
+    return idempotent_operation(
         request,
-        lambda: outcome_response(
-            mutate(actor=actor(request), idempotency_key=idempotency_key(request))
-        ),
-        local=False,
+        lambda: mutate(actor=actor(request), idempotency_key=idempotency_key(request)),
+        respond=outcome_response,
         replay_operation=replay_operation,
     )
 

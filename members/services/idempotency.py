@@ -8,7 +8,13 @@ IDEMPOTENCY_CONFLICT. The rules that keep a key from being stuck or charging twi
   IDEMPOTENCY_IN_PROGRESS; once the lease has run out, a retry takes the claim over.
 - A member mutation binds the key to its Operation in the transaction that records the
   operation (`idempotency_bind`); a local change finishes the key in the transaction that
-  makes the change (`idempotency_finish` inside the caller's atomic block). Both check
+  makes the change (`idempotency_finish` inside the caller's atomic block).
+- A member mutation's claim is deferred (`idempotency_deferred`): the key is inserted,
+  already bound, by the transaction that records the operation, and its response is
+  stored by the transaction that settles it (`idempotency_settled`), so the key costs
+  the mutation no commit of its own. A key found taken at that insert (KeyInUse) rolls
+  the recording back; nothing was changed, and the request is answered from the key
+  as a claimed one would be. Both check
   the claim token, so a request whose claim was taken over changes nothing. A process
   killed at any point therefore leaves either no effect (the claim is taken over after the
   lease) or an operation the key is bound to (a retry answers with its outcome).
@@ -25,11 +31,13 @@ import datetime as dt
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 
 from members.crypto import decrypt, encrypt
@@ -47,7 +55,7 @@ _TAKEN_OVER = (
 )
 
 # The claim of the request being served in this context, for `idempotency_bind`.
-_current: contextvars.ContextVar["Claim | None"] = contextvars.ContextVar(
+_current: contextvars.ContextVar["Claim | Deferred | None"] = contextvars.ContextVar(
     "idempotency_claim", default=None
 )
 
@@ -56,6 +64,33 @@ _current: contextvars.ContextVar["Claim | None"] = contextvars.ContextVar(
 class Claim:
     record_id: int
     token: str
+
+
+@dataclass
+class Deferred:
+    """A member mutation's claim on its key, not yet made: the insert that binds the key
+    to the operation makes it (`idempotency_bind`), and the settle stores the response
+    that `respond(outcome)` gives (`idempotency_settled`)."""
+
+    scope: str
+    key: str
+    method: str
+    path: str
+    request_hash: str
+    token: str
+    respond: Callable[[Any], tuple[int, dict]]
+    record_id: int | None = None  # once the operation is recorded
+    operation_id: int | None = None
+    answer: tuple[int, dict] | None = None  # stored with the settle
+
+    def claim(self) -> Claim | None:
+        """The claim, once the key is recorded."""
+        return None if self.record_id is None else Claim(self.record_id, self.token)
+
+
+class KeyInUse(Exception):
+    """A deferred claim's key is already recorded: the transaction recording the
+    operation rolls back, and the key's earlier use answers the request."""
 
 
 @dataclass(frozen=True)
@@ -85,11 +120,7 @@ def idempotency_claim(
 ) -> tuple[Claim | None, Replay | None]:
     """(claim, None) when this request should run, or (None, replay) to answer from the
     key's earlier use."""
-    if len(key) > KEY_MAX or not key.strip() or "\x00" in key:
-        raise ValidationFailed(
-            f"Idempotency-Key must be 1 to {KEY_MAX} printable characters",
-            code="INVALID_IDEMPOTENCY_KEY",
-        )
+    _key_checked(key)
     fingerprint = request_fingerprint(method=method, path=path, body=body)
     token = uuid.uuid4().hex
     now = clock.now()
@@ -147,8 +178,39 @@ def idempotency_claim(
     )
 
 
+def _key_checked(key: str) -> None:
+    if len(key) > KEY_MAX or not key.strip() or "\x00" in key:
+        raise ValidationFailed(
+            f"Idempotency-Key must be 1 to {KEY_MAX} printable characters",
+            code="INVALID_IDEMPOTENCY_KEY",
+        )
+
+
+def idempotency_deferred(
+    *,
+    scope: str,
+    key: str,
+    method: str,
+    path: str,
+    body: bytes,
+    respond: Callable[[Any], tuple[int, dict]],
+) -> Deferred:
+    """A member mutation's claim on `key`, made when its operation is recorded; run the
+    mutation in `idempotency_scope` of it."""
+    _key_checked(key)
+    return Deferred(
+        scope=scope,
+        key=key,
+        method=method,
+        path=path,
+        request_hash=request_fingerprint(method=method, path=path, body=body),
+        token=uuid.uuid4().hex,
+        respond=respond,
+    )
+
+
 @contextlib.contextmanager
-def idempotency_scope(claim: Claim | None):
+def idempotency_scope(claim: Claim | Deferred | None):
     """Makes `claim` the one `idempotency_bind` binds while the block runs."""
     reset = _current.set(claim)
     try:
@@ -164,6 +226,9 @@ def idempotency_bind(operation: Operation) -> None:
     claim = _current.get()
     if claim is None:
         return
+    if isinstance(claim, Deferred):
+        _deferred_bind(claim, operation)
+        return
     bound = IdempotencyRecord.objects.filter(
         pk=claim.record_id,
         claim=claim.token,
@@ -172,6 +237,54 @@ def idempotency_bind(operation: Operation) -> None:
     ).update(operation=operation, lease_until=None)
     if not bound:
         raise Conflict(_TAKEN_OVER, code="IDEMPOTENCY_IN_PROGRESS")
+
+
+def _deferred_bind(claim: Deferred, operation: Operation) -> None:
+    """The key recorded, bound to `operation`, by one insert in the transaction that
+    records it; a key already recorded ends that transaction (no savepoint: nothing
+    of it is kept)."""
+    record = IdempotencyRecord(
+        scope=claim.scope,
+        key=claim.key,
+        method=claim.method,
+        path=claim.path,
+        request_hash=claim.request_hash,
+        status=IdempotencyRecord.Status.IN_PROGRESS,
+        claim=claim.token,
+        operation=operation,
+        created_at=clock.now(),
+    )
+    try:
+        with transaction.atomic(savepoint=False):
+            record.save(force_insert=True)
+    except IntegrityError:
+        raise KeyInUse(claim.key) from None
+    claim.record_id, claim.operation_id = record.pk, operation.pk
+
+
+def idempotency_settled(outcome: Any) -> None:
+    """In the transaction that settles `outcome.operation`: the response of the request
+    that recorded it, stored (its deferred claim), or else a gateway key the operation
+    issued, kept on the keys bound to it."""
+    claim = _current.get()
+    operation = outcome.operation
+    if isinstance(claim, Deferred) and claim.operation_id == operation.pk:
+        status, body = claim.respond(outcome)
+        _store(claim.claim(), status, body)
+        claim.answer = (status, body)
+    elif outcome.api_key:
+        idempotency_keep_issued_key(operation, outcome.api_key)
+
+
+def _store(claim: Claim, status: int, body: dict | None) -> int:
+    return IdempotencyRecord.objects.filter(
+        pk=claim.record_id, claim=claim.token
+    ).update(
+        status=IdempotencyRecord.Status.DONE,
+        response_status=status,
+        response_encrypted=encrypt(json.dumps(body, cls=DjangoJSONEncoder)),
+        lease_until=None,
+    )
 
 
 def idempotency_keep_issued_key(operation: Operation, api_key: str) -> None:
@@ -189,14 +302,7 @@ def idempotency_finish(claim: Claim, *, status: int, body: dict | None) -> None:
         # Nothing happened that a retry could repeat: free the key.
         IdempotencyRecord.objects.filter(pk=claim.record_id, claim=claim.token).delete()
         return
-    stored = IdempotencyRecord.objects.filter(
-        pk=claim.record_id, claim=claim.token
-    ).update(
-        status=IdempotencyRecord.Status.DONE,
-        response_status=status,
-        response_encrypted=encrypt(json.dumps(body, cls=DjangoJSONEncoder)),
-        lease_until=None,
-    )
+    stored = _store(claim, status, body)
     if not stored and transaction.get_connection().in_atomic_block:
         raise Conflict(_TAKEN_OVER, code="IDEMPOTENCY_IN_PROGRESS")
 

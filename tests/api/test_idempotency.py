@@ -8,7 +8,7 @@ import pytest
 
 from billing.ledgercheck import ledger_violations
 from billing.models import LedgerTransaction
-from members.crypto import sha256_hex
+from members.crypto import decrypt, sha256_hex
 from members.errors import Conflict
 from members.models import GatewayKey, IdempotencyRecord, Operation
 from members.services import idempotency, operations
@@ -125,6 +125,48 @@ def test_a_key_bound_to_an_operation_never_sent_runs_again_once_decided(
     ]
     assert charges() == 1 and len(sandbox.state.members) == 1
     assert ledger_violations() == []
+
+
+def test_a_key_reused_for_another_mutation_is_refused_and_holds_nothing(
+    api, funded, sandbox
+):
+    # given: a create answered under key "k1"
+    assert post(api, "/members/create", CREATE, "k1").status_code == 200
+    # when: the same key comes with another member to create
+    reused = post(api, "/members/create", {"uid": "m2", "plan": "pro"}, "k1")
+    # then: refused as a conflict; the operation its recording began rolled back
+    assert reused.status_code == 409
+    assert reused.json()["code"] == "IDEMPOTENCY_CONFLICT"
+    assert not Operation.objects.filter(member_uid="m2").exists()
+    assert "m2" not in sandbox.state.members
+    from billing.models import Account
+
+    assert Account.objects.get(code="wallet").held == 0
+    assert charges() == 1 and ledger_violations() == []
+
+
+def test_a_refusal_before_recording_is_stored_under_its_key(api, funded):
+    # given: a change of a member that does not exist, refused under key "k9"
+    first = post(api, "/members/m1/update", {"plan": "ultra"}, "k9")
+    assert first.status_code == 404
+    # when: the member is created and the client retries the same request
+    assert post(api, "/members/create", CREATE, "k1").status_code == 200
+    again = post(api, "/members/m1/update", {"plan": "ultra"}, "k9")
+    # then: the stored refusal answers it; nothing was changed
+    assert again.status_code == 404
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == first.json()
+    assert charges("member_change") == 0
+
+
+def test_a_mutation_stores_its_answer_in_the_settle(api, funded):
+    answer = post(api, "/members/create", CREATE, "k1")
+    record = IdempotencyRecord.objects.get(key="k1")
+    # the key was bound to the operation and answered, with no claim of its own left
+    assert record.status == IdempotencyRecord.Status.DONE
+    assert record.operation.status == Operation.Status.SUCCEEDED
+    assert record.lease_until is None and record.response_status == 200
+    assert json.loads(decrypt(record.response_encrypted)) == answer.json()
 
 
 def test_a_local_change_and_its_stored_answer_commit_together(api, funded, frozen):

@@ -23,6 +23,7 @@ from members.services.operations.actions import (
     member_renew,
 )
 from members.services.operations.gateway_keys import (
+    member_key_masked,
     member_key_rotate,
     member_keys_revoke,
     member_live_key,
@@ -56,6 +57,7 @@ __all__ = [
     "member_get_live",
     "member_key_rotate",
     "member_keys_revoke",
+    "member_key_masked",
     "member_live_key",
     "member_preview",
     "member_renew",

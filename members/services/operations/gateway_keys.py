@@ -24,3 +24,12 @@ def member_keys_revoke(*, uid: str, actor: str) -> Member:
 
 def member_live_key(member: Member) -> GatewayKey | None:
     return member.gateway_keys.filter(revoked_at=None).first()
+
+
+def member_key_masked(member: Member) -> str | None:
+    """The member's live gateway key, masked; read with the member if it was
+    (`member_locked(with_live_key=True)`), else now."""
+    if "live_key_masked" in member.__dict__:
+        return member.live_key_masked
+    live = member_live_key(member)
+    return live.masked if live else None

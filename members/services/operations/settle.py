@@ -18,8 +18,8 @@ from members.crypto import encrypt
 from members.models import Member, MemberTerm, Operation, Plan
 from members.selectors import org_settings
 from members.services import cache_events
-from members.services.audit import audit_record
-from members.services.idempotency import idempotency_keep_issued_key
+from members.services.audit import audit_batch, audit_record
+from members.services.idempotency import idempotency_settled
 from members.services.keys import gateway_key_issue, gateway_keys_revoke
 from members.services.operations.member_settings import settings_apply
 from members.services.operations.state import member_locked, open_terms, paid_terms
@@ -64,39 +64,29 @@ def operation_settle(op: Operation, upstream: dict | None) -> Outcome:
     """Settle `op`, which upstream applied; `upstream` is the member as upstream answered
     or reads it back (None once deleted there). Locks in the one order: the member, the
     operation, then the wallet, whose statements come last."""
+    try:
+        outcome = _settled(op, upstream)
+    except _SettledElsewhere:
+        op = Operation.objects.select_related("member").get(pk=op.pk)
+        return Outcome(operation=op, member=op.member)
+    member = outcome.member
+    transaction.on_commit(lambda: MEMBER_OPERATIONS.labels(op.kind, "succeeded").inc())
+    transaction.on_commit(lambda: cache_events.member_changed(member.pk))
+    return outcome
+
+
+class _SettledElsewhere(Exception):
+    """The operation was no longer in flight when its settle came to end it."""
+
+
+def _settled(op: Operation, upstream: dict | None) -> Outcome:
+    """The settle's transaction: the member's and the operation's rows (with their
+    audit rows, written together), then the money, whose statements alone lock the
+    wallet."""
     with transaction.atomic():
-        member = _member_locked(op.member_id)
-        op = Operation.objects.select_for_update(of=("self",)).get(pk=op.pk)
-        if op.status not in Operation.IN_FLIGHT:  # settled by someone else meanwhile
-            return Outcome(operation=op, member=op.member)
-        now = clock.now()
-        before = _snapshot(member) if member else None
-        kind = _KINDS[op.kind]
-        member, api_key = kind.apply(op, member, upstream, now=now)
-        if not kind.creates:
-            member.updated_at = now
-            member.save()
-        hold = op.hold
-        op.status = Operation.Status.SUCCEEDED
-        op.hold = 0
-        op.result = _redacted(upstream)
-        op.resolved_at = now
-        op.save(update_fields=["status", "hold", "result", "resolved_at", "member"])
-        account = (
-            ledger.account_for_member(member, new=kind.creates) if op.amount else None
-        )
-        audit_record(
-            actor=op.actor,
-            action=f"member.{op.kind}",
-            obj=("member", member.uid),
-            before=before,
-            after={
-                **_snapshot(member),
-                "amount": format_amount(op.amount),
-                "operation": op.pk,
-            },
-        )
-        # Last: the money, the only statements that lock the wallet.
+        with audit_batch():
+            outcome, hold, account = _ended(op, upstream)
+        member, kind = outcome.member, _KINDS[op.kind]
         ledger.operation_money_settle(
             hold=hold,
             amount=op.amount,
@@ -111,15 +101,70 @@ def operation_settle(op: Operation, upstream: dict | None) -> Outcome:
             member=member,
             operation=op,
         )
-    transaction.on_commit(lambda: MEMBER_OPERATIONS.labels(op.kind, "succeeded").inc())
-    transaction.on_commit(lambda: cache_events.member_changed(member.pk))
-    return Outcome(operation=op, member=member, api_key=api_key)
+    return outcome
+
+
+def _ended(op: Operation, upstream: dict | None):
+    """The member made what upstream reports and the operation ended: (the outcome, the
+    hold it had, the member's ledger account if the amount is posted). The operation's
+    row is locked by the statement that ends it, which ends it only if it is still in
+    flight (else the whole transaction rolls back: another process settled or failed
+    it meanwhile)."""
+    member = _member_locked(op.member_id)
+    if member is None and not _in_flight_locked(op):
+        # A create has no member to lock first: its operation is locked before the
+        # member is inserted, which a create settled meanwhile already did.
+        raise _SettledElsewhere
+    now = clock.now()
+    before = _snapshot(member) if member else None
+    kind = _KINDS[op.kind]
+    member, api_key = kind.apply(op, member, upstream, now=now)
+    if not kind.creates:
+        member.updated_at = now
+        member.save()
+    hold = op.hold  # set when recorded, changed only by what ends the operation
+    op.status = Operation.Status.SUCCEEDED
+    op.hold = 0
+    op.result = _redacted(upstream)
+    op.resolved_at = now
+    ended = Operation.objects.filter(pk=op.pk, status__in=Operation.IN_FLIGHT).update(
+        status=op.status, hold=0, result=op.result, resolved_at=now, member=member
+    )
+    if not ended:
+        raise _SettledElsewhere
+    account = ledger.account_for_member(member, new=kind.creates) if op.amount else None
+    audit_record(
+        actor=op.actor,
+        action=f"member.{op.kind}",
+        obj=("member", member.uid),
+        before=before,
+        after={
+            **_snapshot(member),
+            "amount": format_amount(op.amount),
+            "operation": op.pk,
+        },
+    )
+    outcome = Outcome(operation=op, member=member, api_key=api_key)
+    # The response of the request that recorded it, stored with the settle (or a key
+    # issued kept: the response carrying it may be lost, a retry shows it).
+    idempotency_settled(outcome)
+    return outcome, hold, account
+
+
+def _in_flight_locked(op: Operation) -> bool:
+    return (
+        Operation.objects.select_for_update(of=("self",))
+        .filter(pk=op.pk, status__in=Operation.IN_FLIGHT)
+        .exists()
+    )
 
 
 def _member_locked(member_id: int | None) -> Member | None:
     if member_id is None:
         return None
-    return member_locked(Member.objects.filter(pk=member_id), with_account=True)
+    return member_locked(
+        Member.objects.filter(pk=member_id), with_account=True, with_live_key=True
+    )
 
 
 def _settle_create(
@@ -140,8 +185,6 @@ def _settle_create(
     op.member = member
     _term_record(op, member, now)
     api_key = gateway_key_issue(member=member, actor=op.actor, revoke_others=False)
-    # The response carrying the key may be lost; a retry with the same key shows it.
-    idempotency_keep_issued_key(op, api_key)
     return member, api_key
 
 

@@ -2,12 +2,20 @@
 
 import datetime as dt
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Concat
 
 from billing import proration
 from members import caches
 from members.errors import NotFound
-from members.models import Member, MemberTerm
+from members.models import GatewayKey, Member, MemberTerm
+
+# The member's live gateway key, masked as GatewayKey.masked shows it.
+_LIVE_KEY_MASKED = Subquery(
+    GatewayKey.objects.filter(member=OuterRef("pk"), revoked_at=None)
+    .annotate(masked=Concat("prefix", Value("…"), "last4"))
+    .values("masked")[:1]
+)
 
 
 def open_terms(member: Member, at: dt.datetime) -> list[MemberTerm]:
@@ -20,17 +28,23 @@ def paid_terms(terms: list[MemberTerm]) -> list[proration.PaidTerm]:
     return [proration.PaidTerm(price=t.price, start=t.start, end=t.end) for t in terms]
 
 
-def member_locked(members: QuerySet, *, with_account: bool = False) -> Member | None:
+def member_locked(
+    members: QuerySet, *, with_account: bool = False, with_live_key: bool = False
+) -> Member | None:
     """The first member of `members`, its row locked for the rest of the transaction
     (not its plan's: members on one plan must not queue behind each other). The lock's
     query joins nothing that can change: after waiting for the lock, PostgreSQL rechecks
     a join against the row as it was before the wait (a plan changed meanwhile would
     lose the member), so the plan is read after the lock, from the process cache.
     `with_account`: its ledger account joined too (that join's key, the member's id,
-    never changes)."""
+    never changes); `with_live_key`: its live gateway key read in the same statement,
+    masked (`live_key_masked`, for the answer; members.services.operations
+    .member_key_masked)."""
     members = members.select_for_update(of=("self",))
     if with_account:
         members = members.select_related("account")
+    if with_live_key:
+        members = members.annotate(live_key_masked=_LIVE_KEY_MASKED)
     member = members.first()
     if member is not None:
         member.plan = caches.plan_by_id(member.plan_id)
