@@ -27,6 +27,7 @@ import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 from _common import (
@@ -40,9 +41,10 @@ from _common import (
     sandbox_env,
     stop_processes,
 )
-from _measure import cpu_by_process, cpu_seconds
+from _measure import cpu_by_process, cpu_seconds, py_spy, top_frames
 
 ORG_KEY = "bench-org-key"
+PROFILE_S = 5  # a run at 1 client lasts longer
 SEQUENCE = (
     ("create", "/members/create", lambda uid: {"uid": uid, "plan": "pro"}),
     ("update", "/members/{uid}/update", lambda uid: {"plan": "ultra"}),
@@ -168,6 +170,12 @@ def main() -> None:
     parser.add_argument(
         "--workers", default="1,2", help="uvicorn worker processes, comma separated"
     )
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="then one more run at 1 client on 1 web process under py-spy (raw "
+        "stacks into FILE), not in the table",
+    )
     args = parser.parse_args()
     clients_list = [int(c) for c in args.clients.split(",")]
     workers_list = [int(w) for w in args.workers.split(",")]
@@ -177,7 +185,7 @@ def main() -> None:
     env = sandbox_env("orgportal_bench", sandbox_url, ORG_KEY, DATABASE_POOL_MAX="20")
     migrate(env)
     token = manage(env, "createservicetoken", "bench", "--quiet").stdout.strip()
-    runs = len(clients_list) * len(workers_list) + 2
+    runs = len(clients_list) * len(workers_list) + 3
     with Processes() as procs:
         sandbox = procs.sandbox(sandbox_port, env)
         direct = httpx.Client(
@@ -233,6 +241,14 @@ def main() -> None:
                         bucket_quantile(before, after, 0.99),
                     )
                 print(f"  measured {name} at {clients} client(s)", flush=True)
+            if args.profile and workers == 1:
+                profiler = py_spy(args.profile, PROFILE_S, nonblocking=False)(web.pid)
+                time.sleep(1)  # attached
+                _measure(api, args, 1)
+                profiler.wait(60)
+                print(f"\nweb process profile (py-spy, {PROFILE_S} s at 1 client):")
+                for frame, share in top_frames(Path(args.profile)):
+                    print(f"{share:>6.1f}%  {frame}")
             api.close()
             stop_processes([web])
         counts = statement_counts(env, token)
