@@ -20,6 +20,34 @@ def cpu_seconds(pid: int | None = None) -> float:
     return used / os.sysconf("SC_CLK_TCK")
 
 
+def pin(pids, cpus) -> None:
+    """Every thread of each process onto `cpus` (None: all of this machine's)."""
+    cpus = cpus or os.sched_getaffinity(0)
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                os.sched_setaffinity(int(task.name), cpus)
+            except OSError:  # a thread that just ended
+                pass
+
+
+def with_descendants(pid: int) -> list[int]:
+    """`pid` and every process below it (a server's worker processes)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rpartition(")")[2].split()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat[1])
+    found, frontier = [pid], [pid]
+    while frontier:
+        frontier = [p for p, parent in parents.items() if parent in frontier]
+        found += frontier
+    return found
+
+
 def cpu_by_process(groups: dict[str, int | str]) -> dict[str, float]:
     """CPU time so far of each group: a pid with all its descendants (an int), or
     every process whose command line starts with a word (a str: "postgres")."""

@@ -31,7 +31,14 @@ from pathlib import Path
 
 import httpx
 from _common import AS_DEPLOYED, Processes, free_port, setup_shell
-from _measure import cpu_by_process, cpu_seconds, py_spy, top_frames
+from _measure import (
+    cpu_by_process,
+    cpu_seconds,
+    pin,
+    py_spy,
+    top_frames,
+    with_descendants,
+)
 from account_load import BINS, WORKERS, Load
 
 ORG_KEY = "sandbox-org-key"
@@ -223,6 +230,13 @@ def main() -> None:
     add("--json", metavar="FILE")
     add("--web-workers", type=int, default=1, help="uvicorn worker processes")
     add(
+        "--pinned",
+        action="store_true",
+        help="the sandbox and the load generator (stand-ins for other machines) on "
+        "one half of the CPUs, the server under test (relay or web, its Redis) on "
+        "the other",
+    )
+    add(
         "--paths",
         default=",".join(PATHS),
         help=f"which of {', '.join(PATHS)} to measure (comma-separated)",
@@ -269,6 +283,16 @@ def main() -> None:
             ({**relay, **common}, direct_specs),
             ({**gateway, **common}, gateway_specs),
         ]
+        if args.pinned:
+            cpus = sorted(os.sched_getaffinity(0))
+            if len(cpus) < 2:
+                parser.error("--pinned needs at least 2 CPUs")
+            outside, inside = set(cpus[: len(cpus) // 2]), set(cpus[len(cpus) // 2 :])
+            under_test = [*with_descendants(web_pid), relay_pid]
+            if procs.own_redis is not None:
+                under_test.append(procs.own_redis.pid)
+            pin([sandbox_pid, *common["load_pids"], os.getpid()], outside)
+            pin(under_test, inside)
         wanted = {p.strip() for p in args.paths.split(",")}
         if not wanted <= set(PATHS):
             parser.error(f"--paths: one or more of {', '.join(PATHS)}")

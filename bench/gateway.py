@@ -42,7 +42,7 @@ from pathlib import Path
 import httpx
 import redis as redis_sync
 from _common import AS_DEPLOYED, Processes, free_port, setup_shell
-from _measure import cpu_seconds, py_spy, wrk
+from _measure import cpu_seconds, pin, py_spy, wrk
 
 ORG_KEY = "bench-org-key"
 PATH = "/v3/symbols/NASDAQ:AAPL/series?bar_type=minute&bar_interval=1&data_points=20"
@@ -66,17 +66,6 @@ end
 """
 CONNECTIONS = [1, 16, 64]
 PINNED = "1p"  # the cell of one connection in the pinned layout
-
-
-def pin(pids, cpus) -> None:
-    """Every thread of each process onto `cpus` (None: all of this machine's)."""
-    cpus = cpus or os.sched_getaffinity(0)
-    for pid in pids:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            try:
-                os.sched_setaffinity(int(task.name), cpus)
-            except OSError:  # a thread that just ended
-                pass
 
 
 def redis_cpu_seconds(client) -> float:
