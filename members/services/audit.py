@@ -1,17 +1,12 @@
 """The audit trail: one row per state change, written in the same transaction as the
-change. Inside `audit_batch()` the rows are kept and written together, in one INSERT,
-when the block ends (a change that makes several writes them in one round trip)."""
+change (inside `members.services.writes.writes_together`, with the change's other
+writes)."""
 
-import contextlib
-import contextvars
 from typing import Any
 
 from members.models import AuditEvent
+from members.services.writes import insert_later
 from orgportal import clock
-
-_batch: contextvars.ContextVar[list[AuditEvent] | None] = contextvars.ContextVar(
-    "audit_batch", default=None
-)
 
 
 def audit_record(
@@ -22,8 +17,7 @@ def audit_record(
     before: dict | None = None,
     after: dict | None = None,
 ) -> AuditEvent:
-    """One row per state change, written in the same transaction as the change (in a
-    batch: when the batch ends, still inside that transaction)."""
+    """One row per state change, written in the same transaction as the change."""
     object_type, object_id = obj
     event = AuditEvent(
         actor=actor,
@@ -34,23 +28,5 @@ def audit_record(
         after=after,
         created_at=clock.now(),
     )
-    batch = _batch.get()
-    if batch is None:
-        event.save(force_insert=True)
-    else:
-        batch.append(event)
+    insert_later(event)
     return event
-
-
-@contextlib.contextmanager
-def audit_batch():
-    """Rows recorded in the block are written in one INSERT at its end, in the order
-    they were recorded; none if the block raises (its transaction rolls back)."""
-    batch: list[AuditEvent] = []
-    reset = _batch.set(batch)
-    try:
-        yield
-    finally:
-        _batch.reset(reset)
-    if batch:
-        AuditEvent.objects.bulk_create(batch)

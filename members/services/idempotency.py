@@ -44,6 +44,7 @@ from members.crypto import decrypt, encrypt
 from members.errors import Conflict, ValidationFailed
 from members.models import IdempotencyRecord, Operation
 from members.services.rows import insert_once
+from members.services.writes import Write, update_later
 from orgportal import clock
 
 KEY_MAX = 255
@@ -276,10 +277,11 @@ def idempotency_settled(outcome: Any) -> None:
         idempotency_keep_issued_key(operation, outcome.api_key)
 
 
-def _store(claim: Claim, status: int, body: dict | None) -> int:
-    return IdempotencyRecord.objects.filter(
-        pk=claim.record_id, claim=claim.token
-    ).update(
+def _store(claim: Claim, status: int, body: dict | None) -> Write:
+    """Store the answer on the claimed record (with the transaction's other writes,
+    inside `writes_together`); `.rows`: whether the claim still held it."""
+    return update_later(
+        IdempotencyRecord.objects.filter(pk=claim.record_id, claim=claim.token),
         status=IdempotencyRecord.Status.DONE,
         response_status=status,
         response_encrypted=encrypt(json.dumps(body, cls=DjangoJSONEncoder)),
@@ -302,7 +304,7 @@ def idempotency_finish(claim: Claim, *, status: int, body: dict | None) -> None:
         # Nothing happened that a retry could repeat: free the key.
         IdempotencyRecord.objects.filter(pk=claim.record_id, claim=claim.token).delete()
         return
-    stored = _store(claim, status, body)
+    stored = _store(claim, status, body).rows
     if not stored and transaction.get_connection().in_atomic_block:
         raise Conflict(_TAKEN_OVER, code="IDEMPOTENCY_IN_PROGRESS")
 

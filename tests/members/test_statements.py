@@ -18,9 +18,9 @@ pytestmark = [
 # Statements per mutation (with an Idempotency-Key) at most, and the ones issued while
 # the wallet's row is locked, counted from the first wallet statement to COMMIT.
 BUDGET = {
-    "create": (17, 2),
-    "update": (17, 2),
-    "cancel": (15, 2),
+    "create": (14, 2),
+    "update": (12, 2),
+    "cancel": (11, 2),
 }
 
 

@@ -18,12 +18,18 @@ from members.crypto import encrypt
 from members.models import Member, MemberTerm, Operation, Plan
 from members.selectors import org_settings
 from members.services import cache_events
-from members.services.audit import audit_batch, audit_record
+from members.services.audit import audit_record
 from members.services.idempotency import idempotency_settled
 from members.services.keys import gateway_key_issue, gateway_keys_revoke
 from members.services.operations.member_settings import settings_apply
 from members.services.operations.state import member_locked, open_terms, paid_terms
 from members.services.plans import plans_sync
+from members.services.writes import (
+    insert_later,
+    row_fields,
+    update_later,
+    writes_together,
+)
 from orgportal import clock
 from orgportal.metrics import MEMBER_OPERATIONS
 
@@ -84,8 +90,10 @@ def _settled(op: Operation, upstream: dict | None) -> Outcome:
     audit rows, written together), then the money, whose statements alone lock the
     wallet."""
     with transaction.atomic():
-        with audit_batch():
-            outcome, hold, account = _ended(op, upstream)
+        with writes_together():  # one round trip on PostgreSQL
+            outcome, hold, account, ended = _ended(op, upstream)
+        if not ended.rows:
+            raise _SettledElsewhere  # the whole transaction rolls back
         member, kind = outcome.member, _KINDS[op.kind]
         ledger.operation_money_settle(
             hold=hold,
@@ -106,10 +114,11 @@ def _settled(op: Operation, upstream: dict | None) -> Outcome:
 
 def _ended(op: Operation, upstream: dict | None):
     """The member made what upstream reports and the operation ended: (the outcome, the
-    hold it had, the member's ledger account if the amount is posted). The operation's
-    row is locked by the statement that ends it, which ends it only if it is still in
-    flight (else the whole transaction rolls back: another process settled or failed
-    it meanwhile)."""
+    hold it had, the member's ledger account if the amount is posted, the write that
+    ends the operation). The operation's row is locked by that write, which ends it
+    only if it is still in flight (none: another process settled or failed it
+    meanwhile). Rows written here are written together (`writes_together`): none reads
+    another's."""
     member = _member_locked(op.member_id)
     if member is None and not _in_flight_locked(op):
         # A create has no member to lock first: its operation is locked before the
@@ -121,17 +130,20 @@ def _ended(op: Operation, upstream: dict | None):
     member, api_key = kind.apply(op, member, upstream, now=now)
     if not kind.creates:
         member.updated_at = now
-        member.save()
+        update_later(Member.objects.filter(pk=member.pk), **row_fields(member))
     hold = op.hold  # set when recorded, changed only by what ends the operation
     op.status = Operation.Status.SUCCEEDED
     op.hold = 0
     op.result = _redacted(upstream)
     op.resolved_at = now
-    ended = Operation.objects.filter(pk=op.pk, status__in=Operation.IN_FLIGHT).update(
-        status=op.status, hold=0, result=op.result, resolved_at=now, member=member
+    ended = update_later(
+        Operation.objects.filter(pk=op.pk, status__in=Operation.IN_FLIGHT),
+        status=op.status,
+        hold=0,
+        result=op.result,
+        resolved_at=now,
+        member=member,
     )
-    if not ended:
-        raise _SettledElsewhere
     account = ledger.account_for_member(member, new=kind.creates) if op.amount else None
     audit_record(
         actor=op.actor,
@@ -148,7 +160,7 @@ def _ended(op: Operation, upstream: dict | None):
     # The response of the request that recorded it, stored with the settle (or a key
     # issued kept: the response carrying it may be lost, a retry shows it).
     idempotency_settled(outcome)
-    return outcome, hold, account
+    return outcome, hold, account, ended
 
 
 def _in_flight_locked(op: Operation) -> bool:
@@ -284,21 +296,23 @@ def _reminders_restart(member: Member) -> None:
 
 def _term_record(op: Operation, member: Member, now: dt.datetime) -> None:
     """Record the paid term `op` bought, from the member's term start to its end."""
-    MemberTerm.objects.create(
-        member=member,
-        plan_name=member.plan.name,
-        price=member.plan.price,
-        start=member.term_start,
-        end=member.term_end,
-        operation=op,
-        created_at=now,
+    insert_later(
+        MemberTerm(
+            member=member,
+            plan_name=member.plan.name,
+            price=member.plan.price,
+            start=member.term_start,
+            end=member.term_end,
+            operation=op,
+            created_at=now,
+        )
     )
 
 
 def _terms_close(member: Member, at: dt.datetime) -> None:
     """End every paid term early at `at` (a renewal paid ahead is voided: its refund or
     credit was part of the same operation)."""
-    member.terms.filter(closed_at=None, end__gt=at).update(closed_at=at)
+    update_later(member.terms.filter(closed_at=None, end__gt=at), closed_at=at)
 
 
 def _upstream_fields(upstream: dict, *, known: Plan | None = None) -> dict:
