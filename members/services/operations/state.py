@@ -31,8 +31,9 @@ def paid_terms(terms: list[MemberTerm]) -> list[proration.PaidTerm]:
 def member_locked(
     members: QuerySet, *, with_account: bool = False, with_live_key: bool = False
 ) -> Member | None:
-    """The first member of `members`, its row locked for the rest of the transaction
-    (not its plan's: members on one plan must not queue behind each other). The lock's
+    """The member `members` finds (by id or live uid), its row locked for the rest of
+    the transaction (not its plan's: members on one plan must not queue behind each
+    other). The lock's
     query joins nothing that can change: after waiting for the lock, PostgreSQL rechecks
     a join against the row as it was before the wait (a plan changed meanwhile would
     lose the member), so the plan is read after the lock, from the process cache.
@@ -45,7 +46,9 @@ def member_locked(
         members = members.select_related("account")
     if with_live_key:
         members = members.annotate(live_key_masked=_LIVE_KEY_MASKED)
-    member = members.first()
+    # At most one row (callers look a member up by id or live uid): no ORDER BY to
+    # build or run, as `first()` would add.
+    member = next(iter(members.order_by()[:1]), None)
     if member is not None:
         member.plan = caches.plan_by_id(member.plan_id)
     return member
