@@ -58,11 +58,19 @@ def account_system(code: str) -> Account:
 
 
 def account_for_member(member: Member, *, new: bool = False) -> Account:
-    """The member's account (read with the member where it was selected with it);
-    `new`: the member was created in this transaction, so its account is too. Only a
-    settle (holding the member's row lock) creates one, so no other transaction can
-    create it meanwhile."""
-    if not new:
+    """The member's account (its id read with the member where it was: `account_pk`,
+    members.services.operations.state.member_lock); `new`: the member was created in
+    this transaction, so its account is too. Only a settle (holding the member's row
+    lock) creates one, so no other transaction can create it meanwhile."""
+    if not new and "account_pk" in member.__dict__:
+        if member.account_pk is not None:  # what a posting needs of it: its id
+            return Account(
+                pk=member.account_pk,
+                code=f"member:{member.pk}",
+                kind=Account.Kind.MEMBER,
+                member=member,
+            )
+    elif not new:
         try:
             return member.account
         except Account.DoesNotExist:

@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 
 from members import selectors
 from members.models import Member
-from members.services.operations.state import member_locked as locked
+from members.services.operations.state import member_lock
 from renewals.models import TermAction
 
 ACTOR = "system:scheduler"
@@ -31,7 +31,7 @@ def renew_key(member_id: int, term_end: dt.datetime) -> str:
 def member_locked(member_id: int) -> Member | None:
     """The member's row, locked for this transaction: every scheduled action on one
     member queues behind this lock."""
-    return locked(Member.objects.filter(pk=member_id))
+    return member_lock("pk", member_id)
 
 
 def action_claim(

@@ -28,7 +28,7 @@ def member_live_key(member: Member) -> GatewayKey | None:
 
 def member_key_masked(member: Member) -> str | None:
     """The member's live gateway key, masked; read with the member if it was
-    (`member_locked(with_live_key=True)`), else now."""
+    (`member_lock(settling=True)`), else now."""
     if "live_key_masked" in member.__dict__:
         return member.live_key_masked
     live = member_live_key(member)

@@ -22,7 +22,7 @@ from members.services.audit import audit_record
 from members.services.idempotency import idempotency_settled
 from members.services.keys import gateway_key_issue, gateway_keys_revoke
 from members.services.operations.member_settings import settings_apply
-from members.services.operations.state import member_locked, open_terms, paid_terms
+from members.services.operations.state import member_lock, open_terms, paid_terms
 from members.services.plans import plans_sync
 from members.services.writes import (
     insert_later,
@@ -174,9 +174,7 @@ def _in_flight_locked(op: Operation) -> bool:
 def _member_locked(member_id: int | None) -> Member | None:
     if member_id is None:
         return None
-    return member_locked(
-        Member.objects.filter(pk=member_id), with_account=True, with_live_key=True
-    )
+    return member_lock("pk", member_id, settling=True)
 
 
 def _settle_create(
