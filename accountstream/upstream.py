@@ -20,6 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import picows
+from django.conf import settings
 
 from accountstream import protocol
 from accountstream.protocol import TokenFailed, TokenRetry
@@ -30,7 +31,7 @@ from orgportal.metrics import ACCOUNT_REAUTHS
 log = logging.getLogger(__name__)
 
 AUTH_REPLY_S = 10.0  # upstream answers an auth request within this, or it is broken
-HANDSHAKE_S = 10.0  # the WebSocket upgrade's answer
+HANDSHAKE_S = 10.0  # the WebSocket upgrade's answer, once connected
 PING_EVERY_S = 30.0  # the documentation asks for a ping every 30-60 s
 MAX_MESSAGE = 8 * 1024 * 1024  # a message (all its fragments) larger than this ends it
 
@@ -183,15 +184,19 @@ class Session:
             await asyncio.sleep(delay)
 
     async def _session_once(self) -> str:
+        connecting = picows.ws_connect(
+            lambda: _Frames(self),
+            self.url,
+            websocket_handshake_timeout=HANDSHAKE_S,
+            logger_name="accountstream",
+            # the event loop's own transport: measured cheaper per frame here than
+            # picows's alternative (bench/README.md, account streams)
+            use_aiofastnet=False,
+        )
         try:
-            ws, frames = await picows.ws_connect(
-                lambda: _Frames(self),
-                self.url,
-                websocket_handshake_timeout=HANDSHAKE_S,
-                logger_name="accountstream",
-                # the event loop's own transport: measured cheaper per frame here
-                # than picows's alternative (bench/README.md, account streams)
-                use_aiofastnet=False,
+            # Connected within the upstreams' connect timeout, upgraded in HANDSHAKE_S.
+            ws, frames = await asyncio.wait_for(
+                connecting, settings.UPSTREAM_CONNECT_TIMEOUT + HANDSHAKE_S
             )
         except picows.WSHandshakeError as exc:
             status = exc.response.status if exc.response is not None else None
@@ -235,9 +240,7 @@ class Session:
         """True once upstream accepted the current token."""
         loop = asyncio.get_running_loop()
         self._auth_waiter = waiter = loop.create_future()
-        ident = self.next_id()
-        body = {"method": "post", "path": "/auth", "body": {"token": self._token}}
-        _write(ws, {"type": "request", "id": ident, "payload": body})
+        self._send_auth(ws)
         done, _ = await asyncio.wait(
             {waiter, ended}, timeout=AUTH_REPLY_S, return_when=asyncio.FIRST_COMPLETED
         )
@@ -326,9 +329,12 @@ class Session:
                     return  # the reconnect authenticates afresh
                 await asyncio.sleep(backoff.next_delay())
         ACCOUNT_REAUTHS.labels("refreshed").inc()
-        ident = self.next_id()
+        self._send_auth(ws)
+
+    def _send_auth(self, ws: picows.WSTransport) -> None:
+        """The auth request with the current token (the answer is an event)."""
         body = {"method": "post", "path": "/auth", "body": {"token": self._token}}
-        _write(ws, {"type": "request", "id": ident, "payload": body})
+        _write(ws, {"type": "request", "id": self.next_id(), "payload": body})
 
     def _route(self, raw: bytes, text: str, message: dict, payload: dict) -> None:
         topic = payload.get("topic")

@@ -64,9 +64,8 @@ class Runtime:
             connector=aiohttp.TCPConnector(limit=256, ttl_dns_cache=300),
             auto_decompress=False,
         )
-        # Upstream WebSockets (market data streams, account streams) hold their
-        # connection for hours: one each, never queued behind the REST pool's
-        # limit, never counted in it.
+        # Upstream market data WebSockets hold their connection for hours: one each,
+        # never queued behind the REST pool's limit, never counted in it.
         self.streams_session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(
                 total=None, connect=settings.UPSTREAM_CONNECT_TIMEOUT

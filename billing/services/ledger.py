@@ -143,26 +143,41 @@ def _wallet_update(change: int, *, covered: bool) -> tuple[int, int, int] | None
         return cursor.fetchone()
 
 
+def _wallet_statement(sql: str, params) -> list[tuple]:
+    """A member operation's wallet statement, the last of its transaction (PostgreSQL):
+    sent with the COMMIT in one round trip where it can be (`orgportal.lastcommit`), so
+    the wallet's row lock lasts only as long as PostgreSQL takes to run both; else run
+    in the block, which commits it. Its hold on the wallet row timed either way."""
+    if lastcommit.can_commit_here():
+        started = time.perf_counter()
+        rows = lastcommit.execute_then_commit(sql, params)
+        WALLET_LOCK_SECONDS.observe(time.perf_counter() - started)
+        return rows
+    _wallet_lock_timed()
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def wallet_hold(amount: int) -> None:
     """Reserve `amount` hundredths for an operation in flight: one conditional UPDATE,
     refused (402) when the balance minus what is already held cannot cover it. Its row
-    lock lasts until commit: call it as the transaction's last statement."""
+    lock lasts until commit: call it as the transaction's last statement. Sent with the
+    COMMIT (`_wallet_statement`), the statement fails when not covered, so nothing
+    commits; inside another transaction, which a failed statement would abort, the
+    UPDATE alone refuses by updating nothing."""
     if amount <= 0:
         return
     if not connection.in_atomic_block:
         raise RuntimeError("a hold must be taken inside transaction.atomic()")
     if lastcommit.can_commit_here():
-        # With its COMMIT, in one round trip: the wallet's row lock lasts only as
-        # long as PostgreSQL takes to run both.
-        started = time.perf_counter()
         try:
-            lastcommit.execute_then_commit(
+            _wallet_statement(
                 wallet_sql.hold_sql(), {"amount": amount, "wallet": WALLET}
             )
         except DataError:  # not covered: nothing was committed
             lastcommit.abandon()
         else:
-            WALLET_LOCK_SECONDS.observe(time.perf_counter() - started)
             return
     elif _wallet_update(amount, covered=True) is not None:
         return
@@ -245,10 +260,10 @@ def transaction_post(
     return txn
 
 
-# On PostgreSQL a settled operation's money is one statement: release the hold, post
-# the transaction and its two entries (the entries' trigger moves the balances, the
-# deferred trigger checks the sum at commit). The wallet row is locked from here to
-# COMMIT, two round trips however busy the process is.
+# On PostgreSQL a settled operation's money is one statement (billing.services
+# .wallet_sql): release the hold, post the transaction and its two entries (the entries'
+# trigger moves the balances, the deferred trigger checks the sum at commit), sent with
+# the COMMIT (`_wallet_statement`).
 def operation_money_settle(
     *,
     hold: int,
@@ -291,16 +306,7 @@ def operation_money_settle(
         "member_account": member_account.pk if member_account else None,
     }
     try:
-        if lastcommit.can_commit_here():
-            # With its COMMIT, in one round trip (see wallet_hold).
-            started = time.perf_counter()
-            rows = lastcommit.execute_then_commit(wallet_sql.settle_sql(), params)
-            WALLET_LOCK_SECONDS.observe(time.perf_counter() - started)
-        else:
-            _wallet_lock_timed()
-            with transaction.atomic(savepoint=False), connection.cursor() as cursor:
-                cursor.execute(wallet_sql.settle_sql(), params)
-                rows = cursor.fetchall()
+        rows = _wallet_statement(wallet_sql.settle_sql(), params)
     except IntegrityError as exc:
         if "wallet_never_negative" in str(exc) or "wallet_holds_covered" in str(exc):
             raise InsufficientCredits("Not enough credits in the wallet") from exc

@@ -8,16 +8,16 @@ IDEMPOTENCY_CONFLICT. The rules that keep a key from being stuck or charging twi
   IDEMPOTENCY_IN_PROGRESS; once the lease has run out, a retry takes the claim over.
 - A member mutation binds the key to its Operation in the transaction that records the
   operation (`idempotency_bind`); a local change finishes the key in the transaction that
-  makes the change (`idempotency_finish` inside the caller's atomic block).
+  makes the change (`idempotency_finish` inside the caller's atomic block). Both check
+  the claim token, so a request whose claim was taken over changes nothing. A process
+  killed at any point therefore leaves either no effect (the claim is taken over after the
+  lease) or an operation the key is bound to (a retry answers with its outcome).
 - A member mutation's claim is deferred (`idempotency_deferred`): the key is inserted,
   already bound, by the transaction that records the operation, and its response is
   stored by the transaction that settles it (`idempotency_settled`), so the key costs
   the mutation no commit of its own. A key found taken at that insert (KeyInUse) rolls
   the recording back; nothing was changed, and the request is answered from the key
-  as a claimed one would be. Both check
-  the claim token, so a request whose claim was taken over changes nothing. A process
-  killed at any point therefore leaves either no effect (the claim is taken over after the
-  lease) or an operation the key is bound to (a retry answers with its outcome).
+  as a claimed one would be.
 - The longest a key answers IDEMPOTENCY_IN_PROGRESS is the lease. A key bound to an
   operation answers 202 with the operation while upstream's answer is unknown, and the
   final response once it is settled.
@@ -126,16 +126,15 @@ def idempotency_claim(
     token = uuid.uuid4().hex
     now = clock.now()
     record = insert_once(
-        IdempotencyRecord(
+        _claimed(
             scope=scope,
             key=key,
             method=method,
             path=path,
             request_hash=fingerprint,
-            status=IdempotencyRecord.Status.IN_PROGRESS,
-            claim=token,
+            token=token,
+            now=now,
             lease_until=now + lease(),
-            created_at=now,
         )
     )
     if record is not None:
@@ -176,6 +175,18 @@ def idempotency_claim(
         f"{wait.total_seconds():.0f} s",
         code="IDEMPOTENCY_IN_PROGRESS",
         details={"retry_after_seconds": max(1, round(wait.total_seconds()))},
+    )
+
+
+def _claimed(*, token: str, now: dt.datetime, **fields) -> IdempotencyRecord:
+    """A new record of a key held by the request whose claim token is `token`
+    (`fields`: the request's scope, key, method, path and hash, and the record's lease
+    or operation)."""
+    return IdempotencyRecord(
+        status=IdempotencyRecord.Status.IN_PROGRESS,
+        claim=token,
+        created_at=now,
+        **fields,
     )
 
 
@@ -244,16 +255,15 @@ def _deferred_bind(claim: Deferred, operation: Operation) -> None:
     """The key recorded, bound to `operation`, by one insert in the transaction that
     records it; a key already recorded ends that transaction (no savepoint: nothing
     of it is kept)."""
-    record = IdempotencyRecord(
+    record = _claimed(
         scope=claim.scope,
         key=claim.key,
         method=claim.method,
         path=claim.path,
         request_hash=claim.request_hash,
-        status=IdempotencyRecord.Status.IN_PROGRESS,
-        claim=claim.token,
+        token=claim.token,
+        now=clock.now(),
         operation=operation,
-        created_at=clock.now(),
     )
     try:
         with transaction.atomic(savepoint=False):
